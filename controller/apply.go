@@ -1,0 +1,302 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// errRejected marks a batch that does not fit the image it is applied to.
+// Every node rejects it alike, so the images stay identical.
+var errRejected = errors.New("metadata batch rejected")
+
+// Apply folds one batch of records, the raft entry at offset, into im and
+// returns the next image. im is not modified. On error the batch is rejected
+// as a whole and the returned image is im at the new offset.
+func (im *Image) Apply(offset uint64, recs []Record) (*Image, error) {
+	b := newBuilder(im)
+	for i, r := range recs {
+		if err := b.replay(r); err != nil {
+			return im.withOffset(offset), fmt.Errorf("%w: record %d (%s): %v", errRejected, i, r.recordType(), err)
+		}
+	}
+	next := b.next
+	next.Offset = offset
+	return &next, nil
+}
+
+// builder makes the next image copy-on-write: maps are copied the first time
+// the batch touches them, topics the first time the batch changes them.
+type builder struct {
+	next Image
+
+	topicsCopied, brokersCopied, featuresCopied, brokerConfigsCopied bool
+	owned                                                            map[*TopicImage]bool
+}
+
+func newBuilder(im *Image) *builder {
+	return &builder{next: *im, owned: map[*TopicImage]bool{}}
+}
+
+func (b *builder) copyTopics() {
+	if !b.topicsCopied {
+		b.next.Topics = maps.Clone(b.next.Topics)
+		b.next.TopicsByID = maps.Clone(b.next.TopicsByID)
+		b.topicsCopied = true
+	}
+}
+
+// mutableTopic returns a copy of the topic this batch may change in place.
+func (b *builder) mutableTopic(id UUID) (*TopicImage, error) {
+	t, ok := b.next.TopicsByID[id]
+	if !ok {
+		return nil, fmt.Errorf("unknown topic id %s", id)
+	}
+	if b.owned[t] {
+		return t, nil
+	}
+	b.copyTopics()
+	c := &TopicImage{
+		Name:       t.Name,
+		ID:         t.ID,
+		Partitions: slices.Clone(t.Partitions),
+		Configs:    maps.Clone(t.Configs),
+	}
+	if c.Configs == nil {
+		c.Configs = map[string]string{}
+	}
+	b.next.Topics[c.Name] = c
+	b.next.TopicsByID[c.ID] = c
+	b.owned[c] = true
+	return c, nil
+}
+
+func (b *builder) replay(r Record) error {
+	switch r := r.(type) {
+	case *TopicRecord:
+		return b.replayTopic(r)
+	case *PartitionRecord:
+		return b.replayPartition(r)
+	case *PartitionChangeRecord:
+		return b.replayPartitionChange(r)
+	case *RemoveTopicRecord:
+		return b.replayRemoveTopic(r)
+	case *ConfigRecord:
+		return b.replayConfig(r)
+	case *RegisterBrokerRecord:
+		return b.replayRegisterBroker(r)
+	case *ClientQuotaRecord:
+		return b.replayClientQuota(r)
+	case *ProducerIdsRecord:
+		// Kafka's ProducerIdControlManager refuses to move backwards: ids
+		// below the mark may already be in use by producers.
+		if r.NextProducerId <= b.next.NextProducerID || r.NextProducerId < 0 {
+			return fmt.Errorf("next producer id %d does not exceed %d", r.NextProducerId, b.next.NextProducerID)
+		}
+		b.next.NextProducerID = r.NextProducerId
+		return nil
+	case *FeatureLevelRecord:
+		if !b.featuresCopied {
+			b.next.Features = maps.Clone(b.next.Features)
+			if b.next.Features == nil {
+				b.next.Features = map[string]int16{}
+			}
+			b.featuresCopied = true
+		}
+		if r.FeatureLevel == 0 {
+			delete(b.next.Features, r.Name) // level 0 removes the feature (KIP-584)
+		} else {
+			b.next.Features[r.Name] = r.FeatureLevel
+		}
+		return nil
+	}
+	return fmt.Errorf("unhandled record %T", r)
+}
+
+func (b *builder) replayTopic(r *TopicRecord) error {
+	if err := ValidateTopicName(r.Name); err != nil {
+		return err
+	}
+	if r.TopicId == (UUID{}) {
+		return errors.New("zero topic id")
+	}
+	if _, ok := b.next.Topics[r.Name]; ok {
+		return fmt.Errorf("topic %q exists", r.Name)
+	}
+	if _, ok := b.next.TopicsByID[r.TopicId]; ok {
+		return fmt.Errorf("topic id %s exists", r.TopicId)
+	}
+	b.copyTopics()
+	t := &TopicImage{Name: r.Name, ID: r.TopicId, Configs: map[string]string{}}
+	b.next.Topics[t.Name] = t
+	b.next.TopicsByID[t.ID] = t
+	b.owned[t] = true
+	return nil
+}
+
+// checkReplicas checks a replica set: non-empty, no duplicates, no negative ids.
+func checkReplicas(replicas []int32) error {
+	if len(replicas) == 0 {
+		return errors.New("empty replica set")
+	}
+	for i, r := range replicas {
+		if r < 0 {
+			return fmt.Errorf("invalid replica %d", r)
+		}
+		if slices.Contains(replicas[:i], r) {
+			return fmt.Errorf("duplicate replica %d", r)
+		}
+	}
+	return nil
+}
+
+func checkLeaderAndISR(replicas, isr []int32, leader int32) error {
+	for _, r := range isr {
+		if !slices.Contains(replicas, r) {
+			return fmt.Errorf("isr member %d is not a replica", r)
+		}
+	}
+	if leader != NoLeader && !slices.Contains(isr, leader) {
+		return fmt.Errorf("leader %d is not in the isr", leader)
+	}
+	return nil
+}
+
+func (b *builder) replayPartition(r *PartitionRecord) error {
+	t, err := b.mutableTopic(r.TopicId)
+	if err != nil {
+		return err
+	}
+	if err := checkReplicas(r.Replicas); err != nil {
+		return err
+	}
+	if err := checkLeaderAndISR(r.Replicas, r.Isr, r.Leader); err != nil {
+		return err
+	}
+	p := PartitionImage{
+		Partition:      r.PartitionId,
+		Replicas:       slices.Clone(r.Replicas),
+		ISR:            slices.Clone(r.Isr),
+		Leader:         r.Leader,
+		LeaderEpoch:    r.LeaderEpoch,
+		PartitionEpoch: r.PartitionEpoch,
+	}
+	switch {
+	case r.PartitionId >= 0 && int(r.PartitionId) < len(t.Partitions):
+		t.Partitions[r.PartitionId] = p // Kafka replays a repeated PartitionRecord as a replacement
+	case int(r.PartitionId) == len(t.Partitions):
+		t.Partitions = append(t.Partitions, p)
+	default:
+		return fmt.Errorf("partition %d of %q does not follow partition %d", r.PartitionId, t.Name, len(t.Partitions)-1)
+	}
+	return nil
+}
+
+// replayPartitionChange merges a change as Kafka's PartitionRegistration.merge
+// does: any change bumps the partition epoch; a new leader bumps the leader epoch.
+func (b *builder) replayPartitionChange(r *PartitionChangeRecord) error {
+	t, err := b.mutableTopic(r.TopicId)
+	if err != nil {
+		return err
+	}
+	if r.PartitionId < 0 || int(r.PartitionId) >= len(t.Partitions) {
+		return fmt.Errorf("unknown partition %d of %q", r.PartitionId, t.Name)
+	}
+	p := t.Partitions[r.PartitionId]
+	if r.Replicas != nil {
+		if err := checkReplicas(r.Replicas); err != nil {
+			return err
+		}
+		p.Replicas = slices.Clone(r.Replicas)
+	}
+	if r.Isr != nil {
+		p.ISR = slices.Clone(r.Isr)
+	}
+	if r.Leader != NoLeaderChange {
+		if r.Leader < NoLeader {
+			return fmt.Errorf("invalid leader %d", r.Leader)
+		}
+		p.Leader = r.Leader
+		p.LeaderEpoch++
+	}
+	if err := checkLeaderAndISR(p.Replicas, p.ISR, p.Leader); err != nil {
+		return err
+	}
+	p.PartitionEpoch++
+	t.Partitions[r.PartitionId] = p
+	return nil
+}
+
+func (b *builder) replayRemoveTopic(r *RemoveTopicRecord) error {
+	t, ok := b.next.TopicsByID[r.TopicId]
+	if !ok {
+		return fmt.Errorf("unknown topic id %s", r.TopicId)
+	}
+	b.copyTopics()
+	delete(b.next.Topics, t.Name)
+	delete(b.next.TopicsByID, t.ID)
+	return nil
+}
+
+func (b *builder) replayConfig(r *ConfigRecord) error {
+	if r.Name == "" {
+		return errors.New("empty config name")
+	}
+	switch r.ResourceType {
+	case ConfigResourceTopic:
+		t0, ok := b.next.Topics[r.ResourceName]
+		if !ok {
+			return fmt.Errorf("config for unknown topic %q", r.ResourceName)
+		}
+		t, err := b.mutableTopic(t0.ID)
+		if err != nil {
+			return err
+		}
+		if r.Value == nil {
+			delete(t.Configs, r.Name)
+		} else {
+			t.Configs[r.Name] = *r.Value
+		}
+		return nil
+	case ConfigResourceBroker:
+		if !b.brokerConfigsCopied {
+			b.next.BrokerConfigs = maps.Clone(b.next.BrokerConfigs)
+			if b.next.BrokerConfigs == nil {
+				b.next.BrokerConfigs = map[string]map[string]string{}
+			}
+			b.brokerConfigsCopied = true
+		}
+		cfg := maps.Clone(b.next.BrokerConfigs[r.ResourceName])
+		if cfg == nil {
+			cfg = map[string]string{}
+		}
+		if r.Value == nil {
+			delete(cfg, r.Name)
+		} else {
+			cfg[r.Name] = *r.Value
+		}
+		if len(cfg) == 0 {
+			delete(b.next.BrokerConfigs, r.ResourceName)
+		} else {
+			b.next.BrokerConfigs[r.ResourceName] = cfg
+		}
+		return nil
+	}
+	return fmt.Errorf("unsupported config resource type %d", r.ResourceType)
+}
+
+func (b *builder) replayRegisterBroker(r *RegisterBrokerRecord) error {
+	if r.BrokerId < 0 {
+		return fmt.Errorf("invalid broker id %d", r.BrokerId)
+	}
+	if !b.brokersCopied {
+		b.next.Brokers = maps.Clone(b.next.Brokers)
+		if b.next.Brokers == nil {
+			b.next.Brokers = map[int32]*BrokerRegistration{}
+		}
+		b.brokersCopied = true
+	}
+	b.next.Brokers[r.BrokerId] = brokerFromRecord(r)
+	return nil
+}

@@ -1,0 +1,225 @@
+package controller
+
+import (
+	"maps"
+	"slices"
+)
+
+// Image is the cluster metadata as of one applied raft entry. It is immutable:
+// readers may hold it for as long as they like without locks.
+type Image struct {
+	ClusterID string
+	// ControllerID is the node id of the active controller (the raft
+	// leader) when the image was published, -1 when unknown. It is not part
+	// of the replicated state.
+	ControllerID int32
+	Offset       uint64 // index of the last applied raft entry
+
+	Topics     map[string]*TopicImage
+	TopicsByID map[[16]byte]*TopicImage
+	Brokers    map[int32]*BrokerRegistration
+
+	// NextProducerID is the first producer id not yet handed out.
+	NextProducerID int64
+
+	// Features holds finalized feature levels (FeatureLevelRecord).
+	Features map[string]int16
+	// BrokerConfigs holds dynamic broker configs by resource name: "" is the
+	// cluster-wide default, "1" is broker 1 (Kafka's ConfigResource naming).
+	BrokerConfigs map[string]map[string]string
+	// ClientQuotas holds client quotas (ClientQuotaRecord) by entity; see
+	// quotas.go.
+	ClientQuotas map[string]ClientQuota
+}
+
+// TopicImage is one topic. Partitions[i].Partition == i.
+type TopicImage struct {
+	Name       string
+	ID         [16]byte
+	Partitions []PartitionImage
+	Configs    map[string]string
+}
+
+// PartitionImage is one partition's replica set and leadership.
+type PartitionImage struct {
+	Partition      int32
+	Replicas, ISR  []int32
+	Leader         int32
+	LeaderEpoch    int32
+	PartitionEpoch int32
+}
+
+// Endpoint is one listener a broker registered.
+type Endpoint struct {
+	Name, Host       string
+	Port             int32
+	SecurityProtocol string // PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+}
+
+// BrokerRegistration is a broker as registered with the controller.
+type BrokerRegistration struct {
+	ID            int32
+	Endpoints     []Endpoint
+	Rack          string
+	Fenced        bool
+	IncarnationID [16]byte
+}
+
+// NewImage returns the empty image of a cluster.
+func NewImage(clusterID string) *Image {
+	return &Image{
+		ClusterID:     clusterID,
+		ControllerID:  -1,
+		Topics:        map[string]*TopicImage{},
+		TopicsByID:    map[[16]byte]*TopicImage{},
+		Brokers:       map[int32]*BrokerRegistration{},
+		Features:      map[string]int16{},
+		BrokerConfigs: map[string]map[string]string{},
+	}
+}
+
+// Topic returns the named topic.
+func (im *Image) Topic(name string) (*TopicImage, bool) {
+	t, ok := im.Topics[name]
+	return t, ok
+}
+
+// TopicByID returns the topic with the given id.
+func (im *Image) TopicByID(id [16]byte) (*TopicImage, bool) {
+	t, ok := im.TopicsByID[id]
+	return t, ok
+}
+
+// SortedTopicNames returns every topic name in lexical order.
+func (im *Image) SortedTopicNames() []string {
+	return slices.Sorted(maps.Keys(im.Topics))
+}
+
+// SortedBrokerIDs returns every registered broker id in ascending order.
+func (im *Image) SortedBrokerIDs() []int32 {
+	return slices.Sorted(maps.Keys(im.Brokers))
+}
+
+// UnfencedBrokerIDs returns the ids of registered, unfenced brokers in
+// ascending order: the brokers replicas may be placed on.
+func (im *Image) UnfencedBrokerIDs() []int32 {
+	var ids []int32
+	for _, id := range im.SortedBrokerIDs() {
+		if !im.Brokers[id].Fenced {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// Partition returns partition p of the topic.
+func (t *TopicImage) Partition(p int32) (PartitionImage, bool) {
+	if p < 0 || int(p) >= len(t.Partitions) {
+		return PartitionImage{}, false
+	}
+	return t.Partitions[p], true
+}
+
+// withControllerID returns a copy of im naming another active controller.
+// The maps are shared: both images are immutable.
+func (im *Image) withControllerID(id int32) *Image {
+	next := *im
+	next.ControllerID = id
+	return &next
+}
+
+// withOffset returns a copy of im at another raft offset.
+func (im *Image) withOffset(off uint64) *Image {
+	next := *im
+	next.Offset = off
+	return &next
+}
+
+// Records returns the records that rebuild im from the empty image: Kafka
+// writes snapshots this way too, and replaying them reuses the apply path.
+func (im *Image) Records() []Record {
+	var recs []Record
+	for _, name := range slices.Sorted(maps.Keys(im.Features)) {
+		recs = append(recs, &FeatureLevelRecord{Name: name, FeatureLevel: im.Features[name]})
+	}
+	for _, id := range im.SortedBrokerIDs() {
+		recs = append(recs, brokerRecord(im.Brokers[id]))
+	}
+	for _, res := range slices.Sorted(maps.Keys(im.BrokerConfigs)) {
+		cfg := im.BrokerConfigs[res]
+		for _, k := range slices.Sorted(maps.Keys(cfg)) {
+			v := cfg[k]
+			recs = append(recs, &ConfigRecord{ResourceType: ConfigResourceBroker, ResourceName: res, Name: k, Value: &v})
+		}
+	}
+	for _, name := range im.SortedTopicNames() {
+		t := im.Topics[name]
+		recs = append(recs, &TopicRecord{Name: t.Name, TopicId: t.ID})
+		for _, k := range slices.Sorted(maps.Keys(t.Configs)) {
+			v := t.Configs[k]
+			recs = append(recs, &ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: name, Name: k, Value: &v})
+		}
+		for _, p := range t.Partitions {
+			recs = append(recs, &PartitionRecord{
+				PartitionId:    p.Partition,
+				TopicId:        t.ID,
+				Replicas:       p.Replicas,
+				Isr:            p.ISR,
+				Leader:         p.Leader,
+				LeaderEpoch:    p.LeaderEpoch,
+				PartitionEpoch: p.PartitionEpoch,
+			})
+		}
+	}
+	recs = append(recs, im.quotaRecords()...)
+	if im.NextProducerID > 0 {
+		recs = append(recs, &ProducerIdsRecord{BrokerId: -1, NextProducerId: im.NextProducerID})
+	}
+	return recs
+}
+
+// securityProtocols maps Kafka's SecurityProtocol names to their ids.
+var securityProtocols = map[string]int16{
+	"PLAINTEXT":      0,
+	"SSL":            1,
+	"SASL_PLAINTEXT": 2,
+	"SASL_SSL":       3,
+}
+
+func securityProtocolName(id int16) string {
+	for name, v := range securityProtocols {
+		if v == id {
+			return name
+		}
+	}
+	return "UNKNOWN"
+}
+
+func brokerRecord(b *BrokerRegistration) *RegisterBrokerRecord {
+	r := &RegisterBrokerRecord{BrokerId: b.ID, IncarnationId: b.IncarnationID, Fenced: b.Fenced}
+	if b.Rack != "" {
+		rack := b.Rack
+		r.Rack = &rack
+	}
+	for _, e := range b.Endpoints {
+		r.EndPoints = append(r.EndPoints, BrokerEndpoint{
+			Name: e.Name, Host: e.Host, Port: uint16(e.Port),
+			SecurityProtocol: securityProtocols[e.SecurityProtocol],
+		})
+	}
+	return r
+}
+
+func brokerFromRecord(r *RegisterBrokerRecord) *BrokerRegistration {
+	b := &BrokerRegistration{ID: r.BrokerId, IncarnationID: r.IncarnationId, Fenced: r.Fenced}
+	if r.Rack != nil {
+		b.Rack = *r.Rack
+	}
+	for _, e := range r.EndPoints {
+		b.Endpoints = append(b.Endpoints, Endpoint{
+			Name: e.Name, Host: e.Host, Port: int32(e.Port),
+			SecurityProtocol: securityProtocolName(e.SecurityProtocol),
+		})
+	}
+	return b
+}

@@ -1,0 +1,20 @@
+package server
+
+// Heartbeat (key 12), v0–v4.
+//
+// Keeps a classic member's session alive. REBALANCE_IN_PROGRESS tells the
+// member to rejoin; ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID and (v3+, static
+// members) FENCED_INSTANCE_ID as in Kafka's group coordinator.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.Heartbeat, 0, 4, handleHeartbeat) }
+
+func handleHeartbeat(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.HeartbeatRequest)
+	return rc.b.groups.handle(ctx, rc, req.Group, req, immediateWait)
+}

@@ -1,0 +1,21 @@
+package server
+
+// SyncGroup (key 14), v0–v5.
+//
+// Members wait here for the leader's assignment; the leader's SyncGroup
+// stores it in __consumer_offsets and then releases every member's answer.
+// A member that never syncs is removed after the rebalance timeout and the
+// group rebalances. v5+ check the protocol type and name.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.SyncGroup, 0, 5, handleSyncGroup) }
+
+func handleSyncGroup(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.SyncGroupRequest)
+	return rc.b.groups.handle(ctx, rc, req.Group, req, syncGroupWait)
+}

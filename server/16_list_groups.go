@@ -1,0 +1,28 @@
+package server
+
+// ListGroups (key 16), v0–v5.
+//
+// Every group of every shard this broker coordinates. v4+ filter by state
+// and v5+ by type ("classic", "consumer"), case-insensitively as Kafka.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.ListGroups, 0, 5, handleListGroups) }
+
+func handleListGroups(_ context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.ListGroupsRequest)
+	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	resp.Groups = []kmsg.ListGroupsResponseGroup{}
+	for _, r := range rc.b.groups.stepAll(rc, req) {
+		lr := r.(*kmsg.ListGroupsResponse)
+		if lr.ErrorCode != 0 && resp.ErrorCode == 0 {
+			resp.ErrorCode = lr.ErrorCode
+		}
+		resp.Groups = append(resp.Groups, lr.Groups...)
+	}
+	return resp, nil
+}

@@ -1,0 +1,95 @@
+package server
+
+// DeleteTopics (key 20), v1–v6.
+//
+// v6 names topics by name or by topic ID (KIP-516), one of the two; before
+// that by name. The response is sent once the partitions' logs are gone from
+// this broker (Kafka renames a deleted partition's directory with a -delete
+// suffix and removes it; storage does the same).
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/controller"
+)
+
+func init() { register(kmsg.DeleteTopics, 1, 6, handleDeleteTopics) }
+
+func handleDeleteTopics(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.DeleteTopicsRequest)
+	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
+	defer cancel()
+	b := rc.b
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+
+	var refs []controller.TopicRef
+	var idx []int
+	add := func(name *string, id [16]byte) {
+		rt := kmsg.NewDeleteTopicsResponseTopic()
+		rt.Topic, rt.TopicID = name, id
+		if name != nil && id != [16]byte{} {
+			err := fmt.Errorf("%w: give a topic name or a topic ID, not both", kerr.InvalidRequest)
+			rt.ErrorCode, rt.ErrorMessage = errCode(err), errMsg(err)
+			resp.Topics = append(resp.Topics, rt)
+			return
+		}
+		ref := controller.TopicRef{ID: id}
+		if name != nil {
+			ref.Name = *name
+		}
+		idx = append(idx, len(resp.Topics))
+		refs = append(refs, ref)
+		resp.Topics = append(resp.Topics, rt)
+	}
+	if req.Version >= 6 {
+		for _, t := range req.Topics {
+			add(t.Topic, t.TopicID)
+		}
+	} else {
+		for _, name := range req.TopicNames {
+			n := name
+			add(&n, [16]byte{})
+		}
+	}
+	if len(refs) == 0 {
+		return resp, nil
+	}
+	if !b.cfg.DeleteTopicEnable {
+		// ControllerApis.deleteTopics: delete.topic.enable=false refuses
+		// the whole request, INVALID_REQUEST before v3.
+		err := fmt.Errorf("%w: topic deletion is disabled (delete.topic.enable=false)", kerr.TopicDeletionDisabled)
+		if req.Version < 3 {
+			err = fmt.Errorf("%w: topic deletion is disabled (delete.topic.enable=false)", kerr.InvalidRequest)
+		}
+		for _, i := range idx {
+			rt := &resp.Topics[i]
+			rt.ErrorCode = errCode(err)
+			if req.Version >= 5 {
+				rt.ErrorMessage = errMsg(err)
+			}
+		}
+		return resp, nil
+	}
+	for i, r := range b.ctrl.DeleteTopics(ctx, refs) {
+		rt := &resp.Topics[idx[i]]
+		if rt.Topic == nil && r.Name != "" {
+			name := r.Name
+			rt.Topic = &name
+		}
+		if r.TopicID != [16]byte{} {
+			rt.TopicID = r.TopicID
+		}
+		if r.Err != nil {
+			rt.ErrorCode = errCode(r.Err)
+			if req.Version >= 5 {
+				rt.ErrorMessage = errMsg(r.Err)
+			}
+		}
+	}
+	b.waitApplied(ctx, b.ctrl.Image().Offset)
+	return resp, nil
+}

@@ -1,0 +1,120 @@
+package server
+
+// WriteTxnMarkers (key 27), v0–v2.
+//
+// The transaction coordinator's path to the partitions of a transaction: a
+// COMMIT or ABORT control batch per partition (KafkaApis
+// handleWriteTxnMarkersRequest). The coordinator calls writeTxnMarker
+// directly for partitions led here; the same function serves the request
+// from another broker's coordinator. A marker on a partition of
+// __consumer_offsets also completes the producer's pending transactional
+// offset commits in the group coordinator. Each marker waits until the
+// high watermark covers it, as Kafka appends markers with acks=all.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/storage"
+)
+
+func init() { register(kmsg.WriteTxnMarkers, 0, 2, handleWriteTxnMarkers) }
+
+func handleWriteTxnMarkers(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.WriteTxnMarkersRequest)
+	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	for _, m := range req.Markers {
+		rm := kmsg.NewWriteTxnMarkersResponseMarker()
+		rm.ProducerID = m.ProducerID
+		for _, t := range m.Topics {
+			rt := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
+				rp.Partition = p
+				err := rc.b.writeLocalTxnMarker(ctx, t.Topic, p, m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch, m.Committed)
+				rp.ErrorCode = errCode(err)
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			rm.Topics = append(rm.Topics, rt)
+		}
+		resp.Markers = append(resp.Markers, rm)
+	}
+	return resp, nil
+}
+
+var errMarkerElsewhere = errors.New("partition is led by another broker")
+
+// writeTxnMarker writes one marker for the transaction coordinator. A
+// partition of a topic that no longer exists needs none.
+func (b *Broker) writeTxnMarker(ctx context.Context, topic string, partition int32, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error {
+	t := b.ctrl.Image().Topics[topic]
+	if t == nil {
+		return nil
+	}
+	pi, ok := t.Partition(partition)
+	if !ok {
+		return nil
+	}
+	if pi.Leader != b.cfg.NodeID {
+		return b.writeRemoteTxnMarker(ctx, pi.Leader, topic, partition, pid, epoch, coordinatorEpoch, commit)
+	}
+	return b.writeLocalTxnMarker(ctx, topic, partition, pid, epoch, coordinatorEpoch, commit)
+}
+
+func (b *Broker) writeLocalTxnMarker(ctx context.Context, topic string, partition int32, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error {
+	p, err := b.replicas.Partition(storage.TopicPartition{Topic: topic, Partition: partition})
+	if err != nil {
+		return err
+	}
+	res, err := p.AppendTxnMarker(pid, epoch, coordinatorEpoch, commit, time.Now())
+	if errors.Is(err, storage.ErrInvalidProducerEpoch) {
+		// The producer already wrote with a newer epoch here: this
+		// transaction's outcome no longer concerns the partition.
+		b.logger.Warn("transaction marker superseded by a newer producer epoch", "topic", topic, "partition", partition,
+			"producer_id", pid, "epoch", epoch, "err", err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("marker for %s-%d: %w", topic, partition, err)
+	}
+	timeout := 30 * time.Second
+	if err := b.replicas.WaitForHighWatermark(ctx, p, res.LastOffset+1, timeout); err != nil {
+		return err
+	}
+	if topic == offsetsTopic {
+		b.groups.completeTxn(partition, pid, commit)
+	}
+	return nil
+}
+
+// writeRemoteTxnMarker sends WriteTxnMarkers to the partition's leader.
+func (b *Broker) writeRemoteTxnMarker(ctx context.Context, leader int32, topic string, partition int32, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error {
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = pid, epoch, commit, coordinatorEpoch
+	mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+	mt.Topic, mt.Partitions = topic, []int32{partition}
+	m.Topics = append(m.Topics, mt)
+	req.Markers = append(req.Markers, m)
+	kresp, err := b.interBrokerRequest(ctx, leader, req)
+	if err != nil {
+		return err
+	}
+	resp := kresp.(*kmsg.WriteTxnMarkersResponse)
+	for _, rm := range resp.Markers {
+		for _, rt := range rm.Topics {
+			for _, rp := range rt.Partitions {
+				if e := kerr.ErrorForCode(rp.ErrorCode); e != nil {
+					return e
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,99 @@
+package server
+
+// TxnOffsetCommit (key 28), v0–v4.
+//
+// Served by the group coordinator that owns the group. The offsets are
+// written to the group's partition of __consumer_offsets as a
+// transactional batch of the producer (its id and epoch, no sequence, as
+// Kafka's AppendOrigin.COORDINATOR), so the partition's producer state
+// fences a zombie producer with an older epoch, and they stay pending until
+// the transaction's marker reaches that partition (27_write_txn_markers.go).
+// A consumer that names its member id and generation must be current
+// (KIP-447). v5 (implicit AddOffsetsToTxn, KIP-890 part 2) is not offered.
+// PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v3 (KIP-588).
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/coordinator"
+	"github.com/riffle-io/riffle/protocol/records"
+	"github.com/riffle-io/riffle/storage"
+)
+
+func init() { register(kmsg.TxnOffsetCommit, 0, 4, handleTxnOffsetCommit) }
+
+func handleTxnOffsetCommit(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.TxnOffsetCommitRequest)
+	rt := rc.b.groups
+	fail := func(code int16) (kmsg.Response, error) {
+		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+		for _, t := range req.Topics {
+			st := kmsg.NewTxnOffsetCommitResponseTopic()
+			st.Topic = t.Topic
+			for _, p := range t.Partitions {
+				sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = p.Partition, code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil
+	}
+	sh, code := rt.shardFor(ctx, req.Group)
+	if code != 0 {
+		return fail(code)
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !sh.mu.ready || sh.mu.failed {
+		return fail(kerr.NotCoordinator.Code)
+	}
+	now := time.Now()
+	resp, recs := sh.mu.shard.TxnOffsetCommit(now, req)
+	if len(recs) == 0 {
+		return resp, nil
+	}
+	if err := appendTxnOffsets(rc.b, sh, req.ProducerID, req.ProducerEpoch, recs, now); err != nil {
+		code := kerr.NotCoordinator.Code
+		if errors.Is(err, storage.ErrInvalidProducerEpoch) {
+			code = oldFenced(kerr.ProducerFenced.Code, req.Version, 3)
+		} else {
+			rc.b.logger.Warn("writing transactional offsets failed", "group", req.Group, "err", err)
+		}
+		return fail(code)
+	}
+	sh.mu.shard.AddPendingTxnOffsets(req.ProducerID, recs)
+	return resp, nil
+}
+
+// appendTxnOffsets writes the records as one transactional batch of the
+// producer and waits for the high watermark. sh.mu held.
+func appendTxnOffsets(b *Broker, sh *groupShard, pid int64, epoch int16, recs []coordinator.Record, now time.Time) error {
+	ts := now.UnixMilli()
+	out := make([]records.Record, len(recs))
+	for i, r := range recs {
+		out[i] = records.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
+	}
+	batch, err := records.Build(records.BatchHeader{
+		Attributes:    records.TransactionalFlag,
+		BaseTimestamp: ts, MaxTimestamp: ts,
+		ProducerID: pid, ProducerEpoch: epoch, BaseSequence: -1,
+	}, records.CodecNone, out)
+	if err != nil {
+		return err
+	}
+	res, err := sh.mu.p.AppendCoordinatorBatch(batch, now)
+	if err != nil {
+		return err
+	}
+	timeout := time.Duration(b.cfg.OffsetsCommitTimeoutMs) * time.Millisecond
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	return b.replicas.WaitForHighWatermark(b.ctx, sh.mu.p, res.LastOffset+1, timeout)
+}

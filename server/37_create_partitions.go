@@ -1,0 +1,60 @@
+package server
+
+// CreatePartitions (key 37), v0–v3.
+//
+// Grows topics (kafka-topics.sh --alter --partitions): the count is the new
+// total and must exceed the current one (INVALID_PARTITIONS otherwise); an
+// optional assignment places each new partition, one replica set per new
+// partition with the topic's replication factor (INVALID_REPLICA_ASSIGNMENT
+// otherwise). A topic named twice is INVALID_REQUEST. ValidateOnly checks
+// and creates nothing. The response is sent once the new partitions are
+// hosted here, so they can be produced to at once.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.CreatePartitions, 0, 3, handleCreatePartitions) }
+
+func handleCreatePartitions(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.CreatePartitionsRequest)
+	b := rc.b
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
+	defer cancel()
+	counts := map[string]int{}
+	for _, t := range req.Topics {
+		counts[t.Topic]++
+	}
+	wrote := false
+	for _, t := range req.Topics {
+		rt := kmsg.NewCreatePartitionsResponseTopic()
+		rt.Topic = t.Topic
+		var err error
+		if counts[t.Topic] > 1 {
+			err = fmt.Errorf("%w: duplicate topic in request: %s", kerr.InvalidRequest, t.Topic)
+		} else {
+			var assignment [][]int32
+			if t.Assignment != nil {
+				assignment = make([][]int32, 0, len(t.Assignment))
+				for _, a := range t.Assignment {
+					assignment = append(assignment, a.Replicas)
+				}
+			}
+			err = b.ctrl.CreatePartitionsAssigned(ctx, t.Topic, t.Count, assignment, req.ValidateOnly)
+			wrote = wrote || err == nil && !req.ValidateOnly
+		}
+		if err != nil {
+			rt.ErrorCode, rt.ErrorMessage = errCode(err), errMsg(err)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	if wrote {
+		b.waitApplied(ctx, b.ctrl.Image().Offset)
+	}
+	return resp, nil
+}

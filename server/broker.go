@@ -1,0 +1,398 @@
+// Package server is the broker's edge: listeners, connections, one file per
+// Kafka API (named by key, as 00_produce.go), and the wiring of the storage,
+// replica and controller packages into a running broker.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/riffle-io/riffle/config"
+	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/replica"
+	"github.com/riffle-io/riffle/storage"
+)
+
+// Broker is one Riffle node: a broker and, in the default combined mode
+// (process.roles=broker,controller), a voter of the metadata quorum.
+type Broker struct {
+	cfg       *config.Broker
+	logger    *slog.Logger
+	clusterID string
+
+	logs     *storage.LogManager
+	ctrl     *controller.Controller
+	replicas *replica.Manager
+	pids     producerIDs
+	groups   *groupRuntime  // group coordinator (group_runtime.go)
+	txn      *txnRuntime    // transaction coordinator (txn_runtime.go)
+	peers    peerClients    // clients to other brokers (txn_interbroker.go)
+	metrics  *brokerMetrics // Prometheus registry (metrics.go)
+	admin    *adminServer   // admin HTTP endpoint, nil when disabled
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	listeners  []net.Listener
+	advertised []config.Listener // with bound ports filled in
+	bg         sync.WaitGroup    // every goroutine the broker starts
+
+	connMu sync.Mutex
+	conns  map[*conn]struct{}
+
+	// applied is closed and replaced each time a metadata image has been
+	// applied to the local partitions.
+	appliedMu sync.Mutex
+	applied   chan struct{}
+	appliedAt uint64
+
+	// dynCfg is cfg with the dynamic broker configs of the metadata image
+	// applied (nil until the first image); see dynamic_config.go.
+	dynCfg atomic.Pointer[config.Broker]
+}
+
+// New returns a broker for cfg. Nothing is opened until Start.
+func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Broker{
+		cfg:     cfg,
+		logger:  logger,
+		ctx:     ctx,
+		cancel:  cancel,
+		conns:   make(map[*conn]struct{}),
+		applied: make(chan struct{}),
+	}
+	b.metrics = newBrokerMetrics(b)
+	return b, nil
+}
+
+// Run starts a broker, serves until ctx is cancelled, then shuts it down
+// gracefully.
+func Run(ctx context.Context, cfg *config.Broker, logger *slog.Logger) error {
+	b, err := New(cfg, logger)
+	if err != nil {
+		return err
+	}
+	if err := b.Start(ctx); err != nil {
+		b.closeAfterFailedStart()
+		return err
+	}
+	<-ctx.Done()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return b.Shutdown(shutdownCtx)
+}
+
+// Start formats the log dirs on first start, recovers the logs, binds the
+// listeners, starts the metadata quorum, registers this broker and begins
+// serving.
+func (b *Broker) Start(ctx context.Context) error {
+	cfg := b.cfg
+	if len(cfg.LogDirs) == 0 {
+		return errors.New("log.dirs is empty")
+	}
+	clusterID, err := storage.EnsureFormatted(cfg.LogDirs, cfg.NodeID)
+	if err != nil {
+		return fmt.Errorf("log dirs: %w", err)
+	}
+	b.clusterID = clusterID
+
+	logs, err := storage.NewLogManager(cfg.LogDirs, b.defaultLogConfig(), b.logger.With("component", "storage"))
+	if err != nil {
+		return fmt.Errorf("loading logs: %w", err)
+	}
+	b.logs = logs
+	b.replicas = replica.NewManager(cfg.NodeID, logs, b.logger.With("component", "replica"))
+
+	if err := b.bindListeners(); err != nil {
+		return err
+	}
+
+	ctrlCfg, err := b.controllerConfig()
+	if err != nil {
+		return err
+	}
+	ctrl, err := controller.New(ctrlCfg)
+	if err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	b.ctrl = ctrl
+	ctrl.Subscribe(b.applyImage)
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := ctrl.Start(startCtx); err != nil {
+		return fmt.Errorf("starting metadata quorum: %w", err)
+	}
+	if err := ctrl.RegisterBroker(startCtx, b.registration()); err != nil {
+		return fmt.Errorf("registering broker %d: %w", cfg.NodeID, err)
+	}
+	b.groups = newGroupRuntime(b)
+	b.goBackground(b.groups.run)
+	b.txn = newTxnRuntime(b)
+	b.goBackground(b.txn.run)
+	b.startBackground()
+	if err := b.startAdmin(); err != nil {
+		return fmt.Errorf("admin endpoint %s: %w", cfg.AdminListener, err)
+	}
+	for i, ln := range b.listeners {
+		name := b.clientListeners()[i].Name
+		b.goBackground(func() { b.acceptLoop(ln, name) })
+	}
+	if b.admin != nil {
+		b.admin.ready.Store(true)
+	}
+	b.logger.Info("riffle started", "node.id", cfg.NodeID, "cluster.id", clusterID, "listeners", b.advertisedString())
+	return nil
+}
+
+// Addr returns the bound address of the first client listener.
+func (b *Broker) Addr() string {
+	if len(b.listeners) == 0 {
+		return ""
+	}
+	return b.listeners[0].Addr().String()
+}
+
+// ClusterID returns the cluster id from meta.properties.
+func (b *Broker) ClusterID() string { return b.clusterID }
+
+// Shutdown stops accepting connections, lets in-flight requests finish (each
+// connection answers what it has read, then closes), stops the metadata
+// quorum and closes the logs cleanly, so the next start needs no recovery.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	for _, ln := range b.listeners {
+		_ = ln.Close()
+	}
+	// Cancelling the broker's context completes delayed operations at once
+	// (a long-poll fetch answers with what it has) and stops the background
+	// workers; then every reader is woken: it stops reading, the writer
+	// sends the responses already due, and the connection closes.
+	b.cancel()
+	b.stopAdmin()
+	b.connMu.Lock()
+	for c := range b.conns {
+		_ = c.nc.SetReadDeadline(time.Now())
+	}
+	b.connMu.Unlock()
+	drained := make(chan struct{})
+	go func() {
+		b.bg.Wait() // connections, accept loops and workers
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		b.logger.Warn("shutdown deadline reached with requests in flight; closing connections")
+	}
+	b.connMu.Lock()
+	for c := range b.conns {
+		c.close()
+	}
+	b.connMu.Unlock()
+	b.bg.Wait()
+	if b.txn != nil {
+		b.txn.close()
+	}
+	b.closePeers()
+	var errs []error
+	if b.ctrl != nil {
+		if err := b.ctrl.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing controller: %w", err))
+		}
+	}
+	if b.logs != nil {
+		if err := b.logs.Shutdown(); err != nil {
+			errs = append(errs, fmt.Errorf("closing logs: %w", err))
+		}
+	}
+	b.logger.Info("riffle stopped")
+	return errors.Join(errs...)
+}
+
+func (b *Broker) closeAfterFailedStart() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = b.Shutdown(ctx)
+}
+
+func (b *Broker) trackConn(c *conn, add bool) {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	if add {
+		b.conns[c] = struct{}{}
+	} else {
+		delete(b.conns, c)
+	}
+}
+
+// goBackground starts a goroutine tracked for shutdown.
+func (b *Broker) goBackground(fn func()) {
+	b.bg.Add(1)
+	go func() {
+		defer b.bg.Done()
+		fn()
+	}()
+}
+
+func (b *Broker) acceptLoop(ln net.Listener, name string) {
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			b.logger.Warn("accept failed", "listener", name, "err", err)
+			select {
+			case <-time.After(50 * time.Millisecond):
+			case <-b.ctx.Done():
+				return
+			}
+			continue
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		b.goBackground(func() { b.serveConn(nc, name) })
+	}
+}
+
+// clientListeners are the listeners that serve Kafka clients: all but the
+// controller listeners, which carry the metadata quorum.
+func (b *Broker) clientListeners() []config.Listener {
+	var out []config.Listener
+	for _, l := range b.cfg.Listeners {
+		if !b.isControllerListener(l.Name) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (b *Broker) isControllerListener(name string) bool {
+	for _, n := range b.cfg.ControllerListenerNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *Broker) bindListeners() error {
+	for _, l := range b.clientListeners() {
+		ln, err := net.Listen("tcp", l.Addr())
+		if err != nil {
+			return fmt.Errorf("listener %s: %w", l, err)
+		}
+		b.listeners = append(b.listeners, ln)
+	}
+	if len(b.listeners) == 0 {
+		return errors.New("listeners: no client listener configured")
+	}
+	// Advertised listeners: the configured ones, with port 0 replaced by
+	// the bound port and an empty host by the listener's host (or this
+	// machine's name, as Kafka does).
+	bound := map[string]config.Listener{}
+	for i, l := range b.clientListeners() {
+		_, portStr, _ := net.SplitHostPort(b.listeners[i].Addr().String())
+		port, _ := strconv.Atoi(portStr)
+		l.Port = port
+		bound[l.Name] = l
+	}
+	adv := b.cfg.AdvertisedListeners
+	if len(adv) == 0 {
+		adv = b.clientListeners()
+	}
+	for _, a := range adv {
+		if b.isControllerListener(a.Name) {
+			continue
+		}
+		bl, ok := bound[a.Name]
+		if a.Port == 0 && ok {
+			a.Port = bl.Port
+		}
+		if a.Host == "" {
+			a.Host = bl.Host
+			if a.Host == "" || a.Host == "0.0.0.0" || a.Host == "::" {
+				h, err := os.Hostname()
+				if err != nil {
+					h = "localhost"
+				}
+				a.Host = h
+			}
+		}
+		b.advertised = append(b.advertised, a)
+	}
+	return nil
+}
+
+func (b *Broker) advertisedString() string {
+	s := ""
+	for i, l := range b.advertised {
+		if i > 0 {
+			s += ","
+		}
+		s += l.String()
+	}
+	return s
+}
+
+func (b *Broker) controllerConfig() (controller.Config, error) {
+	cfg := b.cfg
+	var listen string
+	for _, l := range cfg.Listeners {
+		if b.isControllerListener(l.Name) {
+			listen = l.Addr()
+			break
+		}
+	}
+	if listen == "" {
+		return controller.Config{}, errors.New("listeners: no controller listener (controller.listener.names) configured")
+	}
+	voters, err := controller.ParseVoters(cfg.ControllerQuorumVoters)
+	if err != nil {
+		return controller.Config{}, fmt.Errorf("controller.quorum.voters: %w", err)
+	}
+	// metadata.log.dir when set explicitly, else the first log dir (read
+	// from LogDirs here, not from the resolved MetadataLogDir, so that a
+	// config whose log dirs were changed after loading stays consistent).
+	metadataDir := cfg.LogDirs[0]
+	if v := cfg.Raw["metadata.log.dir"]; v != "" {
+		metadataDir = v
+	}
+	return controller.Config{
+		NodeID:                   cfg.NodeID,
+		ClusterID:                b.clusterID,
+		Dir:                      filepath.Join(metadataDir, "__cluster_metadata-0"),
+		ListenAddr:               listen,
+		Voters:                   voters,
+		DefaultNumPartitions:     cfg.NumPartitions,
+		DefaultReplicationFactor: cfg.DefaultReplicationFactor,
+		Logger:                   b.logger, // the controller names itself in its logs
+	}, nil
+}
+
+func (b *Broker) registration() controller.BrokerRegistration {
+	reg := controller.BrokerRegistration{ID: b.cfg.NodeID}
+	for _, l := range b.advertised {
+		proto := b.cfg.ListenerSecurityProtocolMap[l.Name]
+		if proto == "" {
+			proto = l.Name
+		}
+		reg.Endpoints = append(reg.Endpoints, controller.Endpoint{
+			Name: l.Name, Host: l.Host, Port: int32(l.Port), SecurityProtocol: proto,
+		})
+	}
+	return reg
+}

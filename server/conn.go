@@ -1,0 +1,325 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/protocol"
+)
+
+// maxInFlight bounds the requests one connection may have outstanding. When
+// it is reached the reader stops reading, and TCP pushes back on the client.
+const maxInFlight = 128
+
+// maxInFlightBytes bounds the request bytes one connection may hold decoded
+// ahead of its handler. Kafka mutes a connection while a request is served,
+// so it holds one request per connection; decoding ahead keeps pipelined
+// producers busy, but without a byte bound a single client could park
+// maxInFlight frames of socket.request.max.bytes each in memory. One request
+// is always admitted, whatever its size.
+const maxInFlightBytes = 32 << 20
+
+// decodeLimit bounds the time spent decoding one request body; see
+// protocol.DecodeRequest.
+const decodeLimit = time.Second
+
+// requestContext is what a handler knows about the request it serves.
+type requestContext struct {
+	b        *Broker
+	header   protocol.RequestHeader
+	conn     *conn
+	listener string
+}
+
+func (rc *requestContext) version() int16 { return rc.header.APIVersion }
+
+// pending is one request's slot in the connection's response order.
+type pending struct {
+	correlationID int32
+	done          chan struct{}
+	resp          kmsg.Response // nil: nothing to send
+	err           error         // non-nil: close the connection
+	serve         func()        // runs the handler and closes done; nil if done already
+}
+
+// conn serves one client connection with three goroutines: a reader decodes
+// requests, a handler serves them one at a time in arrival order, and a writer
+// sends the responses in the same order. Serving in order matters: Kafka
+// handles one request per connection at a time, and clients rely on it — an
+// idempotent producer with five requests in flight expects them appended in
+// the order it sent them. Decoding and writing overlap with handling, so
+// pipelined requests still keep the connection busy. There is no shared
+// request loop.
+type conn struct {
+	b        *Broker
+	nc       net.Conn
+	listener string
+	logger   *slog.Logger
+	ctx      context.Context
+	cancel   context.CancelFunc
+	queue    chan *pending // to the writer, in request order
+	work     chan func()   // to the handler, in request order
+	closeMu  sync.Once
+
+	inflight atomic.Int64  // request bytes read and not yet served
+	space    chan struct{} // signalled when inflight shrinks
+}
+
+func (b *Broker) serveConn(nc net.Conn, listener string) {
+	ctx, cancel := context.WithCancel(b.ctx)
+	c := &conn{
+		b:        b,
+		nc:       nc,
+		listener: listener,
+		logger:   b.logger.With("remote", nc.RemoteAddr().String(), "listener", listener),
+		ctx:      ctx,
+		cancel:   cancel,
+		queue:    make(chan *pending, maxInFlight),
+		work:     make(chan func(), maxInFlight),
+		space:    make(chan struct{}, 1),
+	}
+	b.trackConn(c, true)
+	defer b.trackConn(c, false)
+	b.metrics.connections.Inc()
+	defer b.metrics.connections.Dec()
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	handlerDone := make(chan struct{})
+	go func() {
+		defer close(handlerDone)
+		for fn := range c.work {
+			fn()
+		}
+	}()
+	c.readLoop()
+	close(c.work)  // the handler serves what was accepted, then exits
+	close(c.queue) // the writer sends its responses, then exits
+	<-handlerDone
+	<-writerDone
+	c.close()
+	cancel()
+}
+
+func (c *conn) close() {
+	c.closeMu.Do(func() { _ = c.nc.Close() })
+}
+
+// readLoop reads and dispatches requests until the connection fails, is idle
+// for connections.max.idle.ms, or the broker begins to shut down (in-flight
+// requests are then still answered: see Broker.Shutdown).
+func (c *conn) readLoop() {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	idle := time.Duration(c.b.cfg.ConnectionsMaxIdleMs) * time.Millisecond
+	for {
+		if idle > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(idle))
+		}
+		// Shutdown cancels the context and then expires the read deadline.
+		// Checked after setting the idle deadline, so that a deadline set
+		// by Shutdown while this reader was dispatching (or before the
+		// connection was tracked) is never overwritten unnoticed: the
+		// reader would otherwise wait out the idle timeout.
+		if c.ctx.Err() != nil {
+			return
+		}
+		frame, err := protocol.ReadFrame(br, c.b.cfg.SocketRequestMaxBytes)
+		if err != nil {
+			c.logReadError(err)
+			return
+		}
+		if c.ctx.Err() != nil {
+			return
+		}
+		n := int64(len(frame))
+		if !c.reserve(n) {
+			return
+		}
+		p, ok := c.dispatch(frame)
+		if p != nil && p.serve != nil {
+			serve := p.serve
+			p.serve = func() {
+				defer c.release(n)
+				serve()
+			}
+		} else {
+			c.release(n)
+		}
+		if p != nil {
+			c.queue <- p
+			if p.serve != nil {
+				c.work <- p.serve
+			}
+		}
+		if !ok {
+			return
+		}
+	}
+}
+
+// reserve waits until n more request bytes fit in maxInFlightBytes (or
+// nothing is in flight), so that a client pipelining large requests is
+// pushed back by TCP instead of by the broker's memory. Only the reader
+// reserves; handlers release. False when the broker shuts down.
+func (c *conn) reserve(n int64) bool {
+	for {
+		cur := c.inflight.Load()
+		if cur == 0 || cur+n <= maxInFlightBytes {
+			c.inflight.Add(n)
+			return true
+		}
+		select {
+		case <-c.space:
+		case <-c.ctx.Done():
+			return false
+		}
+	}
+}
+
+func (c *conn) release(n int64) {
+	c.inflight.Add(-n)
+	select {
+	case c.space <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) logReadError(err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.As(err, &ne) && ne.Timeout():
+		c.logger.Debug("closing idle connection")
+	case errors.Is(err, protocol.ErrFrameTooLarge), errors.Is(err, protocol.ErrFrameInvalid):
+		c.logger.Warn("closing connection: bad frame", "err", err)
+	default:
+		c.logger.Debug("connection read failed", "err", err)
+	}
+}
+
+// dispatch decodes one frame and starts its handler. It returns the slot for
+// the response (nil when no response can be formed) and whether the connection
+// may continue.
+func (c *conn) dispatch(frame []byte) (*pending, bool) {
+	h, body, err := protocol.ParseRequestHeader(frame)
+	if err != nil {
+		c.logger.Warn("closing connection: bad request header", "err", err)
+		return nil, false
+	}
+	entry, supported := lookupAPI(h.APIKey, h.APIVersion)
+	if !supported {
+		if h.APIKey == int16(kmsg.ApiVersions) {
+			// KIP-511: answer an unknown ApiVersions version with a v0
+			// response carrying UNSUPPORTED_VERSION and our versions,
+			// so the client can retry with one we know.
+			resp := apiVersionsResponse(0)
+			resp.ErrorCode = kerr.UnsupportedVersion.Code
+			return doneSlot(h.CorrelationID, resp), true
+		}
+		c.logger.Warn("closing connection: unsupported API", "key", h.APIKey, "version", h.APIVersion,
+			"name", kmsg.NameForKey(h.APIKey))
+		return nil, false
+	}
+	req := kmsg.RequestForKey(h.APIKey)
+	req.SetVersion(h.APIVersion)
+	overrun := func() {
+		c.logger.Warn("closing connection: request decode exceeded its time bound", "key", h.APIKey, "version", h.APIVersion)
+		c.close()
+	}
+	if err := protocol.DecodeRequest(req, body, decodeLimit, overrun); err != nil {
+		c.logger.Warn("closing connection: undecodable request", "err", err)
+		return nil, false
+	}
+	p := &pending{correlationID: h.CorrelationID, done: make(chan struct{})}
+	rc := &requestContext{b: c.b, header: h, conn: c, listener: c.listener}
+	arrived := time.Now()
+	p.serve = func() {
+		defer close(p.done)
+		defer func() {
+			// Kafka answers a handler's unexpected exception and keeps
+			// serving; a handler bug must not take down every other
+			// connection and partition with it. This one is closed.
+			if r := recover(); r != nil {
+				c.logger.Error("request handler panicked; closing connection", "key", h.APIKey,
+					"version", h.APIVersion, "panic", r, "stack", string(debug.Stack()))
+				p.resp, p.err = nil, fmt.Errorf("handler panic: %v", r)
+			}
+		}()
+		p.resp, p.err = entry.handle(c.ctx, rc, req)
+		c.b.metrics.observeRequest(h.APIKey, arrived)
+	}
+	return p, true
+}
+
+func doneSlot(correlationID int32, resp kmsg.Response) *pending {
+	p := &pending{correlationID: correlationID, done: make(chan struct{}), resp: resp}
+	close(p.done)
+	return p
+}
+
+// writeLoop writes responses in request order, flushing whenever no further
+// response is ready, so pipelined requests share syscalls.
+func (c *conn) writeLoop() {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	var buf []byte
+	broken := false
+	for p := range c.queue {
+		select {
+		case <-p.done:
+		default:
+			// Do not hold finished responses back while a slow one
+			// (a long-poll fetch) is still being served.
+			if !broken && bw.Buffered() > 0 {
+				if err := bw.Flush(); err != nil {
+					broken = true
+					c.close()
+				}
+			}
+			<-p.done
+		}
+		if broken {
+			continue
+		}
+		if p.err != nil {
+			c.logger.Debug("closing connection", "err", p.err)
+			broken = true
+			c.close()
+			continue
+		}
+		if p.resp == nil {
+			continue
+		}
+		buf = protocol.AppendResponse(buf[:0], p.correlationID, p.resp)
+		if _, err := bw.Write(buf); err != nil {
+			broken = true
+			c.close()
+			continue
+		}
+		if len(c.queue) == 0 {
+			if err := bw.Flush(); err != nil {
+				broken = true
+				c.close()
+			}
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil // do not pin one huge fetch response per connection
+		}
+	}
+	if !broken {
+		_ = bw.Flush()
+	}
+}

@@ -1,0 +1,525 @@
+package server
+
+// The coordinator runtime shared by the group and transaction coordinators
+// (Kafka's CoordinatorRuntime). Each partition of a coordinator's internal
+// topic (__consumer_offsets, __transaction_state) that this broker leads
+// has one shard, behind its own mutex. The runtime follows leadership of
+// the topic's partitions, loads a shard by replaying its partition up to
+// the high watermark, drops it when leadership moves away or an append
+// failed (so that it reloads from the log), ticks the loaded shards, lets
+// requests wait briefly for a load in progress, and appends the records a
+// shard emits as batches, acknowledging them only once the high watermark
+// passes them (offsets.commit.timeout.ms), as Kafka does.
+//
+// What a shard is, how a record replays into it and what happens around a
+// tick, a load or an unload is the coordinator's own: coordinatorHooks.
+//
+// Lock order: coordinatorRuntime.mu, then coordinatorShard.mu, then the
+// partition's own locks (taken inside replica and storage). A transaction
+// marker writer takes a group shard's lock (for __consumer_offsets markers)
+// without holding any transaction shard lock.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/coordinator"
+	"github.com/riffle-io/riffle/protocol/records"
+	"github.com/riffle-io/riffle/replica"
+	"github.com/riffle-io/riffle/storage"
+)
+
+// coordinatorShard is one partition's shard S and the coordinator's own
+// state X kept beside it under the same mutex.
+type coordinatorShard[S, X any] struct {
+	partition   int32
+	leaderEpoch int32
+
+	mu struct {
+		sync.Mutex
+		shard  S
+		p      *replica.Partition
+		ready  bool // replay finished
+		failed bool // an append failed: reload before serving again
+		x      X
+	}
+}
+
+// coordinatorHooks is what a coordinator adds to the shared runtime.
+type coordinatorHooks[S, X any] interface {
+	// newShardState returns the state kept beside a new shard.
+	newShardState() X
+	// replayShard builds a shard from its partition up to the high
+	// watermark; img is the metadata image the load started from.
+	replayShard(sh *coordinatorShard[S, X], p *replica.Partition, img *controller.Image) (S, error)
+	// shardLoadedLocked runs once the shard is ready. sh.mu held.
+	shardLoadedLocked(sh *coordinatorShard[S, X])
+	// tickLocked lets a ready shard see time pass. sh.mu held.
+	tickLocked(sh *coordinatorShard[S, X], now time.Time)
+	// unloadLocked runs as the shard retires. sh.mu held.
+	unloadLocked(sh *coordinatorShard[S, X])
+	// imageChanged passes metadata to the shards after syncShards:
+	// newImage when the image moved, loaded when shards were loaded.
+	imageChanged(img *controller.Image, newImage, loaded bool)
+}
+
+// coordinatorTopic describes a coordinator's internal topic.
+type coordinatorTopic struct {
+	name string
+	// kind names the coordinator in logs ("group coordinator").
+	kind              string
+	numPartitions     int32 // 0: Kafka's default of 50
+	replicationFactor int16
+	segmentBytes      int32
+	tickInterval      time.Duration
+	loadWait          time.Duration
+	// appendBatch appends one batch the shard emitted to the partition.
+	appendBatch func(p *replica.Partition, b records.Batch, now time.Time) (storage.AppendResult, error)
+	// maxBatchRecords and maxBatchBytes split what one flush appends
+	// into batches; 0 puts everything in one batch.
+	maxBatchRecords int
+	maxBatchBytes   int
+}
+
+type coordinatorRuntime[S, X any] struct {
+	b     *Broker
+	topic coordinatorTopic
+	hooks coordinatorHooks[S, X]
+
+	createMu sync.Mutex // one creation of the topic at a time
+
+	mu struct {
+		sync.Mutex
+		shards      map[int32]*coordinatorShard[S, X]
+		imageOffset uint64
+		closed      bool
+	}
+	// loaded is closed and replaced whenever shards change, so requests
+	// waiting for a load wake up.
+	loadedMu sync.Mutex
+	loaded   chan struct{}
+}
+
+func newCoordinatorRuntime[S, X any](b *Broker, topic coordinatorTopic, hooks coordinatorHooks[S, X]) *coordinatorRuntime[S, X] {
+	rt := &coordinatorRuntime[S, X]{b: b, topic: topic, hooks: hooks, loaded: make(chan struct{})}
+	rt.mu.shards = make(map[int32]*coordinatorShard[S, X])
+	return rt
+}
+
+func (rt *coordinatorRuntime[S, X]) numPartitions() int32 {
+	if n := rt.topic.numPartitions; n > 0 {
+		return n
+	}
+	return 50
+}
+
+// run ticks the shards and follows leadership of the topic until the
+// broker stops.
+func (rt *coordinatorRuntime[S, X]) run() {
+	t := time.NewTicker(rt.topic.tickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-rt.b.ctx.Done():
+			return
+		case <-t.C:
+		}
+		rt.syncShards()
+		now := time.Now()
+		rt.eachShardLocked(func(sh *coordinatorShard[S, X]) {
+			if sh.mu.ready && !sh.mu.failed {
+				rt.hooks.tickLocked(sh, now)
+			}
+		})
+	}
+}
+
+func (rt *coordinatorRuntime[S, X]) shardList() []*coordinatorShard[S, X] {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	out := make([]*coordinatorShard[S, X], 0, len(rt.mu.shards))
+	for _, sh := range rt.mu.shards {
+		out = append(out, sh)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].partition < out[j].partition })
+	return out
+}
+
+// eachShardLocked calls fn with each shard's mutex held, in partition
+// order.
+func (rt *coordinatorRuntime[S, X]) eachShardLocked(fn func(sh *coordinatorShard[S, X])) {
+	for _, sh := range rt.shardList() {
+		sh.mu.Lock()
+		fn(sh)
+		sh.mu.Unlock()
+	}
+}
+
+// loadedShards returns the shards ready to serve, for requests that span
+// every shard (ListGroups, ListTransactions).
+func (rt *coordinatorRuntime[S, X]) loadedShards() []*coordinatorShard[S, X] {
+	var out []*coordinatorShard[S, X]
+	rt.eachShardLocked(func(sh *coordinatorShard[S, X]) {
+		if sh.mu.ready && !sh.mu.failed {
+			out = append(out, sh)
+		}
+	})
+	return out
+}
+
+// syncShards loads shards for partitions newly led here (or whose append
+// failed), drops those led elsewhere, and passes topic metadata to shards
+// when the metadata image changes.
+func (rt *coordinatorRuntime[S, X]) syncShards() {
+	img := rt.b.ctrl.Image()
+	t := img.Topics[rt.topic.name]
+	rt.mu.Lock()
+	if rt.mu.closed {
+		rt.mu.Unlock()
+		return
+	}
+	var toLoad []*coordinatorShard[S, X]
+	changed := false
+	if t != nil {
+		for _, pi := range t.Partitions {
+			sh, ok := rt.mu.shards[pi.Partition]
+			if pi.Leader != rt.b.cfg.NodeID {
+				if ok {
+					delete(rt.mu.shards, pi.Partition)
+					rt.unload(sh)
+					changed = true
+				}
+				continue
+			}
+			failed := false
+			if ok {
+				sh.mu.Lock()
+				failed = sh.mu.failed
+				sh.mu.Unlock()
+			}
+			if !ok || sh.leaderEpoch != pi.LeaderEpoch || failed {
+				if ok {
+					rt.unload(sh)
+				}
+				sh = &coordinatorShard[S, X]{partition: pi.Partition, leaderEpoch: pi.LeaderEpoch}
+				sh.mu.x = rt.hooks.newShardState()
+				rt.mu.shards[pi.Partition] = sh
+				toLoad = append(toLoad, sh)
+			}
+		}
+	}
+	newImage := img.Offset != rt.mu.imageOffset
+	rt.mu.imageOffset = img.Offset
+	rt.mu.Unlock()
+
+	for _, sh := range toLoad {
+		if err := rt.load(sh, img); err != nil {
+			// Typically the metadata image is ahead of the local
+			// partitions for a moment; the next tick retries.
+			rt.b.logger.Debug("loading "+rt.topic.kind+" shard", "partition", sh.partition, "err", err)
+			rt.mu.Lock()
+			if rt.mu.shards[sh.partition] == sh {
+				delete(rt.mu.shards, sh.partition)
+			}
+			rt.mu.Unlock()
+			continue
+		}
+		changed = true
+	}
+	rt.hooks.imageChanged(img, newImage, len(toLoad) > 0)
+	if changed {
+		rt.loadedMu.Lock()
+		close(rt.loaded)
+		rt.loaded = make(chan struct{})
+		rt.loadedMu.Unlock()
+	}
+}
+
+// load replays the shard's partition and makes the shard ready.
+func (rt *coordinatorRuntime[S, X]) load(sh *coordinatorShard[S, X], img *controller.Image) error {
+	p, err := rt.b.replicas.Partition(storage.TopicPartition{Topic: rt.topic.name, Partition: sh.partition})
+	if err != nil {
+		return err
+	}
+	shard, err := rt.hooks.replayShard(sh, p, img)
+	if err != nil {
+		return err
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.mu.shard = shard
+	sh.mu.p = p
+	sh.mu.ready = true
+	rt.hooks.shardLoadedLocked(sh)
+	return nil
+}
+
+// unload retires a shard.
+func (rt *coordinatorRuntime[S, X]) unload(sh *coordinatorShard[S, X]) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.mu.ready = false
+	rt.hooks.unloadLocked(sh)
+}
+
+// markClosed stops following leadership and returns the shards held.
+func (rt *coordinatorRuntime[S, X]) markClosed() []*coordinatorShard[S, X] {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.mu.closed = true
+	shards := make([]*coordinatorShard[S, X], 0, len(rt.mu.shards))
+	for _, sh := range rt.mu.shards {
+		shards = append(shards, sh)
+	}
+	return shards
+}
+
+// replayPartition calls record for every record of every data batch of p
+// up to its high watermark, and control (when not nil) for every control
+// batch.
+func replayPartition(p *replica.Partition, record func(b records.Batch, r *records.Record), control func(b records.Batch)) error {
+	log := p.Log()
+	hw := p.HighWatermark()
+	off := log.LogStartOffset()
+	for i := 0; off < hw && i < 1<<30; i++ {
+		res, err := log.Read(off, 1<<20, hw, true)
+		if err != nil {
+			return fmt.Errorf("at %d: %w", off, err)
+		}
+		if len(res.Records) == 0 {
+			break
+		}
+		batches, err := records.Split(res.Records)
+		if err != nil {
+			return fmt.Errorf("at %d: %w", off, err)
+		}
+		next := off
+		for _, b := range batches {
+			if b.NextOffset() <= next {
+				continue
+			}
+			next = b.NextOffset()
+			if b.IsControl() {
+				if control != nil {
+					control(b)
+				}
+				continue
+			}
+			base := b.BaseOffset()
+			if err := b.ForEachRecord(func(r *records.Record) error {
+				if base+int64(r.OffsetDelta) >= off {
+					record(b, r)
+				}
+				return nil
+			}); err != nil {
+				return fmt.Errorf("batch at %d: %w", base, err)
+			}
+		}
+		if next <= off {
+			break
+		}
+		off = next
+	}
+	return nil
+}
+
+// appendLocked appends what a shard emitted and waits for the high
+// watermark; on failure the shard is marked for a reload from the log,
+// undoing the state the records described. sh.mu held.
+func (rt *coordinatorRuntime[S, X]) appendLocked(sh *coordinatorShard[S, X], recs []coordinator.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := rt.appendRecords(sh.mu.p, recs); err != nil {
+		rt.b.logger.Warn("writing to "+rt.topic.name+" failed; reloading the shard", "partition", sh.partition, "err", err)
+		sh.mu.failed = true
+		return err
+	}
+	return nil
+}
+
+func (rt *coordinatorRuntime[S, X]) appendRecords(p *replica.Partition, recs []coordinator.Record) error {
+	now := time.Now()
+	ts := now.UnixMilli()
+	for len(recs) > 0 {
+		n, size := 0, 0
+		for n < len(recs) && rt.fitsBatch(n, size, recs[n]) {
+			size += len(recs[n].Key) + len(recs[n].Value) + 16
+			n++
+		}
+		out := make([]records.Record, n)
+		for i := 0; i < n; i++ {
+			out[i] = records.Record{OffsetDelta: int32(i), Key: recs[i].Key, Value: recs[i].Value}
+		}
+		batch, err := records.Build(records.BatchHeader{
+			BaseTimestamp: ts, MaxTimestamp: ts,
+			ProducerID: records.NoProducerID, ProducerEpoch: -1, BaseSequence: -1,
+		}, records.CodecNone, out)
+		if err != nil {
+			return err
+		}
+		res, err := rt.topic.appendBatch(p, batch, now)
+		if err != nil {
+			return err
+		}
+		// As Kafka, acknowledge only what the ISR has: wait for the
+		// high watermark (offsets.commit.timeout.ms).
+		if err := rt.b.replicas.WaitForHighWatermark(rt.b.ctx, p, res.LastOffset+1, rt.commitTimeout()); err != nil {
+			return err
+		}
+		recs = recs[n:]
+	}
+	return nil
+}
+
+// fitsBatch reports whether r joins a batch holding n records of size
+// bytes; a batch always takes its first record.
+func (rt *coordinatorRuntime[S, X]) fitsBatch(n, size int, r coordinator.Record) bool {
+	if n == 0 {
+		return true
+	}
+	if max := rt.topic.maxBatchRecords; max > 0 && n >= max {
+		return false
+	}
+	if max := rt.topic.maxBatchBytes; max > 0 && size+len(r.Key)+len(r.Value) >= max {
+		return false
+	}
+	return true
+}
+
+func (rt *coordinatorRuntime[S, X]) commitTimeout() time.Duration {
+	if ms := rt.b.cfg.OffsetsCommitTimeoutMs; ms > 0 {
+		return time.Duration(ms) * time.Millisecond
+	}
+	return 5 * time.Second
+}
+
+// ensureTopic creates the topic on first need, as Kafka's auto-creation
+// does: the configured number of partitions, compacted, the replication
+// factor capped at the live brokers.
+func (rt *coordinatorRuntime[S, X]) ensureTopic(ctx context.Context) error {
+	name := rt.topic.name
+	if _, ok := rt.b.ctrl.Image().Topics[name]; ok {
+		return nil
+	}
+	rt.createMu.Lock()
+	defer rt.createMu.Unlock()
+	img := rt.b.ctrl.Image()
+	if _, ok := img.Topics[name]; ok {
+		return nil
+	}
+	rf := rt.topic.replicationFactor
+	if live := int16(len(img.UnfencedBrokerIDs())); live > 0 && rf > live {
+		rf = live
+	}
+	if rf <= 0 {
+		rf = 1
+	}
+	configs := map[string]string{"cleanup.policy": "compact", "compression.type": "producer"}
+	if sb := rt.topic.segmentBytes; sb > 0 {
+		configs["segment.bytes"] = strconv.Itoa(int(sb))
+	}
+	res := rt.b.ctrl.CreateTopics(ctx, []controller.TopicSpec{{
+		Name: name, NumPartitions: rt.numPartitions(), ReplicationFactor: rf, Configs: configs,
+	}}, false)
+	if len(res) == 1 && res[0].Err != nil && !errors.Is(res[0].Err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("creating %s: %w", name, res[0].Err)
+	}
+	rt.b.waitApplied(ctx, rt.b.ctrl.Image().Offset)
+	rt.syncShards()
+	return nil
+}
+
+// coordinatorFor answers FindCoordinator for key: the leader of the key's
+// partition of the topic.
+func (rt *coordinatorRuntime[S, X]) coordinatorFor(ctx context.Context, listener, key string) (int32, string, int32, *kerr.Error) {
+	if err := rt.ensureTopic(ctx); err != nil {
+		rt.b.logger.Warn(rt.topic.kind+" unavailable", "err", err)
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	img := rt.b.ctrl.Image()
+	t := img.Topics[rt.topic.name]
+	if t == nil {
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	pi, ok := t.Partition(coordinator.PartitionFor(key, int32(len(t.Partitions))))
+	if !ok || pi.Leader < 0 {
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	if pi.Leader == rt.b.cfg.NodeID {
+		host, port := rt.b.selfEndpoint(listener)
+		return pi.Leader, host, port, nil
+	}
+	br, ok := img.Brokers[pi.Leader]
+	if !ok {
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	ep, ok := endpointFor(br, listener)
+	if !ok {
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	return pi.Leader, ep.Host, ep.Port, nil
+}
+
+// shardForKey returns the loaded shard that owns key, waiting briefly for
+// a load in progress; otherwise the Kafka error the client should see.
+func (rt *coordinatorRuntime[S, X]) shardForKey(ctx context.Context, key string) (*coordinatorShard[S, X], *kerr.Error) {
+	if err := rt.ensureTopic(ctx); err != nil {
+		return nil, kerr.CoordinatorNotAvailable
+	}
+	// A request must see the metadata its client already saw: a topic
+	// created a moment ago is known to the shards before the request is
+	// stepped, rather than at the next tick (UNKNOWN_TOPIC_ID otherwise).
+	rt.mu.Lock()
+	stale := rt.b.ctrl.Image().Offset != rt.mu.imageOffset
+	rt.mu.Unlock()
+	if stale {
+		rt.syncShards()
+	}
+	t := rt.b.ctrl.Image().Topics[rt.topic.name]
+	if t == nil {
+		return nil, kerr.CoordinatorNotAvailable
+	}
+	part := coordinator.PartitionFor(key, int32(len(t.Partitions)))
+	pi, ok := t.Partition(part)
+	if !ok || pi.Leader != rt.b.cfg.NodeID {
+		return nil, kerr.NotCoordinator
+	}
+	deadline := time.NewTimer(rt.topic.loadWait)
+	defer deadline.Stop()
+	for {
+		rt.loadedMu.Lock()
+		wake := rt.loaded
+		rt.loadedMu.Unlock()
+		rt.mu.Lock()
+		sh, ok := rt.mu.shards[part]
+		closed := rt.mu.closed
+		rt.mu.Unlock()
+		if closed {
+			return nil, kerr.NotCoordinator
+		}
+		if ok {
+			sh.mu.Lock()
+			ready := sh.mu.ready && !sh.mu.failed
+			sh.mu.Unlock()
+			if ready {
+				return sh, nil
+			}
+		}
+		select {
+		case <-wake:
+		case <-deadline.C:
+			return nil, kerr.CoordinatorLoadInProgress
+		case <-ctx.Done():
+			return nil, kerr.CoordinatorLoadInProgress
+		}
+	}
+}

@@ -1,0 +1,143 @@
+package server
+
+// Metrics and the admin HTTP endpoint (riffle.admin.listener): Prometheus
+// text format on /metrics under Kafka's metric names (group_type_name, as the
+// JMX exporter spells kafka.server:type=BrokerTopicMetrics,name=BytesInPerSec),
+// /healthz (the process serves), /readyz (the broker is started and the
+// metadata quorum has a leader) and Go's pprof under /debug/pprof/. Each
+// broker has its own registry, so several can run in one process (tests).
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+type brokerMetrics struct {
+	registry       *prometheus.Registry
+	requests       *prometheus.CounterVec
+	requestSeconds *prometheus.HistogramVec
+	bytesIn        *prometheus.CounterVec
+	bytesOut       *prometheus.CounterVec
+	messagesIn     *prometheus.CounterVec
+	connections    prometheus.Gauge
+}
+
+func newBrokerMetrics(b *Broker) *brokerMetrics {
+	m := &brokerMetrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kafka_network_requestmetrics_requests_total",
+			Help: "Requests served, by API.",
+		}, []string{"request"}),
+		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kafka_network_requestmetrics_totaltime_seconds",
+			Help:    "Time from a request's arrival to its response being ready, by API.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"request"}),
+		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kafka_server_brokertopicmetrics_bytesin_total",
+			Help: "Record bytes appended by producers, by topic.",
+		}, []string{"topic"}),
+		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kafka_server_brokertopicmetrics_bytesout_total",
+			Help: "Record bytes returned to fetchers, by topic.",
+		}, []string{"topic"}),
+		messagesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kafka_server_brokertopicmetrics_messagesin_total",
+			Help: "Records appended by producers, by topic.",
+		}, []string{"topic"}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kafka_server_socketservermetrics_connection_count",
+			Help: "Open client connections.",
+		}),
+	}
+	partitions := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kafka_server_replicamanager_partitioncount",
+		Help: "Partitions hosted by this broker.",
+	}, func() float64 {
+		if b.replicas == nil {
+			return 0
+		}
+		return float64(len(b.replicas.Partitions()))
+	})
+	m.registry.MustRegister(m.requests, m.requestSeconds, m.bytesIn, m.bytesOut, m.messagesIn,
+		m.connections, partitions,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *brokerMetrics) observeRequest(key int16, start time.Time) {
+	name := kmsg.NameForKey(key)
+	m.requests.WithLabelValues(name).Inc()
+	m.requestSeconds.WithLabelValues(name).Observe(time.Since(start).Seconds())
+}
+
+// adminServer serves the admin endpoint until the broker stops.
+type adminServer struct {
+	srv   *http.Server
+	ln    net.Listener
+	ready atomic.Bool
+}
+
+func (b *Broker) startAdmin() error {
+	if b.cfg.AdminListener == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", b.cfg.AdminListener)
+	if err != nil {
+		return err
+	}
+	a := &adminServer{ln: ln}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(b.metrics.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.ready.Load() || b.ctrl == nil || b.ctrl.Image().ControllerID < 0 {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	b.admin = a
+	b.goBackground(func() {
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.logger.Error("admin endpoint stopped", "err", err)
+		}
+	})
+	return nil
+}
+
+func (b *Broker) stopAdmin() {
+	if b.admin == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = b.admin.srv.Shutdown(ctx)
+}
+
+// AdminAddr returns the bound admin endpoint address, or "" when disabled.
+func (b *Broker) AdminAddr() string {
+	if b.admin == nil {
+		return ""
+	}
+	return b.admin.ln.Addr().String()
+}

@@ -1,0 +1,266 @@
+package server
+
+// The transaction coordinator on the coordinator runtime
+// (coordinator_runtime.go): one coordinator.TxnShard per partition of
+// __transaction_state led by this broker. A request is stepped into its
+// shard under the shard's mutex; the records the shard emits are appended
+// (and replicated: the high watermark must pass them) before its response
+// is released and before any marker of a decided transaction is written.
+// Markers are written by a tracked goroutine per transaction
+// (WriteTxnMarkers' path, see 27_write_txn_markers.go); when every
+// partition has its marker the shard writes CompleteCommit/CompleteAbort.
+// The runtime's ticks carry transaction timeouts and re-issue markers that
+// failed.
+//
+// Lock order: coordinatorRuntime.mu, then txnShard.mu, then the
+// partition's locks. A marker writer takes a group shard's lock (for
+// __consumer_offsets markers) without holding any txnShard lock.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/coordinator"
+	"github.com/riffle-io/riffle/protocol/records"
+	"github.com/riffle-io/riffle/replica"
+)
+
+const transactionStateTopic = "__transaction_state"
+
+const (
+	txnTickInterval = 50 * time.Millisecond
+	// txnMarkerRetry is how often undelivered markers are re-issued.
+	txnMarkerRetry = time.Second
+	// txnMarkerAttempts bounds one writer's attempts per partition before
+	// it leaves the transaction to the next re-issue.
+	txnMarkerAttempts = 20
+	txnLoadWait       = 5 * time.Second
+)
+
+// txnShardState is kept beside each transaction shard, under its mutex.
+type txnShardState struct {
+	inflight    map[string]bool // transactional ids with a marker writer running
+	lastReissue time.Time
+}
+
+type txnShard = coordinatorShard[*coordinator.TxnShard, txnShardState]
+
+type txnRuntime struct {
+	*coordinatorRuntime[*coordinator.TxnShard, txnShardState]
+	cfg coordinator.TxnConfig
+}
+
+func newTxnRuntime(b *Broker) *txnRuntime {
+	c := b.cfg
+	cfg := coordinator.TxnConfig{
+		MaxTimeout:            time.Duration(c.TransactionMaxTimeoutMs) * time.Millisecond,
+		IDExpiration:          time.Duration(c.TransactionalIDExpirationMs) * time.Millisecond,
+		AbortTimedOutInterval: time.Duration(c.TransactionAbortTimedOutTransactionCleanupIntervalMs) * time.Millisecond,
+		RemoveExpiredInterval: time.Duration(c.TransactionRemoveExpiredTransactionCleanupIntervalMs) * time.Millisecond,
+	}
+	rt := &txnRuntime{cfg: cfg}
+	rt.coordinatorRuntime = newCoordinatorRuntime(b, coordinatorTopic{
+		name:              transactionStateTopic,
+		kind:              "transaction coordinator",
+		numPartitions:     c.TransactionStateLogNumPartitions,
+		replicationFactor: c.TransactionStateLogReplicationFactor,
+		segmentBytes:      c.TransactionStateLogSegmentBytes,
+		tickInterval:      txnTickInterval,
+		loadWait:          txnLoadWait,
+		// A flush's records go out as one trusted coordinator batch.
+		appendBatch: (*replica.Partition).AppendCoordinatorBatch,
+	}, coordinatorHooks[*coordinator.TxnShard, txnShardState](rt))
+	return rt
+}
+
+func (rt *txnRuntime) newShardState() txnShardState {
+	return txnShardState{inflight: make(map[string]bool)}
+}
+
+// tickLocked passes transaction timeouts and re-issues the markers of
+// decided transactions every txnMarkerRetry. sh.mu held.
+func (rt *txnRuntime) tickLocked(sh *txnShard, now time.Time) {
+	sh.mu.shard.Tick(now)
+	rd := rt.flushLocked(sh)
+	if now.Sub(sh.mu.x.lastReissue) >= txnMarkerRetry {
+		sh.mu.x.lastReissue = now
+		rd.Markers = append(rd.Markers, sh.mu.shard.PendingMarkers()...)
+	}
+	rt.startMarkersLocked(sh, rd.Markers)
+}
+
+// imageChanged passes topic metadata to the shards when the image moved.
+func (rt *txnRuntime) imageChanged(img *controller.Image, newImage, _ bool) {
+	if !newImage {
+		return
+	}
+	topics := txnTopicInfos(img)
+	rt.eachShardLocked(func(sh *txnShard) {
+		if sh.mu.ready {
+			sh.mu.shard.SetTopics(topics)
+		}
+	})
+}
+
+func txnTopicInfos(img *controller.Image) map[string]int32 {
+	out := make(map[string]int32, len(img.Topics))
+	for name, t := range img.Topics {
+		out[name] = int32(len(t.Partitions))
+	}
+	return out
+}
+
+func (rt *txnRuntime) offsetsPartitions(img *controller.Image) int32 {
+	if t := img.Topics[offsetsTopic]; t != nil {
+		return int32(len(t.Partitions))
+	}
+	return rt.b.groups.numPartitions()
+}
+
+// replayShard replays the shard's partition up to its high watermark.
+func (rt *txnRuntime) replayShard(sh *txnShard, p *replica.Partition, img *controller.Image) (*coordinator.TxnShard, error) {
+	cfg := rt.cfg
+	cfg.OffsetsTopicPartitions = rt.offsetsPartitions(img)
+	shard := coordinator.NewTxnShard(cfg, sh.leaderEpoch)
+	bad := 0
+	err := replayPartition(p, func(b records.Batch, r *records.Record) {
+		if err := shard.Replay(r.Key, r.Value); err != nil {
+			bad++
+		}
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("replaying %s-%d: %w", transactionStateTopic, sh.partition, err)
+	}
+	if bad > 0 {
+		rt.b.logger.Warn("skipped malformed records while loading transaction coordinator shard", "partition", sh.partition, "records", bad)
+	}
+	shard.SetTopics(txnTopicInfos(img))
+	shard.LoadComplete(time.Now())
+	return shard, nil
+}
+
+// shardLoadedLocked queues the markers of transactions whose outcome was
+// decided before a restart. sh.mu held.
+func (rt *txnRuntime) shardLoadedLocked(sh *txnShard) {
+	rd := sh.mu.shard.Ready()
+	rt.startMarkersLocked(sh, rd.Markers)
+	rt.b.logger.Debug("transaction coordinator shard loaded", "partition", sh.partition, "transactions", sh.mu.shard.TransactionCount())
+}
+
+// unloadLocked leaves running marker writers be: they find the shard no
+// longer ready and stop there.
+func (rt *txnRuntime) unloadLocked(*txnShard) {}
+
+func (rt *txnRuntime) close() {
+	rt.markClosed()
+}
+
+// flushLocked appends the shard's records and returns its output; on a
+// failed append the responses carry NOT_COORDINATOR, no marker is
+// released, and the shard reloads from the log.
+func (rt *txnRuntime) flushLocked(sh *txnShard) coordinator.TxnReady {
+	rd := sh.mu.shard.Ready()
+	if err := rt.appendLocked(sh, rd.Records); err != nil {
+		for _, r := range rd.Responses {
+			coordinator.FailTxnResponse(r.Resp, kerr.NotCoordinator.Code)
+		}
+		rd.Markers = nil
+	}
+	return rd
+}
+
+// handle steps one request for transactional id into its shard and
+// returns the response. Every transaction coordinator request is answered
+// in the same step (after its records are written).
+func (rt *txnRuntime) handle(ctx context.Context, id string, req kmsg.Request, step func(s *coordinator.TxnShard, token uint64)) kmsg.Response {
+	resp, _ := rt.handleCode(ctx, id, req, step)
+	return resp
+}
+
+// handleCode is handle that also returns the code of a request that could
+// not be stepped (0 when it was), for responses the failure cannot fill.
+func (rt *txnRuntime) handleCode(ctx context.Context, id string, req kmsg.Request, step func(s *coordinator.TxnShard, token uint64)) (kmsg.Response, int16) {
+	sh, kerrv := rt.shardForKey(ctx, id)
+	if kerrv != nil {
+		resp := req.ResponseKind()
+		coordinator.FailTxnResponse(resp, kerrv.Code)
+		return resp, kerrv.Code
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !sh.mu.ready || sh.mu.failed {
+		resp := req.ResponseKind()
+		coordinator.FailTxnResponse(resp, kerr.NotCoordinator.Code)
+		return resp, kerr.NotCoordinator.Code
+	}
+	const token = 1
+	step(sh.mu.shard, token)
+	rd := rt.flushLocked(sh)
+	rt.startMarkersLocked(sh, rd.Markers)
+	for _, r := range rd.Responses {
+		if r.Token == token {
+			if sh.mu.failed {
+				return r.Resp, kerr.NotCoordinator.Code
+			}
+			return r.Resp, 0
+		}
+	}
+	resp := req.ResponseKind()
+	coordinator.FailTxnResponse(resp, kerr.UnknownServerError.Code)
+	return resp, kerr.UnknownServerError.Code
+}
+
+// startMarkersLocked starts a marker writer for each decided transaction
+// that has none running. sh.mu held.
+func (rt *txnRuntime) startMarkersLocked(sh *txnShard, markers []coordinator.TxnMarkers) {
+	for _, m := range markers {
+		if sh.mu.x.inflight[m.TransactionalID] {
+			continue
+		}
+		sh.mu.x.inflight[m.TransactionalID] = true
+		rt.b.goBackground(func() { rt.writeMarkers(sh, m) })
+	}
+}
+
+// writeMarkers writes one transaction's markers to each of its partitions,
+// retrying each a bounded number of times, then completes the transaction.
+// A partition that no longer exists needs no marker.
+func (rt *txnRuntime) writeMarkers(sh *txnShard, m coordinator.TxnMarkers) {
+	defer func() {
+		sh.mu.Lock()
+		delete(sh.mu.x.inflight, m.TransactionalID)
+		sh.mu.Unlock()
+	}()
+	for _, tp := range m.Partitions {
+		ok := false
+		for attempt := 0; attempt < txnMarkerAttempts && !ok; attempt++ {
+			err := rt.b.writeTxnMarker(rt.b.ctx, tp.Topic, tp.Partition, m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch, m.Commit)
+			if err == nil {
+				ok = true
+				break
+			}
+			rt.b.logger.Debug("writing transaction marker", "transactional.id", m.TransactionalID,
+				"topic", tp.Topic, "partition", tp.Partition, "err", err)
+			select {
+			case <-rt.b.ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if !ok {
+			return // the runtime re-issues pending markers
+		}
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !sh.mu.ready || sh.mu.failed {
+		return
+	}
+	sh.mu.shard.MarkersWritten(time.Now(), m.TransactionalID, m.ProducerID, m.ProducerEpoch)
+	rt.flushLocked(sh)
+}

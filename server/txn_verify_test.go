@@ -1,0 +1,119 @@
+package server_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/riffle-io/riffle/protocol/records"
+)
+
+// TestTxnPartitionVerification is KIP-890 part 1 against a hand-driven
+// producer: a transactional write to a partition that was never added to
+// the transaction is refused, and so is a write that arrives after its
+// transaction ended, which would otherwise open a hanging transaction that
+// holds the last stable offset back forever.
+func TestTxnPartitionVerification(t *testing.T) {
+	tb := startBroker(t, txnConfig)
+	adm := newAdmin(t, tb.addr())
+	const topic = "txn-verify"
+	createTopic(t, adm, topic, 2, nil)
+	// Kafka 3.9's versions: Produce v11 names topics by name.
+	cl := newClient(t, tb.addr(), kgo.MaxVersions(kversion.V3_9_0()))
+	ctx := ctxFor(t, requestTimeout)
+	id := "verify-tx"
+
+	var coord *kmsg.FindCoordinatorResponse
+	if !poll(requestTimeout, func() bool {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorKey, req.CoordinatorType = id, 1
+		resp, err := req.RequestWith(ctx, cl)
+		coord = resp
+		return err == nil && resp.ErrorCode == 0
+	}) {
+		t.Fatalf("no transaction coordinator: %+v", coord)
+	}
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID = &id
+	init.TransactionTimeoutMillis = 60000
+	init.ProducerID, init.ProducerEpoch = -1, -1
+	ir, err := init.RequestWith(ctx, cl)
+	if err != nil || ir.ErrorCode != 0 {
+		t.Fatalf("init producer id: %v %+v", err, ir)
+	}
+	pid, epoch := ir.ProducerID, ir.ProducerEpoch
+
+	seq := int32(0)
+	produce := func(partition int32) int16 {
+		t.Helper()
+		b, err := records.Build(records.BatchHeader{
+			Attributes:    records.TransactionalFlag,
+			BaseTimestamp: time.Now().UnixMilli(), MaxTimestamp: time.Now().UnixMilli(),
+			ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, PartitionLeaderEpoch: -1,
+		}, records.CodecNone, []records.Record{{Value: []byte("v")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := kmsg.NewPtrProduceRequest()
+		req.Version = 11
+		req.TransactionID = &id
+		req.Acks, req.TimeoutMillis = -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = partition, b
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		code := resp.Topics[0].Partitions[0].ErrorCode
+		if code == 0 {
+			seq++
+		}
+		return code
+	}
+	add := func(partition int32) {
+		t.Helper()
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		req.Version = 3
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch = id, pid, epoch
+		rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+		rt.Topic, rt.Partitions = topic, []int32{partition}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("add partitions: %v %+v", err, resp)
+		}
+	}
+
+	if code := produce(0); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("write to a partition never added: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+	}
+	add(0)
+	if code := produce(0); code != 0 {
+		t.Fatalf("write to an added partition: %v", kerr.ErrorForCode(code))
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = id, pid, epoch, false
+	if resp, err := end.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("end txn: %v %+v", err, resp)
+	}
+	// Once the abort marker is in, a late write of the same epoch must
+	// not open a new transaction.
+	if !poll(requestTimeout, func() bool { return committedEnd(t, tb.addr(), topic) == endOffsets(t, adm, topic)[0] }) {
+		t.Fatalf("abort marker never landed")
+	}
+	if code := produce(0); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("late write after the transaction ended: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+	}
+	lso, hw := committedEnd(t, tb.addr(), topic), endOffsets(t, adm, topic)[0]
+	if lso != hw {
+		t.Fatalf("a hanging transaction holds the LSO at %d below the high watermark %d", lso, hw)
+	}
+}

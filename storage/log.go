@@ -1,0 +1,557 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/riffle-io/riffle/protocol/records"
+	"github.com/riffle-io/riffle/storage/vfs"
+)
+
+// Log is one partition's log (Kafka's UnifiedLog over a LocalLog): a list
+// of segments, the producer state and the leader epoch cache.
+//
+// Appends, rolls, flushes and truncation are serialised by appendMu; reads
+// run concurrently, seeing a consistent view published under mu.
+type Log struct {
+	dir                    string
+	tp                     TopicPartition
+	fs                     vfs.FS
+	logger                 *slog.Logger
+	producerIDExpirationMs int64
+
+	appendMu  sync.Mutex
+	producers *producerStateManager // guarded by appendMu
+	epochs    *leaderEpochCache     // guarded by appendMu
+	lastFlush time.Time             // guarded by appendMu
+	pending   []pendingDelete       // guarded by appendMu: segments awaiting file.delete.delay.ms
+	txn       txnState              // open and aborted transactions (txn_index.go)
+
+	// tombstonesDue is the earliest delete horizon (KIP-534) of the
+	// tombstones the cleaner kept (Unix ms; 0 = none known). The horizons
+	// themselves are on disk; tombstonesScanned is set once they have been
+	// read back after loading (loadTombstonesDue).
+	tombstonesDue     atomic.Int64
+	tombstonesScanned atomic.Bool
+
+	mu struct {
+		sync.RWMutex
+		cfg            LogConfig
+		topicID        [16]byte
+		segments       []*logSegment // ascending base offsets, never empty while open
+		logStartOffset int64
+		logEndOffset   int64
+		highWatermark  int64
+		recoveryPoint  int64
+		offline        error // sticky: set by the first failed write or fsync
+		closed         bool
+	}
+}
+
+// AppendResult describes an append.
+type AppendResult struct {
+	FirstOffset, LastOffset int64 // assigned offsets; for a duplicate: the original batch's offsets
+	LogAppendTime           int64 // -1 unless LogAppendTime
+	LogStartOffset          int64
+	Duplicate               bool // idempotent retry of one of the last 5 batches: nothing written
+}
+
+// ReadResult holds whole batches and the log's offsets at read time.
+type ReadResult struct {
+	Records                                     []byte
+	LogStartOffset, LogEndOffset, HighWatermark int64
+}
+
+// Dir is the partition directory.
+func (l *Log) Dir() string { return l.dir }
+
+// TopicPartition names the partition.
+func (l *Log) TopicPartition() TopicPartition { return l.tp }
+
+// TopicID is the topic id recorded in partition.metadata (zero if unknown).
+func (l *Log) TopicID() [16]byte {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.topicID
+}
+
+// Config returns the log's configuration.
+func (l *Log) Config() LogConfig {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.cfg
+}
+
+// SetConfig applies a changed topic configuration to later appends.
+func (l *Log) SetConfig(cfg LogConfig) {
+	l.mu.Lock()
+	l.mu.cfg = cfg.withDefaults()
+	l.mu.Unlock()
+}
+
+func (l *Log) LogStartOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.logStartOffset
+}
+
+func (l *Log) LogEndOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.logEndOffset
+}
+
+func (l *Log) HighWatermark() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.highWatermark
+}
+
+// RecoveryPoint is the offset below which everything has been fsynced.
+func (l *Log) RecoveryPoint() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.recoveryPoint
+}
+
+// SetHighWatermark records the high watermark, clamped to
+// [LogStartOffset, LogEndOffset] as UnifiedLog.updateHighWatermark does.
+func (l *Log) SetHighWatermark(hw int64) {
+	l.mu.Lock()
+	l.mu.highWatermark = min(max(hw, l.mu.logStartOffset), l.mu.logEndOffset)
+	l.mu.Unlock()
+}
+
+// Size is the total size of the segments' .log files.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var n int64
+	for _, s := range l.mu.segments {
+		n += s.size
+	}
+	return n
+}
+
+// NumSegments is the number of segments.
+func (l *Log) NumSegments() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.mu.segments)
+}
+
+// Offline returns the error that took the log offline, or nil.
+func (l *Log) Offline() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.offline
+}
+
+// ProducerIDs returns a copy of the producer state (DescribeProducers).
+func (l *Log) ProducerIDs() map[int64]ProducerEntry {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	return l.producers.snapshot()
+}
+
+// LatestEpoch is the newest leader epoch in the leader epoch cache.
+func (l *Log) LatestEpoch() (int32, bool) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	e, ok := l.epochs.latest()
+	return e.Epoch, ok
+}
+
+// EpochEntries returns a copy of the leader epoch cache.
+func (l *Log) EpochEntries() []EpochEntry {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	return append([]EpochEntry(nil), l.epochs.entries...)
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch (KIP-101): the largest
+// epoch <= epoch and its end offset; (-1, -1) when unknown.
+func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	return l.epochs.endOffsetFor(epoch, l.LogEndOffset())
+}
+
+// writableLocked refuses writes to an offline or closed log. appendMu held.
+func (l *Log) writableLocked() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.mu.offline != nil {
+		return l.mu.offline
+	}
+	if l.mu.closed {
+		return fmt.Errorf("%s: %w", l.tp, ErrClosed)
+	}
+	return nil
+}
+
+// fail takes the log offline for good (nats-server's sticky werr): after a
+// failed write or fsync the file contents are unknown, so nothing more is
+// written and recovery at the next start decides what survived.
+func (l *Log) fail(err error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.offline == nil {
+		l.mu.offline = &offlineError{cause: fmt.Errorf("%s: %w", l.tp, err)}
+		l.logger.Error("log offline", "partition", l.tp.String(), "err", err)
+	}
+	return l.mu.offline
+}
+
+func (l *Log) activeSegment() *logSegment {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.segments[len(l.mu.segments)-1]
+}
+
+// AppendAsLeader appends one batch from a client: it checks the producer's
+// idempotence state, assigns offsets and the leader epoch in place, applies
+// LogAppendTime, writes the bytes and updates indexes, rolling segments as
+// needed. The caller has already validated the batch (CRC, lengths).
+func (l *Log) AppendAsLeader(b records.Batch, leaderEpoch int32, now time.Time) (AppendResult, error) {
+	h, err := parseHeader(b)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if h.size() != int64(len(b)) {
+		return AppendResult{}, fmt.Errorf("%w: batch length %d, have %d bytes", records.ErrCorrupt, h.size(), len(b))
+	}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return AppendResult{}, err
+	}
+	cfg := l.Config()
+	dup, err := l.producers.checkLeaderAppend(h)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append %s: %w", l.tp, err)
+	}
+	if dup != nil {
+		// KIP-98: a retry of a recent batch is acknowledged with the
+		// offsets it got the first time, and not written again.
+		return AppendResult{FirstOffset: dup.FirstOffset, LastOffset: dup.LastOffset, LogAppendTime: -1,
+			LogStartOffset: l.LogStartOffset(), Duplicate: true}, nil
+	}
+	b.SetBaseOffset(l.LogEndOffset())
+	b.SetPartitionLeaderEpoch(leaderEpoch)
+	appendTime := int64(-1)
+	if cfg.MessageTimestampLogAppendTime {
+		appendTime = now.UnixMilli()
+		b.SetLogAppendTime(appendTime)
+	}
+	if h, err = parseHeader(b); err != nil {
+		return AppendResult{}, err
+	}
+	if err := l.appendBatchLocked(b, h, now, cfg); err != nil {
+		return AppendResult{}, err
+	}
+	if err := l.trackTxnLocked(b, h); err != nil {
+		return AppendResult{}, err
+	}
+	l.producers.update(h)
+	if err := l.assignEpochLocked(leaderEpoch, h.baseOffset); err != nil {
+		return AppendResult{}, err
+	}
+	if err := l.maybeFlushLocked(now, cfg); err != nil {
+		return AppendResult{}, err
+	}
+	return AppendResult{FirstOffset: h.baseOffset, LastOffset: h.lastOffset(), LogAppendTime: appendTime,
+		LogStartOffset: l.LogStartOffset()}, nil
+}
+
+// AppendAsFollower appends batches that already carry their offsets (a
+// follower's fetched data). Offsets must continue the log and increase;
+// producer state is updated without sequence checks, as Kafka does for
+// AppendOrigin.REPLICATION. A partial batch at the end (a fetch response
+// cut at its byte limit) is ignored, as Kafka's follower does.
+func (l *Log) AppendAsFollower(data []byte) error {
+	var batches []records.Batch
+	for len(data) > 0 {
+		b, rest, err := records.ReadBatch(data)
+		if errors.Is(err, records.ErrTruncated) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("append %s: %w", l.tp, err)
+		}
+		batches = append(batches, b)
+		data = rest
+	}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return err
+	}
+	cfg := l.Config()
+	next := l.LogEndOffset()
+	hs := make([]batchHeader, len(batches))
+	for i, b := range batches {
+		if err := b.EnsureValid(); err != nil {
+			return fmt.Errorf("append %s: %w", l.tp, err)
+		}
+		h, err := parseHeader(b)
+		if err != nil {
+			return fmt.Errorf("append %s: %w", l.tp, err)
+		}
+		if h.baseOffset < next {
+			return fmt.Errorf("append %s: %w: batch at %d, log end offset %d", l.tp, ErrUnexpectedAppendOffset, h.baseOffset, next)
+		}
+		next = h.nextOffset()
+		hs[i] = h
+	}
+	now := time.Now()
+	for i, b := range batches {
+		if err := l.appendBatchLocked(b, hs[i], now, cfg); err != nil {
+			return err
+		}
+		if err := l.trackTxnLocked(b, hs[i]); err != nil {
+			return err
+		}
+		l.producers.update(hs[i])
+		if err := l.assignEpochLocked(hs[i].leaderEpoch, hs[i].baseOffset); err != nil {
+			return err
+		}
+	}
+	return l.maybeFlushLocked(now, cfg)
+}
+
+func (l *Log) assignEpochLocked(epoch int32, startOffset int64) error {
+	if !l.epochs.assign(epoch, startOffset) {
+		return nil
+	}
+	if err := l.epochs.persist(); err != nil {
+		return l.fail(err)
+	}
+	return nil
+}
+
+// appendBatchLocked writes one batch whose offsets are set. appendMu held.
+func (l *Log) appendBatchLocked(b []byte, h batchHeader, now time.Time, cfg LogConfig) error {
+	seg := l.activeSegment()
+	if l.shouldRoll(seg, h, now, cfg) {
+		var err error
+		if seg, err = l.rollLocked(now, cfg); err != nil {
+			return err
+		}
+	}
+	pos := seg.size
+	if pos+h.size() > math.MaxInt32 {
+		return fmt.Errorf("append %s: %w", l.tp, ErrRecordBatchTooLarge)
+	}
+	if _, err := seg.log.Write(b); err != nil {
+		return l.fail(err)
+	}
+	maxTs, offMax, err := seg.indexBatch(h, pos, cfg.IndexIntervalBytes, seg.maxTimestamp, seg.offsetOfMaxTimestamp)
+	if err != nil {
+		return l.fail(err)
+	}
+	l.mu.Lock()
+	seg.size += h.size()
+	seg.nextOffset = h.nextOffset()
+	seg.maxTimestamp, seg.offsetOfMaxTimestamp = maxTs, offMax
+	if seg.firstBatchTimestamp < 0 {
+		seg.firstBatchTimestamp = h.maxTimestamp
+	}
+	l.mu.logEndOffset = h.nextOffset()
+	l.mu.Unlock()
+	return nil
+}
+
+// shouldRoll is Kafka's LogSegment.shouldRoll. The time rule compares the
+// incoming batch's timestamp with the segment's first batch timestamp, or
+// the wall clock with the segment's creation time when it has none (see
+// timeWaitedForRoll), against segment.ms less the segment's jitter.
+func (l *Log) shouldRoll(seg *logSegment, h batchHeader, now time.Time, cfg LogConfig) bool {
+	if seg.size == 0 {
+		return false
+	}
+	waited := seg.timeWaitedForRoll(now, h.maxTimestamp)
+	return seg.size > cfg.SegmentBytes-h.size() ||
+		waited > cfg.SegmentMs-rollJitterMs(l.tp, seg.baseOffset, cfg) ||
+		seg.offsetIndex.isFull() || seg.timeIndex.isFull() ||
+		h.lastOffset()-seg.baseOffset > math.MaxInt32
+}
+
+// rollLocked starts a new segment at the log end offset. Like Kafka it
+// seals the old segment's time index, snapshots producer state at the new
+// base offset and flushes the old segment, which advances the recovery
+// point. appendMu held.
+func (l *Log) rollLocked(now time.Time, cfg LogConfig) (*logSegment, error) {
+	old := l.activeSegment()
+	leo := l.LogEndOffset()
+	if old.maxTimestamp >= 0 {
+		if err := old.timeIndex.maybeAppend(old.maxTimestamp, old.offsetOfMaxTimestamp, true); err != nil {
+			return nil, l.fail(err)
+		}
+	}
+	// The old segment is made durable before the new one exists, so a
+	// crash never leaves a torn segment followed by another.
+	if err := old.sync(); err != nil {
+		return nil, l.fail(err)
+	}
+	seg, _, err := openSegment(l.fs, l.dir, leo, cfg.SegmentIndexBytes, now)
+	if err != nil {
+		return nil, l.fail(err)
+	}
+	if seg.size != 0 {
+		seg.close()
+		return nil, l.fail(fmt.Errorf("new segment %d is not empty", leo))
+	}
+	if err := writeProducerSnapshot(l.fs, l.dir, leo, l.producers.producers); err != nil {
+		seg.close()
+		return nil, l.fail(err)
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		seg.close()
+		return nil, l.fail(err)
+	}
+	l.mu.Lock()
+	l.mu.segments = append(l.mu.segments, seg)
+	l.mu.recoveryPoint = max(l.mu.recoveryPoint, leo)
+	l.mu.Unlock()
+	l.logger.Debug("rolled segment", "partition", l.tp.String(), "base_offset", leo)
+	return seg, nil
+}
+
+// maybeFlushLocked applies flush.messages and flush.ms.
+func (l *Log) maybeFlushLocked(now time.Time, cfg LogConfig) error {
+	unflushed := l.LogEndOffset() - l.RecoveryPoint()
+	byCount := cfg.FlushMessages > 0 && cfg.FlushMessages < math.MaxInt64 && unflushed >= cfg.FlushMessages
+	byTime := cfg.FlushMs > 0 && cfg.FlushMs < math.MaxInt64 && now.Sub(l.lastFlush).Milliseconds() >= cfg.FlushMs
+	if unflushed > 0 && (byCount || byTime) {
+		return l.flushLocked(now)
+	}
+	return nil
+}
+
+// Flush fsyncs the log up to its end and advances the recovery point.
+func (l *Log) Flush() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		if errors.Is(err, ErrClosed) {
+			return nil
+		}
+		return err
+	}
+	return l.flushLocked(time.Now())
+}
+
+// flushLocked fsyncs the segments holding data past the recovery point
+// (older ones were synced when rolled). appendMu held.
+func (l *Log) flushLocked(now time.Time) error {
+	l.mu.RLock()
+	rp, leo := l.mu.recoveryPoint, l.mu.logEndOffset
+	var dirty []*logSegment
+	for _, s := range l.mu.segments {
+		if s.nextOffset > rp || s.baseOffset >= rp {
+			dirty = append(dirty, s)
+		}
+	}
+	l.mu.RUnlock()
+	if rp >= leo {
+		l.lastFlush = now
+		return nil
+	}
+	for _, s := range dirty {
+		if err := s.sync(); err != nil {
+			return l.fail(err)
+		}
+	}
+	l.mu.Lock()
+	l.mu.recoveryPoint = max(l.mu.recoveryPoint, leo)
+	l.mu.Unlock()
+	l.lastFlush = now
+	return nil
+}
+
+// Close seals the active segment's time index, snapshots producer state at
+// the log end offset (so a clean restart need not replay), flushes, and
+// closes every file.
+func (l *Log) Close() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.RLock()
+	closed, offline := l.mu.closed, l.mu.offline
+	l.mu.RUnlock()
+	if closed {
+		return nil
+	}
+	var errs []error
+	if offline == nil {
+		seg := l.activeSegment()
+		if seg.maxTimestamp >= 0 {
+			if err := seg.timeIndex.maybeAppend(seg.maxTimestamp, seg.offsetOfMaxTimestamp, true); err != nil {
+				errs = append(errs, l.fail(err))
+			}
+		}
+		if len(errs) == 0 {
+			if err := writeProducerSnapshot(l.fs, l.dir, l.LogEndOffset(), l.producers.producers); err != nil {
+				errs = append(errs, l.fail(err))
+			}
+		}
+		if len(errs) == 0 {
+			errs = append(errs, l.flushLocked(time.Now()))
+		}
+	}
+	l.mu.Lock()
+	l.mu.closed = true
+	segs := l.mu.segments
+	l.mu.Unlock()
+	for _, s := range segs {
+		errs = append(errs, s.close())
+	}
+	// Segments awaiting deletion keep their .deleted names; loading the
+	// log removes them.
+	for _, p := range l.pending {
+		p.seg.close()
+	}
+	l.pending = nil
+	return errors.Join(errs...)
+}
+
+// segmentIndexLocked returns the index of the segment that may hold offset:
+// the last one whose base offset is <= offset. mu held.
+func (l *Log) segmentIndexLocked(offset int64) int {
+	segs := l.mu.segments
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].baseOffset > offset })
+	return max(i-1, 0)
+}
+
+// segmentView is a segment with the size that was published when a reader
+// took it: bytes past it may still be being written.
+type segmentView struct {
+	seg          *logSegment
+	size         int64
+	maxTimestamp int64
+	offsetOfMax  int64
+}
+
+func (l *Log) viewsLocked(from int) []segmentView {
+	views := make([]segmentView, 0, len(l.mu.segments)-from)
+	for _, s := range l.mu.segments[from:] {
+		views = append(views, segmentView{seg: s, size: s.size, maxTimestamp: s.maxTimestamp, offsetOfMax: s.offsetOfMaxTimestamp})
+	}
+	return views
+}
+
+func (l *Log) readableLocked() error {
+	if l.mu.offline != nil {
+		return l.mu.offline
+	}
+	if l.mu.closed {
+		return fmt.Errorf("%s: %w", l.tp, ErrClosed)
+	}
+	return nil
+}

@@ -1,0 +1,422 @@
+package storage
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/riffle-io/riffle/storage/vfs"
+)
+
+// LogManager owns the logs in every directory of log.dirs (Kafka's
+// LogManager): loading and recovery at startup, placement of new
+// partitions, deletion, checkpoints and clean shutdown.
+type LogManager struct {
+	dirs       []string
+	defaultCfg LogConfig
+	logger     *slog.Logger
+	fs         vfs.FS
+	opts       []Option
+	clusterID  string
+
+	// cleanMu serialises cleaner rounds (one cleaner thread).
+	cleanMu sync.Mutex
+
+	mu struct {
+		sync.Mutex
+		logs           map[TopicPartition]*Log
+		dirOf          map[TopicPartition]string
+		cleanerOffsets map[TopicPartition]int64 // first dirty offsets
+		closed         bool
+	}
+}
+
+// NewLogManager creates missing directories, checks that formatted ones
+// agree (see EnsureFormatted, which the broker calls first) and loads every
+// partition directory. After a clean shutdown (.kafka_cleanshutdown present)
+// logs load without recovery; otherwise each is recovered from its recovery
+// point. The marker is then removed; Shutdown writes it again.
+func NewLogManager(dirs []string, defaultCfg LogConfig, logger *slog.Logger, opts ...Option) (*LogManager, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if len(dirs) == 0 {
+		return nil, errors.New("log manager: no log directories")
+	}
+	m := &LogManager{dirs: dirs, defaultCfg: defaultCfg.withDefaults(), logger: logger, fs: o.fs, opts: opts}
+	m.mu.logs = make(map[TopicPartition]*Log)
+	m.mu.dirOf = make(map[TopicPartition]string)
+	m.mu.cleanerOffsets = make(map[TopicPartition]int64)
+	for _, dir := range dirs {
+		if err := m.fs.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("log manager: %w", err)
+		}
+		mp, err := readMetaProperties(m.fs, dir)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			logger.Warn("log dir is not formatted", "dir", dir)
+		case err != nil:
+			return nil, fmt.Errorf("log manager: %w", err)
+		case m.clusterID != "" && mp.ClusterID != m.clusterID:
+			return nil, fmt.Errorf("log manager: log dir %s belongs to cluster %s, other dirs to %s", dir, mp.ClusterID, m.clusterID)
+		default:
+			m.clusterID = mp.ClusterID
+		}
+	}
+	if err := m.resolveFutureLogs(); err != nil { // log_move.go
+		return nil, err
+	}
+	for _, dir := range dirs {
+		if err := m.loadDir(dir); err != nil {
+			m.closeAll()
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// ClusterID is the cluster id from meta.properties ("" if unformatted).
+func (m *LogManager) ClusterID() string { return m.clusterID }
+
+// Dirs returns the log directories.
+func (m *LogManager) Dirs() []string { return append([]string(nil), m.dirs...) }
+
+func (m *LogManager) loadDir(dir string) error {
+	m.loadCleanerOffsets(m.fs, dir)
+	cleanMarker := filepath.Join(dir, CleanShutdownFile)
+	_, err := m.fs.Stat(cleanMarker)
+	clean := err == nil
+	recoveryPoints, err := ReadOffsetCheckpoint(m.fs, filepath.Join(dir, RecoveryPointCheckpointFile))
+	if err != nil {
+		// Derived data: without it every log is recovered from its start.
+		m.logger.Warn("ignoring unreadable checkpoint", "err", err)
+		recoveryPoints, clean = nil, false
+	}
+	logStarts, err := ReadOffsetCheckpoint(m.fs, filepath.Join(dir, LogStartOffsetCheckpointFile))
+	if err != nil {
+		m.logger.Warn("ignoring unreadable checkpoint", "err", err)
+	}
+	highWatermarks, err := ReadOffsetCheckpoint(m.fs, filepath.Join(dir, ReplicationCheckpointFile))
+	if err != nil {
+		m.logger.Warn("ignoring unreadable checkpoint", "err", err)
+	}
+	entries, err := m.fs.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("log manager: %w", err)
+	}
+	for _, de := range entries {
+		if !de.IsDir() {
+			continue
+		}
+		name := de.Name()
+		if strings.HasSuffix(name, deleteDirSuffix) {
+			// A deletion interrupted by a crash: finish it.
+			if err := m.fs.RemoveAll(filepath.Join(dir, name)); err != nil {
+				m.logger.Warn("removing deleted partition", "dir", name, "err", err)
+			}
+			continue
+		}
+		tp, ok := parseTopicPartitionDir(name)
+		if !ok {
+			continue
+		}
+		if other, dup := m.mu.dirOf[tp]; dup {
+			return fmt.Errorf("log manager: partition %s is in both %s and %s", tp, other, dir)
+		}
+		start := time.Now()
+		opts := m.logOptions(
+			WithCleanShutdown(clean),
+			WithRecoveryPoint(recoveryPoints[tp]),
+			WithLogStartOffset(logStarts[tp]),
+			WithHighWatermark(highWatermarks[tp]),
+		)
+		l, err := OpenLog(filepath.Join(dir, name), tp, [16]byte{}, m.defaultCfg, opts...)
+		if err != nil {
+			// One damaged partition must not keep the others from
+			// serving: it stays registered, offline, and says why.
+			m.logger.Error("log is offline: it could not be loaded", "partition", tp.String(), "err", err)
+			o := defaultOptions()
+			for _, opt := range opts {
+				opt(&o)
+			}
+			l = offlineLog(filepath.Join(dir, name), tp, m.defaultCfg, o, err)
+		}
+		m.logger.Debug("loaded log", "partition", tp.String(), "log_end_offset", l.LogEndOffset(),
+			"clean", clean, "took", time.Since(start))
+		m.mu.logs[tp] = l
+		m.mu.dirOf[tp] = dir
+	}
+	if clean {
+		if err := m.fs.Remove(cleanMarker); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("log manager: %w", err)
+		}
+		if err := m.fs.SyncDir(dir); err != nil {
+			return fmt.Errorf("log manager: %w", err)
+		}
+	}
+	return nil
+}
+
+func (m *LogManager) logOptions(extra ...Option) []Option {
+	opts := append([]Option{WithLogger(m.logger)}, m.opts...)
+	return append(opts, extra...)
+}
+
+// parseTopicPartitionDir parses "<topic>-<partition>" (Kafka's
+// UnifiedLog.parseTopicPartitionName), ignoring Kafka's -future and -stray
+// directories and anything that is not a legal name.
+// MetadataTopic is the name of the cluster metadata log's directory prefix
+// (__cluster_metadata-0), which is not a partition of this LogManager.
+const MetadataTopic = "__cluster_metadata"
+
+func parseTopicPartitionDir(name string) (TopicPartition, bool) {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 {
+		return TopicPartition{}, false
+	}
+	p, err := strconv.ParseInt(name[i+1:], 10, 32)
+	if err != nil || p < 0 {
+		return TopicPartition{}, false
+	}
+	tp := TopicPartition{Topic: name[:i], Partition: int32(p)}
+	// The KRaft metadata log lives beside the partitions under a
+	// partition-like name; Kafka's LogManager skips it, and so do we.
+	if tp.Topic == MetadataTopic {
+		return TopicPartition{}, false
+	}
+	if validateTopic(tp.Topic) != nil {
+		return TopicPartition{}, false
+	}
+	return tp, true
+}
+
+// validateTopic applies Kafka's topic name rules; they also keep partition
+// directories inside the log dir.
+func validateTopic(topic string) error {
+	if topic == "" || topic == "." || topic == ".." || len(topic) > 249 {
+		return fmt.Errorf("invalid topic name %q", topic)
+	}
+	for _, c := range topic {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("invalid topic name %q", topic)
+		}
+	}
+	return nil
+}
+
+// GetOrCreateLog returns the partition's log, creating it in the directory
+// holding the fewest partitions. For an existing log, cfg replaces its
+// configuration and a topic id is recorded if it had none.
+func (m *LogManager) GetOrCreateLog(tp TopicPartition, topicID [16]byte, cfg LogConfig) (*Log, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mu.closed {
+		return nil, ErrClosed
+	}
+	if l, ok := m.mu.logs[tp]; ok {
+		if err := l.setTopicID(topicID); err != nil {
+			return nil, err
+		}
+		l.SetConfig(cfg)
+		return l, nil
+	}
+	if err := validateTopic(tp.Topic); err != nil || tp.Partition < 0 {
+		return nil, fmt.Errorf("create log %s: invalid partition", tp)
+	}
+	counts := make(map[string]int, len(m.dirs))
+	for _, d := range m.mu.dirOf {
+		counts[d]++
+	}
+	dir := m.dirs[0]
+	for _, d := range m.dirs[1:] {
+		if counts[d] < counts[dir] {
+			dir = d
+		}
+	}
+	l, err := OpenLog(filepath.Join(dir, tp.String()), tp, topicID, cfg, m.logOptions()...)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.fs.SyncDir(dir); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("create log %s: %w", tp, err)
+	}
+	m.mu.logs[tp] = l
+	m.mu.dirOf[tp] = dir
+	return l, nil
+}
+
+// Log returns the partition's log if it exists.
+func (m *LogManager) Log(tp TopicPartition) (*Log, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.mu.logs[tp]
+	return l, ok
+}
+
+// LogDir returns the log directory holding the partition.
+func (m *LogManager) LogDir(tp TopicPartition) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.mu.dirOf[tp]
+	return d, ok
+}
+
+// Logs returns a copy of the partition → log map.
+func (m *LogManager) Logs() map[TopicPartition]*Log {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[TopicPartition]*Log, len(m.mu.logs))
+	for tp, l := range m.mu.logs {
+		out[tp] = l
+	}
+	return out
+}
+
+const deleteDirSuffix = "-delete"
+
+// DeleteLog closes the log and removes its directory the way Kafka does:
+// first renamed to <topic>-<partition>.<uuid>-delete (so a crash midway
+// never leaves a half-deleted partition that would load), then removed.
+func (m *LogManager) DeleteLog(tp TopicPartition) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.mu.logs[tp]
+	if !ok {
+		return nil
+	}
+	dir := m.mu.dirOf[tp]
+	delete(m.mu.logs, tp)
+	delete(m.mu.dirOf, tp)
+	delete(m.mu.cleanerOffsets, tp)
+	if err := l.Close(); err != nil {
+		m.logger.Warn("closing deleted log", "partition", tp.String(), "err", err)
+	}
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	suffix := fmt.Sprintf("-%d.%s%s", tp.Partition, hex.EncodeToString(id[:]), deleteDirSuffix)
+	topic := tp.Topic
+	if len(topic)+len(suffix) > 255 {
+		topic = topic[:255-len(suffix)] // Kafka's logDeleteDirName keeps names within 255 bytes
+	}
+	target := filepath.Join(dir, topic+suffix)
+	if err := m.fs.Rename(l.Dir(), target); err != nil {
+		return fmt.Errorf("delete log %s: %w", tp, err)
+	}
+	if err := m.fs.SyncDir(dir); err != nil {
+		return fmt.Errorf("delete log %s: %w", tp, err)
+	}
+	if err := m.fs.RemoveAll(target); err != nil {
+		return fmt.Errorf("delete log %s: %w", tp, err)
+	}
+	return nil
+}
+
+// Checkpoint writes, per log dir, the recovery points, log start offsets
+// and high watermarks of its logs (Kafka does this every
+// log.flush.offset.checkpoint.interval.ms; the broker calls it on a timer).
+func (m *LogManager) Checkpoint() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.checkpointLocked()
+}
+
+func (m *LogManager) checkpointLocked() error {
+	var errs []error
+	for _, dir := range m.dirs {
+		rps, starts, hws := map[TopicPartition]int64{}, map[TopicPartition]int64{}, map[TopicPartition]int64{}
+		for tp, l := range m.mu.logs {
+			if m.mu.dirOf[tp] != dir {
+				continue
+			}
+			rps[tp] = l.RecoveryPoint()
+			starts[tp] = l.LogStartOffset()
+			hws[tp] = l.HighWatermark()
+		}
+		for name, offsets := range map[string]map[TopicPartition]int64{
+			RecoveryPointCheckpointFile:  rps,
+			LogStartOffsetCheckpointFile: starts,
+			ReplicationCheckpointFile:    hws,
+		} {
+			if err := WriteOffsetCheckpoint(m.fs, filepath.Join(dir, name), offsets); err != nil {
+				errs = append(errs, fmt.Errorf("checkpoint %s: %w", dir, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// FlushDue flushes every log whose flush.ms has elapsed since its last
+// flush (Kafka's log flusher, run every log.flush.scheduler.interval.ms).
+func (m *LogManager) FlushDue(now time.Time) error {
+	var errs []error
+	for _, l := range m.Logs() {
+		cfg := l.Config()
+		if cfg.FlushMs <= 0 || cfg.FlushMs == 1<<63-1 || l.Offline() != nil {
+			continue // an offline log said why once, when it failed
+		}
+		l.appendMu.Lock()
+		due := now.Sub(l.lastFlush).Milliseconds() >= cfg.FlushMs
+		l.appendMu.Unlock()
+		if due {
+			errs = append(errs, l.Flush())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Shutdown closes every log (flushing it and snapshotting producer state),
+// writes the checkpoints and, in each directory whose logs all closed
+// cleanly, the clean-shutdown marker that lets the next start skip recovery.
+func (m *LogManager) Shutdown() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mu.closed {
+		return nil
+	}
+	m.mu.closed = true
+	var errs []error
+	dirty := map[string]bool{}
+	for tp, l := range m.mu.logs {
+		if err := l.Close(); err != nil {
+			errs = append(errs, err)
+			dirty[m.mu.dirOf[tp]] = true
+		}
+		if l.Offline() != nil {
+			dirty[m.mu.dirOf[tp]] = true
+		}
+	}
+	if err := m.checkpointLocked(); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, dir := range m.dirs {
+		if dirty[dir] {
+			continue
+		}
+		// Kafka 3.7+ (CleanShutdownFileHandler) writes the broker epoch
+		// here; -1 says "unknown" and older readers only test existence.
+		marker := []byte(`{"version":0,"brokerEpoch":-1}`)
+		if err := vfs.WriteFileAtomic(m.fs, dir, filepath.Join(dir, CleanShutdownFile), marker); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m *LogManager) closeAll() {
+	for _, l := range m.mu.logs {
+		l.Close()
+	}
+}
