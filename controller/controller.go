@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -41,7 +43,11 @@ type Config struct {
 	Voters                   []Voter
 	DefaultNumPartitions     int32
 	DefaultReplicationFactor int16
-	Logger                   *slog.Logger
+	// BootstrapFeatures are the feature levels a new cluster finalizes
+	// (kafka-storage.sh format's bootstrap metadata): written by the
+	// first active controller of a quorum that starts with an empty log.
+	BootstrapFeatures map[string]int16
+	Logger            *slog.Logger
 }
 
 // Controller runs this node's member of the controller quorum and holds the
@@ -202,8 +208,36 @@ func (c *Controller) Start(ctx context.Context) (err error) {
 	if err := c.awaitCaughtUp(ctx); err != nil {
 		return err
 	}
+	if !has {
+		if err := c.bootstrapFeatures(ctx); err != nil {
+			return err
+		}
+	}
 	c.log.Info("controller started", "node", c.cfg.NodeID, "addr", c.addr,
 		"active", c.IsActive(), "offset", c.Image().Offset)
+	return nil
+}
+
+// bootstrapFeatures finalizes Config.BootstrapFeatures on a new quorum's
+// active controller, for the features the log has not finalized yet. A
+// crash before it commits leaves the features unset (level 0), the state
+// of a cluster formatted before they existed; UpdateFeatures raises them.
+func (c *Controller) bootstrapFeatures(ctx context.Context) error {
+	if len(c.cfg.BootstrapFeatures) == 0 || !c.IsActive() {
+		return nil
+	}
+	err := c.propose(ctx, func(im *Image) ([]Record, error) {
+		var recs []Record
+		for _, name := range slices.Sorted(maps.Keys(c.cfg.BootstrapFeatures)) {
+			if _, ok := im.Features[name]; !ok && c.cfg.BootstrapFeatures[name] > 0 {
+				recs = append(recs, &FeatureLevelRecord{Name: name, FeatureLevel: c.cfg.BootstrapFeatures[name]})
+			}
+		}
+		return recs, nil
+	})
+	if err != nil {
+		return fmt.Errorf("controller: bootstrap feature levels: %w", err)
+	}
 	return nil
 }
 

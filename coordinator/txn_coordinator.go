@@ -26,6 +26,16 @@ package coordinator
 // A timed-out or re-initialised Ongoing transaction is aborted with a bumped
 // epoch, so the old producer is fenced at every partition (its writes carry
 // an older epoch) and cannot leave a hanging transaction behind.
+//
+// Transaction version 2 (KIP-890 part 2, EndTxn v5+) bumps the epoch at
+// every EndTxn: the Prepare record carries the new epoch, the markers are
+// written with it, and the response hands it to the producer. A write the
+// producer sent for the ended transaction that arrives late is then fenced
+// by its old epoch, and a partition can tell a late marker of an earlier
+// transaction from one that ends the current one. When the epoch is
+// exhausted the Prepare record names the next producer id, which the
+// Complete record switches to at epoch 0. Retries are told apart from new
+// requests by the epoch: a retried EndTxn names the epoch before the bump.
 
 import (
 	"math"
@@ -65,7 +75,11 @@ type TxnMarkers struct {
 	ProducerEpoch    int16
 	Commit           bool
 	CoordinatorEpoch int32
-	Partitions       []TxnTopicPartition
+	// TransactionVersion is 2 when ending the transaction bumped the
+	// producer epoch, so the markers' epoch is above every data batch of
+	// the transaction.
+	TransactionVersion int8
+	Partitions         []TxnTopicPartition
 }
 
 // TxnReady is the transaction shard's output since the last Ready.
@@ -79,8 +93,11 @@ type txnMetadata struct {
 	id            string
 	producerID    int64
 	prevPID       int64 // the producer id before the last rotation, -1
+	nextPID       int64 // the producer id to move to once the transaction completes, -1
 	epoch         int16
 	lastEpoch     int16 // the epoch before the last bump, -1
+	clientTV      int16 // the transaction version the producer used at the last transition
+	endBumped     bool  // the Prepare state's epoch was bumped from the data's
 	timeout       time.Duration
 	state         kmsg.TransactionState
 	partitions    map[TxnTopicPartition]struct{}
@@ -166,7 +183,7 @@ func (s *TxnShard) InitProducerID(now time.Time, token uint64, req *kmsg.InitPro
 			fail(kerr.CoordinatorNotAvailable)
 			return
 		}
-		m = &txnMetadata{id: id, producerID: freshID, prevPID: -1, epoch: -1, lastEpoch: -1, state: txnEmpty,
+		m = &txnMetadata{id: id, producerID: freshID, prevPID: -1, nextPID: -1, epoch: -1, lastEpoch: -1, state: txnEmpty,
 			partitions: map[TxnTopicPartition]struct{}{}}
 		s.txns[id] = m
 	}
@@ -191,8 +208,7 @@ func (s *TxnShard) InitProducerID(now time.Time, token uint64, req *kmsg.InitPro
 	case txnOngoing:
 		// Fence the current producer and abort its transaction; the
 		// client retries once the markers are written.
-		s.bumpEpoch(m, freshID)
-		s.prepareEnd(now, m, false)
+		s.fenceAndAbort(now, m)
 		fail(kerr.ConcurrentTransactions)
 		return
 	}
@@ -233,6 +249,21 @@ func (s *TxnShard) bumpEpoch(m *txnMetadata, freshID int64) bool {
 	return true
 }
 
+// fenceAndAbort aborts an ongoing transaction at a bumped epoch, so the
+// producer that opened it is fenced everywhere
+// (TransactionMetadata.prepareFenceProducerEpoch). The producer id never
+// changes here: the markers must name the id the data was written with.
+// An epoch already at the maximum stays there; the producer's next
+// InitProducerId moves to a new producer id.
+func (s *TxnShard) fenceAndAbort(now time.Time, m *txnMetadata) {
+	if m.epoch < math.MaxInt16 {
+		m.lastEpoch = m.epoch
+		m.epoch++
+	}
+	m.endBumped = true
+	s.prepareEnd(now, m, false)
+}
+
 // prepareEnd moves an ongoing transaction to PrepareCommit/PrepareAbort,
 // persists that decision and queues its markers.
 func (s *TxnShard) prepareEnd(now time.Time, m *txnMetadata, commit bool) {
@@ -249,6 +280,9 @@ func (s *TxnShard) prepareEnd(now time.Time, m *txnMetadata, commit bool) {
 func (s *TxnShard) queueMarkers(m *txnMetadata) {
 	mk := TxnMarkers{TransactionalID: m.id, ProducerID: m.producerID, ProducerEpoch: m.epoch,
 		Commit: m.state == txnPrepareCommit, CoordinatorEpoch: s.coordinatorEpoch}
+	if m.endBumped {
+		mk.TransactionVersion = 2
+	}
 	for tp := range m.partitions {
 		mk.Partitions = append(mk.Partitions, tp)
 	}
@@ -267,15 +301,27 @@ func (s *TxnShard) MarkersWritten(now time.Time, id string, producerID int64, ep
 	if !ok || m.producerID != producerID || m.epoch != epoch {
 		return
 	}
-	switch m.state {
-	case txnPrepareCommit:
-		m.state = txnCompleteCommit
-	case txnPrepareAbort:
-		m.state = txnCompleteAbort
-	default:
+	if m.state != txnPrepareCommit && m.state != txnPrepareAbort {
 		return
 	}
+	s.complete(now, m)
+}
+
+// complete moves a decided transaction to CompleteCommit/CompleteAbort
+// (TransactionMetadata.prepareComplete); an exhausted epoch under
+// transaction version 2 moves to the next producer id here.
+func (s *TxnShard) complete(now time.Time, m *txnMetadata) {
+	if m.state == txnPrepareCommit {
+		m.state = txnCompleteCommit
+	} else {
+		m.state = txnCompleteAbort
+	}
+	if m.nextPID >= 0 {
+		m.prevPID, m.producerID = m.producerID, m.nextPID
+		m.epoch, m.lastEpoch, m.nextPID = 0, -1, -1
+	}
 	m.markersQueued = false
+	m.endBumped = false
 	m.partitions = map[TxnTopicPartition]struct{}{}
 	m.start = time.Time{}
 	m.lastUpdate = now
@@ -308,7 +354,7 @@ func (s *TxnShard) Step(now time.Time, token uint64, req kmsg.Request) {
 		}
 		s.respond(token, resp)
 	case *kmsg.EndTxnRequest:
-		s.respond(token, s.endTxn(now, r))
+		s.respond(token, s.endTxn(now, r, nil))
 	case *kmsg.DescribeTransactionsRequest:
 		s.respond(token, s.describeTransactions(now, r))
 	case *kmsg.ListTransactionsRequest:
@@ -387,6 +433,13 @@ func (s *TxnShard) addPartitionsToTxn(now time.Time, req *kmsg.AddPartitionsToTx
 			}
 		}
 		codes := s.addOne(now, tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly, tps)
+		if !tx.VerifyOnly {
+			// v4+ comes from a partition leader adding a partition for
+			// a producer of transaction version 2 (KIP-890 part 2).
+			if m, ok := s.txns[tx.TransactionalID]; ok && len(tps) > 0 && codes[tps[0]] == 0 {
+				m.clientTV = 2
+			}
+		}
 		rtx := kmsg.NewAddPartitionsToTxnResponseTransaction()
 		rtx.TransactionalID = tx.TransactionalID
 		for _, t := range tx.Topics {
@@ -417,13 +470,17 @@ func (s *TxnShard) addOne(now time.Time, id string, pid int64, epoch int16, veri
 		return codes
 	}
 	if verifyOnly {
+		// TransactionCoordinator.handleVerifyPartitionsInTransaction.
 		m, e := s.checkProducer(id, pid, epoch)
 		if e != nil {
 			return all(e.Code)
 		}
+		if m.state == txnPrepareCommit || m.state == txnPrepareAbort {
+			return all(kerr.ConcurrentTransactions.Code)
+		}
 		for _, tp := range tps {
 			if _, ok := m.partitions[tp]; !ok || m.state != txnOngoing {
-				codes[tp] = kerr.InvalidTxnState.Code
+				codes[tp] = kerr.TransactionAbortable.Code
 			} else {
 				codes[tp] = 0
 			}
@@ -453,7 +510,17 @@ func (s *TxnShard) addOne(now time.Time, id string, pid int64, epoch int16, veri
 	return all(0)
 }
 
-func (s *TxnShard) endTxn(now time.Time, req *kmsg.EndTxnRequest) *kmsg.EndTxnResponse {
+// EndTxn serves EndTxn. freshID allocates an unused producer id, needed
+// only when a transaction version 2 EndTxn exhausts the epoch; it returns
+// -1 when none could be allocated.
+func (s *TxnShard) EndTxn(now time.Time, token uint64, req *kmsg.EndTxnRequest, freshID func() int64) {
+	s.respond(token, s.endTxn(now, req, freshID))
+}
+
+func (s *TxnShard) endTxn(now time.Time, req *kmsg.EndTxnRequest, freshID func() int64) *kmsg.EndTxnResponse {
+	if req.Version >= 5 {
+		return s.endTxnV2(now, req, freshID)
+	}
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	m, e := s.checkProducer(req.TransactionalID, req.ProducerID, req.ProducerEpoch)
@@ -463,6 +530,7 @@ func (s *TxnShard) endTxn(now time.Time, req *kmsg.EndTxnRequest) *kmsg.EndTxnRe
 	}
 	switch m.state {
 	case txnOngoing:
+		m.clientTV = 0
 		s.prepareEnd(now, m, req.Commit)
 	case txnCompleteCommit:
 		if !req.Commit {
@@ -497,8 +565,7 @@ func (s *TxnShard) Tick(now time.Time) {
 		for _, id := range sortedKeys(s.txns) {
 			m := s.txns[id]
 			if m.state == txnOngoing && now.Sub(m.start) > m.timeout {
-				s.bumpEpoch(m, -1)
-				s.prepareEnd(now, m, false)
+				s.fenceAndAbort(now, m)
 			}
 		}
 	}
@@ -668,4 +735,110 @@ func FailTxnResponse(resp kmsg.Response, code int16) {
 	case *kmsg.ListTransactionsResponse:
 		r.ErrorCode = code
 	}
+}
+
+// endTxnV2 is EndTxn under transaction version 2 (EndTxn v5+,
+// TransactionCoordinator.endTransaction). Besides the current epoch it
+// accepts a retry, which names the epoch before the bump (or, after an
+// exhausted epoch, the previous producer id at the last epoch), and it may
+// abort with no partition added, which bumps the epoch of an idle producer:
+//
+//	                 abort: retry  current   commit: retry  current
+//	Empty                   FENCED bump              FENCED INVALID_TXN_STATE
+//	CompleteAbort           ok     bump              INVALID_TXN_STATE
+//	CompleteCommit          INVALID_TXN_STATE bump   ok     INVALID_TXN_STATE
+func (s *TxnShard) endTxnV2(now time.Time, req *kmsg.EndTxnRequest, freshID func() int64) *kmsg.EndTxnResponse {
+	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	fail := func(e *kerr.Error) *kmsg.EndTxnResponse {
+		resp.ErrorCode = e.Code
+		return resp
+	}
+	m, ok := s.txns[req.TransactionalID]
+	if !ok {
+		return fail(kerr.InvalidProducerIDMapping)
+	}
+	retryOnOverflow := m.prevPID >= 0 && m.prevPID == req.ProducerID && req.ProducerEpoch == math.MaxInt16-1 && m.epoch == 0
+	retryOnBump := int(m.epoch) == int(req.ProducerEpoch)+1
+	if m.producerID != req.ProducerID && !retryOnOverflow {
+		return fail(kerr.InvalidProducerIDMapping)
+	}
+	var valid bool
+	switch m.state {
+	case txnPrepareCommit, txnPrepareAbort:
+		valid = retryOnBump
+	case txnCompleteCommit, txnCompleteAbort:
+		valid = retryOnBump || retryOnOverflow || req.ProducerEpoch == m.epoch
+	default:
+		valid = req.ProducerEpoch == m.epoch
+	}
+	if !valid {
+		return fail(kerr.ProducerFenced)
+	}
+	retry := retryOnBump || retryOnOverflow
+	current := func() *kmsg.EndTxnResponse {
+		resp.ProducerID, resp.ProducerEpoch = m.producerID, m.epoch
+		return resp
+	}
+	switch {
+	case m.state == txnOngoing:
+		return s.prepareEndV2(now, m, req.Commit, resp, freshID)
+	case m.state == txnCompleteCommit && req.Commit, m.state == txnCompleteAbort && !req.Commit:
+		if retry {
+			return current()
+		}
+		if req.Commit {
+			return fail(kerr.InvalidTxnState)
+		}
+		return s.prepareEndV2(now, m, false, resp, freshID)
+	case m.state == txnCompleteCommit && !req.Commit:
+		if retry {
+			return fail(kerr.InvalidTxnState)
+		}
+		return s.prepareEndV2(now, m, false, resp, freshID)
+	case m.state == txnEmpty && !req.Commit:
+		return s.prepareEndV2(now, m, false, resp, freshID)
+	case m.state == txnPrepareCommit && req.Commit, m.state == txnPrepareAbort && !req.Commit:
+		return fail(kerr.ConcurrentTransactions)
+	default:
+		return fail(kerr.InvalidTxnState)
+	}
+}
+
+// prepareEndV2 ends the transaction with an epoch bump and answers with
+// the producer id and epoch to use next. An abort with no partition (the
+// producer's writes all failed, or there were none) has no marker to
+// write and completes at once.
+func (s *TxnShard) prepareEndV2(now time.Time, m *txnMetadata, commit bool, resp *kmsg.EndTxnResponse, freshID func() int64) *kmsg.EndTxnResponse {
+	if m.epoch >= math.MaxInt16-1 {
+		next := int64(-1)
+		if freshID != nil {
+			next = freshID()
+		}
+		if next < 0 {
+			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			return resp
+		}
+		m.nextPID = next
+	}
+	m.lastEpoch = m.epoch
+	if m.epoch < math.MaxInt16 {
+		m.epoch++
+	}
+	m.clientTV = 2
+	m.endBumped = true
+	if len(m.partitions) == 0 {
+		m.start = now
+	}
+	empty := len(m.partitions) == 0
+	s.prepareEnd(now, m, commit)
+	if empty {
+		s.out.Markers = s.out.Markers[:len(s.out.Markers)-1]
+		s.complete(now, m)
+	}
+	resp.ProducerID, resp.ProducerEpoch = m.producerID, m.epoch
+	if m.nextPID >= 0 {
+		resp.ProducerID, resp.ProducerEpoch = m.nextPID, 0
+	}
+	return resp
 }

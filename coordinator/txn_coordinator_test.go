@@ -108,7 +108,7 @@ func TestTxnLifecycle(t *testing.T) {
 		t.Fatalf("init: %+v", r)
 	}
 	expectCode(t, "add unknown topic", sc.add("tx", 100, 0, "nope", 0), kerr.UnknownTopicOrPartition)
-	expectCode(t, "verify before add", sc.verify("tx", 100, 0, "out", 1), kerr.InvalidTxnState)
+	expectCode(t, "verify before add", sc.verify("tx", 100, 0, "out", 1), kerr.TransactionAbortable)
 	expectCode(t, "add", sc.add("tx", 100, 0, "out", 0, 1), nil)
 	expectCode(t, "verify after add", sc.verify("tx", 100, 0, "out", 1), nil)
 	expectCode(t, "add with a wrong producer id", sc.add("tx", 99, 0, "out", 0), kerr.InvalidProducerIDMapping)

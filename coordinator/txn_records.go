@@ -1,8 +1,10 @@
 package coordinator
 
 // Records of __transaction_state, in Kafka's schemas (kmsg.TxnMetadataKey
-// and kmsg.TxnMetadataValue, key version 0, value version 0 as Kafka writes
-// for transaction.version 0/1), so Kafka's tools can read them. A nil value
+// and kmsg.TxnMetadataValue, key version 0), so Kafka's tools can read them.
+// The value is version 0 for transactions of transaction.version 0/1 and
+// version 1, with KIP-890's tagged fields (previous and next producer id,
+// the client's transaction version), for transaction.version 2. A nil value
 // is a tombstone: the transactional id expired.
 
 import (
@@ -27,6 +29,11 @@ func txnKey(id string) []byte {
 func txnRecord(m *txnMetadata) Record {
 	v := kmsg.NewTxnMetadataValue()
 	v.Version = 0
+	if m.clientTV >= 2 || m.nextPID >= 0 {
+		v.Version = 1
+		v.PreviousProducerID, v.NextProducerID = m.prevPID, m.nextPID
+		v.ClientTransactionVersion = m.clientTV
+	}
 	v.ProducerID = m.producerID
 	v.ProducerEpoch = m.epoch
 	v.TimeoutMillis = int32(m.timeout / time.Millisecond)
@@ -64,18 +71,24 @@ func (s *TxnShard) Replay(key, value []byte) error {
 		delete(s.txns, k.TransactionalID)
 		return nil
 	}
-	var v kmsg.TxnMetadataValue
+	v := kmsg.NewTxnMetadataValue()
 	if err := v.ReadFrom(value); err != nil {
 		return fmt.Errorf("%w: value: %v", errBadTxnRecord, err)
 	}
-	m := &txnMetadata{id: k.TransactionalID, producerID: v.ProducerID, prevPID: -1, epoch: v.ProducerEpoch,
+	m := &txnMetadata{id: k.TransactionalID, producerID: v.ProducerID, prevPID: -1, nextPID: -1, epoch: v.ProducerEpoch,
 		lastEpoch: v.ProducerEpoch - 1, timeout: time.Duration(v.TimeoutMillis) * time.Millisecond, state: v.State,
 		partitions: map[TxnTopicPartition]struct{}{}}
 	if old, ok := s.txns[k.TransactionalID]; ok && old.producerID != v.ProducerID {
 		m.prevPID = old.producerID
 	}
-	if v.PreviousProducerID > 0 {
-		m.prevPID = v.PreviousProducerID
+	if v.Version >= 1 {
+		if v.PreviousProducerID >= 0 {
+			m.prevPID = v.PreviousProducerID
+		}
+		m.nextPID = v.NextProducerID
+		m.clientTV = v.ClientTransactionVersion
+		// A decided transaction of version 2 bumped its epoch to end.
+		m.endBumped = m.clientTV >= 2 && (v.State == txnPrepareCommit || v.State == txnPrepareAbort)
 	}
 	if v.StartTimestamp > 0 {
 		m.start = time.UnixMilli(v.StartTimestamp)

@@ -68,7 +68,7 @@ func (p *Partition) AppendTransactionalToLeader(data []byte, guard uint64, now t
 	defer p.txnMu.Unlock()
 	if len(data) >= records.HeaderSize {
 		b := records.Batch(data)
-		if !p.log.HasOngoingTransaction(b.ProducerID()) {
+		if !p.log.HasOngoingTransaction(b.ProducerID(), b.ProducerEpoch()) {
 			if guard == 0 {
 				return storage.AppendResult{}, ErrNeedsVerification
 			}
@@ -86,8 +86,10 @@ func (p *Partition) AppendTransactionalToLeader(data []byte, guard uint64, now t
 // (KafkaApis.handleWriteTxnMarkersRequest → appendRecords with
 // AppendOrigin.COORDINATOR). The control record's key is version 0 and the
 // type; its value is version 0 and the coordinator epoch (Kafka's
-// EndTransactionMarker).
-func (p *Partition) AppendTxnMarker(producerID int64, producerEpoch int16, coordinatorEpoch int32, commit bool, now time.Time) (storage.AppendResult, error) {
+// EndTransactionMarker). transactionVersion 2 says the coordinator bumped
+// the producer's epoch to end the transaction (KIP-890 part 2), which the
+// log checks.
+func (p *Partition) AppendTxnMarker(producerID int64, producerEpoch int16, coordinatorEpoch int32, commit bool, transactionVersion int8, now time.Time) (storage.AppendResult, error) {
 	leaderEpoch, err := p.checkLeader(-1)
 	if err != nil {
 		return storage.AppendResult{}, err
@@ -109,7 +111,8 @@ func (p *Partition) AppendTxnMarker(producerID int64, producerEpoch int16, coord
 	}
 	p.txnMu.Lock()
 	defer p.txnMu.Unlock()
-	res, err := p.log.AppendAsLeader(batch, leaderEpoch, now)
+	res, err := p.log.AppendMarkerAsLeader(batch, leaderEpoch,
+		storage.MarkerCheck{CoordinatorEpoch: coordinatorEpoch, TransactionVersion: transactionVersion}, now)
 	if err != nil {
 		return res, err
 	}

@@ -19,8 +19,10 @@ package server
 // TimeoutMillis passes (REQUEST_TIMED_OUT). v13 names topics by ID (KIP-516).
 // A retried idempotent batch that matches one of the producer's last five is
 // answered with its original offsets and no error. A transactional batch
-// that opens a transaction on a partition is first verified with the
-// transaction coordinator (KIP-890 part 1, txn_requests.go). zstd needs v7+ (KIP-110:
+// that opens a transaction on a partition is first checked with the
+// transaction coordinator (txn_requests.go): verified as added (KIP-890
+// part 1) before v12, added to the transaction from v12 (part 2, the client
+// sends no AddPartitionsToTxn). zstd needs v7+ (KIP-110:
 // UNSUPPORTED_COMPRESSION_TYPE below). Response fields follow the version:
 // ThrottleMillis from v1, LogAppendTime from v2, LogStartOffset from v5.
 
@@ -93,7 +95,7 @@ func handleProduce(ctx context.Context, rc *requestContext, kreq kmsg.Request) (
 			}
 			if err == nil {
 				var res storage.AppendResult
-				res, err = b.appendProduce(ctx, p, req.TransactionID, data, now)
+				res, err = b.appendProduce(ctx, p, req.TransactionID, req.Version, data, now)
 				if err == nil {
 					sp.BaseOffset = res.FirstOffset
 					if !res.Duplicate {

@@ -8,7 +8,8 @@ package server
 // UNKNOWN_TOPIC_OR_PARTITION and the others with OPERATION_NOT_ATTEMPTED.
 // v4+ come from brokers and batch transactions; VerifyOnly is KIP-890's
 // check that a partition was added before a transactional write lands
-// there. All ids in a v4+ request must hash to this coordinator's shards.
+// there, and without it a partition leader adds the partition for a
+// producer of transaction version 2 (Produce v12+, TxnOffsetCommit v5+). All ids in a v4+ request must hash to this coordinator's shards.
 // PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v2 (KIP-588).
 
 import (

@@ -2,6 +2,10 @@ package server
 
 // WriteTxnMarkers (key 27), v0–v2.
 //
+// v2 carries the marker's transaction version: 2 when the coordinator
+// bumped the producer epoch to end the transaction (KIP-890 part 2), which
+// lets the partition refuse a late marker of an earlier transaction.
+//
 // The transaction coordinator's path to the partitions of a transaction: a
 // COMMIT or ABORT control batch per partition (KafkaApis
 // handleWriteTxnMarkersRequest). The coordinator calls writeTxnMarker
@@ -37,7 +41,9 @@ func handleWriteTxnMarkers(ctx context.Context, rc *requestContext, kreq kmsg.Re
 			for _, p := range t.Partitions {
 				rp := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
 				rp.Partition = p
-				err := rc.b.writeLocalTxnMarker(ctx, t.Topic, p, m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch, m.Committed)
+				mk := txnMarker{pid: m.ProducerID, epoch: m.ProducerEpoch, coordinatorEpoch: m.CoordinatorEpoch,
+					commit: m.Committed, transactionVersion: m.TransactionVersion}
+				err := rc.b.writeLocalTxnMarker(ctx, t.Topic, p, mk)
 				rp.ErrorCode = errCode(err)
 				rt.Partitions = append(rt.Partitions, rp)
 			}
@@ -50,9 +56,18 @@ func handleWriteTxnMarkers(ctx context.Context, rc *requestContext, kreq kmsg.Re
 
 var errMarkerElsewhere = errors.New("partition is led by another broker")
 
+// txnMarker is one COMMIT or ABORT marker of a producer's transaction.
+type txnMarker struct {
+	pid                int64
+	epoch              int16
+	coordinatorEpoch   int32
+	commit             bool
+	transactionVersion int8
+}
+
 // writeTxnMarker writes one marker for the transaction coordinator. A
 // partition of a topic that no longer exists needs none.
-func (b *Broker) writeTxnMarker(ctx context.Context, topic string, partition int32, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error {
+func (b *Broker) writeTxnMarker(ctx context.Context, topic string, partition int32, m txnMarker) error {
 	t := b.ctrl.Image().Topics[topic]
 	if t == nil {
 		return nil
@@ -62,22 +77,24 @@ func (b *Broker) writeTxnMarker(ctx context.Context, topic string, partition int
 		return nil
 	}
 	if pi.Leader != b.cfg.NodeID {
-		return b.writeRemoteTxnMarker(ctx, pi.Leader, topic, partition, pid, epoch, coordinatorEpoch, commit)
+		return b.writeRemoteTxnMarker(ctx, pi.Leader, topic, partition, m)
 	}
-	return b.writeLocalTxnMarker(ctx, topic, partition, pid, epoch, coordinatorEpoch, commit)
+	return b.writeLocalTxnMarker(ctx, topic, partition, m)
 }
 
-func (b *Broker) writeLocalTxnMarker(ctx context.Context, topic string, partition int32, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error {
+func (b *Broker) writeLocalTxnMarker(ctx context.Context, topic string, partition int32, m txnMarker) error {
 	p, err := b.replicas.Partition(storage.TopicPartition{Topic: topic, Partition: partition})
 	if err != nil {
 		return err
 	}
-	res, err := p.AppendTxnMarker(pid, epoch, coordinatorEpoch, commit, time.Now())
+	res, err := p.AppendTxnMarker(m.pid, m.epoch, m.coordinatorEpoch, m.commit, m.transactionVersion, time.Now())
 	if errors.Is(err, storage.ErrInvalidProducerEpoch) {
-		// The producer already wrote with a newer epoch here: this
-		// transaction's outcome no longer concerns the partition.
+		// The producer already wrote with a newer epoch here, or (under
+		// transaction version 2) this is a late repeat of a marker whose
+		// transaction is over: the outcome no longer concerns the
+		// partition.
 		b.logger.Warn("transaction marker superseded by a newer producer epoch", "topic", topic, "partition", partition,
-			"producer_id", pid, "epoch", epoch, "err", err)
+			"producer_id", m.pid, "epoch", m.epoch, "err", err)
 		return nil
 	}
 	if err != nil {
@@ -88,16 +105,18 @@ func (b *Broker) writeLocalTxnMarker(ctx context.Context, topic string, partitio
 		return err
 	}
 	if topic == offsetsTopic {
-		b.groups.completeTxn(partition, pid, commit)
+		b.groups.completeTxn(partition, m.pid, m.commit)
 	}
 	return nil
 }
 
 // writeRemoteTxnMarker sends WriteTxnMarkers to the partition's leader.
-func (b *Broker) writeRemoteTxnMarker(ctx context.Context, leader int32, topic string, partition int32, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error {
+func (b *Broker) writeRemoteTxnMarker(ctx context.Context, leader int32, topic string, partition int32, mk txnMarker) error {
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	req.Version = 2
 	m := kmsg.NewWriteTxnMarkersRequestMarker()
-	m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = pid, epoch, commit, coordinatorEpoch
+	m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = mk.pid, mk.epoch, mk.commit, mk.coordinatorEpoch
+	m.TransactionVersion = mk.transactionVersion
 	mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
 	mt.Topic, mt.Partitions = topic, []int32{partition}
 	m.Topics = append(m.Topics, mt)

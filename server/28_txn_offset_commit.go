@@ -1,6 +1,6 @@
 package server
 
-// TxnOffsetCommit (key 28), v0–v4.
+// TxnOffsetCommit (key 28), v0–v5.
 //
 // Served by the group coordinator that owns the group. The offsets are
 // written to the group's partition of __consumer_offsets as a
@@ -9,8 +9,11 @@ package server
 // fences a zombie producer with an older epoch, and they stay pending until
 // the transaction's marker reaches that partition (27_write_txn_markers.go).
 // A consumer that names its member id and generation must be current
-// (KIP-447). v5 (implicit AddOffsetsToTxn, KIP-890 part 2) is not offered.
-// PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v3 (KIP-588).
+// (KIP-447). From v5 (transaction version 2, KIP-890 part 2) the client
+// sends no AddOffsetsToTxn: the group's partition is added to the
+// transaction here, through the transaction coordinator, before the
+// offsets are written. PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v3
+// (KIP-588).
 
 import (
 	"context"
@@ -25,7 +28,7 @@ import (
 	"github.com/riffle-io/riffle/storage"
 )
 
-func init() { register(kmsg.TxnOffsetCommit, 0, 4, handleTxnOffsetCommit) }
+func init() { register(kmsg.TxnOffsetCommit, 0, 5, handleTxnOffsetCommit) }
 
 func handleTxnOffsetCommit(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.TxnOffsetCommitRequest)
@@ -47,6 +50,15 @@ func handleTxnOffsetCommit(ctx context.Context, rc *requestContext, kreq kmsg.Re
 	sh, code := rt.shardFor(ctx, req.Group)
 	if code != 0 {
 		return fail(code)
+	}
+	if req.Version >= 5 {
+		// Before the group shard's lock: the transaction coordinator
+		// may be on this broker, and marker writers take a group
+		// shard's lock while holding none of its own.
+		code := rc.b.txnPartitionOp(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, offsetsTopic, sh.partition, true)
+		if e := txnOffsetCommitTxnError(code, req.Version); e != nil {
+			return fail(e.Code)
+		}
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -96,4 +108,29 @@ func appendTxnOffsets(b *Broker, sh *groupShard, pid int64, epoch int16, recs []
 		timeout = 5 * time.Second
 	}
 	return b.replicas.WaitForHighWatermark(b.ctx, sh.mu.p, res.LastOffset+1, timeout)
+}
+
+// txnOffsetCommitTxnError maps the transaction coordinator's answer to
+// adding the group's partition to what TxnOffsetCommit answers:
+// coordinator trouble is retriable, a fenced producer
+// INVALID_PRODUCER_EPOCH (as Kafka's AddPartitionsToTxnManager), a
+// transaction that cannot take the partition TRANSACTION_ABORTABLE from v4.
+func txnOffsetCommitTxnError(code int16, version int16) *kerr.Error {
+	switch e := kerr.ErrorForCode(code); e {
+	case nil:
+		return nil
+	case kerr.NotCoordinator, kerr.CoordinatorNotAvailable, kerr.CoordinatorLoadInProgress, kerr.ConcurrentTransactions:
+		return kerr.CoordinatorNotAvailable
+	case kerr.ProducerFenced, kerr.InvalidProducerEpoch:
+		return kerr.InvalidProducerEpoch
+	case kerr.InvalidProducerIDMapping:
+		return kerr.InvalidProducerIDMapping
+	case kerr.TransactionAbortable:
+		if version >= 4 {
+			return kerr.TransactionAbortable
+		}
+		return kerr.InvalidTxnState
+	default:
+		return kerr.InvalidTxnState
+	}
 }

@@ -4,10 +4,13 @@ package server
 //
 // KIP-584 (kafka-features.sh upgrade/downgrade): finalizes feature levels in
 // the metadata log as FeatureLevelRecords; ApiVersions v3+ reports the
-// supported ranges and the finalized levels. Riffle supports only
-// metadata.version, over Kafka 4.0's range (3.3-IV3 = 7 to 4.0-IV3 = 25);
-// it finalizes no feature that changes client behaviour (transaction.version
-// would switch Java producers to KIP-890's protocol). A level outside the
+// supported ranges and the finalized levels. Riffle supports
+// metadata.version over Kafka 4.0's range (3.3-IV3 = 7 to 4.0-IV3 = 25) and
+// transaction.version 0–2; a new cluster starts, as one formatted by Kafka
+// 4.0, at metadata.version 25 and transaction.version 2, which tells clients
+// to use KIP-890 part 2 (an epoch bump per transaction, see 26_end_txn.go).
+// Lowering transaction.version (a downgrade) makes clients go back to
+// AddPartitionsToTxn and EndTxn v4 from their next transaction. A level outside the
 // supported range, an unknown feature, or a downgrade not allowed (v0's
 // AllowDowngrade, v1+'s UpgradeType 2 or 3) is INVALID_UPDATE_VERSION; all
 // updates apply together or none does. v0–v1 answer per feature, v2 only at
@@ -26,7 +29,14 @@ func init() { register(kmsg.UpdateFeatures, 0, 2, handleUpdateFeatures) }
 
 // supportedFeatures are the features this broker supports, [min, max].
 var supportedFeatures = map[string][2]int16{
-	"metadata.version": {7, 25},
+	"metadata.version":    {7, 25},
+	"transaction.version": {0, 2},
+}
+
+// bootstrapFeatures are the levels a new cluster finalizes.
+var bootstrapFeatures = map[string]int16{
+	"metadata.version":    25,
+	"transaction.version": 2,
 }
 
 // Upgrade types of UpdateFeatures v1+.

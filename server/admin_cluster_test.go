@@ -236,7 +236,8 @@ func TestAdminProducersQuotasFeatures(t *testing.T) {
 	}
 	bv := vs[1]
 	fin := bv.Raw().FinalizedFeatures
-	if len(fin) != 1 || fin[0].Name != "metadata.version" || fin[0].MaxVersionLevel != 25 {
+	if len(fin) != 2 || fin[0].Name != "metadata.version" || fin[0].MaxVersionLevel != 25 ||
+		fin[1].Name != "transaction.version" || fin[1].MaxVersionLevel != 2 {
 		t.Fatalf("finalized features after restart: %+v", fin)
 	}
 }

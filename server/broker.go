@@ -379,6 +379,7 @@ func (b *Broker) controllerConfig() (controller.Config, error) {
 		Voters:                   voters,
 		DefaultNumPartitions:     cfg.NumPartitions,
 		DefaultReplicationFactor: cfg.DefaultReplicationFactor,
+		BootstrapFeatures:        bootstrapFeatures,
 		Logger:                   b.logger, // the controller names itself in its logs
 	}, nil
 }

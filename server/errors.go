@@ -30,6 +30,8 @@ func kafkaError(err error) error {
 		mapped = kerr.OutOfOrderSequenceNumber
 	case errors.Is(err, storage.ErrInvalidProducerEpoch):
 		mapped = kerr.InvalidProducerEpoch
+	case errors.Is(err, storage.ErrTransactionCoordinatorFenced):
+		mapped = kerr.TransactionCoordinatorFenced
 	case errors.Is(err, storage.ErrLogOffline):
 		mapped = kerr.KafkaStorageError
 	case errors.Is(err, records.ErrRecordTooLarge):

@@ -45,16 +45,18 @@ func (rt *txnRuntime) initProducerID(ctx context.Context, req *kmsg.InitProducer
 	return resp
 }
 
-// verifyTxnPartition asks the transaction coordinator whether tp is part of
-// the ongoing transaction of (pid, epoch) (KIP-890 part 1,
-// AddPartitionsToTxnManager). The result maps to what a produce answers:
-// coordinator trouble is retriable (NOT_ENOUGH_REPLICAS, as Kafka), a fenced
-// producer INVALID_PRODUCER_EPOCH, anything else INVALID_TXN_STATE.
-func (b *Broker) verifyTxnPartition(ctx context.Context, txnID string, pid int64, epoch int16, topic string, partition int32) *kerr.Error {
+// txnPartitionOp asks the transaction coordinator about tp for the
+// producer (pid, epoch): with add, to add it to the producer's transaction
+// (KIP-890 part 2: a produce v12+ or TxnOffsetCommit v5+ stands in for the
+// client's AddPartitionsToTxn); otherwise whether it is part of the ongoing
+// transaction (KIP-890 part 1). It is Kafka's AddPartitionsToTxnManager.
+// The answer is the coordinator's error code; COORDINATOR_NOT_AVAILABLE
+// when it could not be asked.
+func (b *Broker) txnPartitionOp(ctx context.Context, txnID string, pid int64, epoch int16, topic string, partition int32, add bool) int16 {
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
-	req.Version = 4
+	req.Version = 5
 	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = txnID, pid, epoch, true
+	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = txnID, pid, epoch, !add
 	rt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
 	rt.Topic, rt.Partitions = topic, []int32{partition}
 	tx.Topics = append(tx.Topics, rt)
@@ -64,7 +66,7 @@ func (b *Broker) verifyTxnPartition(ctx context.Context, txnID string, pid int64
 	node, _, _, kerrv := b.txn.coordinatorFor(ctx, "", txnID)
 	switch {
 	case kerrv != nil:
-		return kerr.NotEnoughReplicas
+		return kerr.CoordinatorNotAvailable.Code
 	case node == b.cfg.NodeID:
 		resp = b.txn.handle(ctx, txnID, req, func(s *coordinator.TxnShard, token uint64) {
 			s.Step(time.Now(), token, req)
@@ -72,7 +74,7 @@ func (b *Broker) verifyTxnPartition(ctx context.Context, txnID string, pid int64
 	default:
 		kresp, err := b.interBrokerRequest(ctx, node, req)
 		if err != nil {
-			return kerr.NotEnoughReplicas
+			return kerr.CoordinatorNotAvailable.Code
 		}
 		resp = kresp.(*kmsg.AddPartitionsToTxnResponse)
 	}
@@ -86,6 +88,15 @@ func (b *Broker) verifyTxnPartition(ctx context.Context, txnID string, pid int64
 			}
 		}
 	}
+	return code
+}
+
+// produceTxnError maps the coordinator's answer about a partition to what
+// a produce answers (ReplicaManager): coordinator trouble is retriable
+// (NOT_ENOUGH_REPLICAS, as Kafka), a fenced producer INVALID_PRODUCER_EPOCH,
+// a partition outside the transaction TRANSACTION_ABORTABLE from v11 (the
+// first version whose clients handle it) and INVALID_TXN_STATE before.
+func produceTxnError(code int16, version int16) *kerr.Error {
 	switch e := kerr.ErrorForCode(code); e {
 	case nil:
 		return nil
@@ -93,19 +104,25 @@ func (b *Broker) verifyTxnPartition(ctx context.Context, txnID string, pid int64
 		return kerr.NotEnoughReplicas
 	case kerr.ProducerFenced, kerr.InvalidProducerEpoch:
 		return kerr.InvalidProducerEpoch
-	default:
-		if e, ok := e.(*kerr.Error); ok && e == kerr.InvalidProducerIDMapping {
-			return kerr.InvalidProducerIDMapping
+	case kerr.InvalidProducerIDMapping, kerr.UnknownTopicOrPartition:
+		return e.(*kerr.Error)
+	case kerr.TransactionAbortable:
+		if version >= 11 {
+			return kerr.TransactionAbortable
 		}
+		return kerr.InvalidTxnState
+	default:
 		return kerr.InvalidTxnState
 	}
 }
 
 // appendProduce appends one partition's produce data. A transactional batch
-// that would open a transaction on the partition is first verified with
-// the transaction coordinator (KIP-890 part 1), unless
-// transaction.partition.verification.enable is off.
-func (b *Broker) appendProduce(ctx context.Context, p *replica.Partition, txnID *string, data []byte, now time.Time) (storage.AppendResult, error) {
+// that would open a transaction on the partition is first checked with the
+// transaction coordinator, unless transaction.partition.verification.enable
+// is off: from produce v12 (a client of transaction version 2, which sends
+// no AddPartitionsToTxn) the partition is added to the transaction,
+// before that its membership is verified.
+func (b *Broker) appendProduce(ctx context.Context, p *replica.Partition, txnID *string, version int16, data []byte, now time.Time) (storage.AppendResult, error) {
 	if len(data) < records.HeaderSize || !records.Batch(data).IsTransactional() {
 		return p.AppendRecordsToLeader(data, now)
 	}
@@ -113,7 +130,8 @@ func (b *Broker) appendProduce(ctx context.Context, p *replica.Partition, txnID 
 		// ProduceRequest: transactional records need a transactional id.
 		return storage.AppendResult{}, fmt.Errorf("%w: transactional records without a transactional id", kerr.TransactionalIDAuthorizationFailed)
 	}
-	if !b.cfg.TransactionPartitionVerificationEnable {
+	add := version >= 12
+	if !b.cfg.TransactionPartitionVerificationEnable && !add {
 		return p.AppendTransactionalToLeader(data, replica.SkipVerification, now)
 	}
 	res, err := p.AppendTransactionalToLeader(data, 0, now)
@@ -121,7 +139,8 @@ func (b *Broker) appendProduce(ctx context.Context, p *replica.Partition, txnID 
 		return res, err
 	}
 	bt := records.Batch(data)
-	if e := b.verifyTxnPartition(ctx, *txnID, bt.ProducerID(), bt.ProducerEpoch(), p.TP.Topic, p.TP.Partition); e != nil {
+	code := b.txnPartitionOp(ctx, *txnID, bt.ProducerID(), bt.ProducerEpoch(), p.TP.Topic, p.TP.Partition, add)
+	if e := produceTxnError(code, version); e != nil {
 		return storage.AppendResult{}, e
 	}
 	guard := p.AddVerificationGuard(bt.ProducerID(), bt.ProducerEpoch())

@@ -18,6 +18,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/riffle-io/riffle/coordinator"
 	"github.com/riffle-io/riffle/protocol/records"
 	"github.com/riffle-io/riffle/replica"
+	"github.com/riffle-io/riffle/storage"
 )
 
 const transactionStateTopic = "__transaction_state"
@@ -239,10 +241,18 @@ func (rt *txnRuntime) writeMarkers(sh *txnShard, m coordinator.TxnMarkers) {
 	for _, tp := range m.Partitions {
 		ok := false
 		for attempt := 0; attempt < txnMarkerAttempts && !ok; attempt++ {
-			err := rt.b.writeTxnMarker(rt.b.ctx, tp.Topic, tp.Partition, m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch, m.Commit)
+			err := rt.b.writeTxnMarker(rt.b.ctx, tp.Topic, tp.Partition, txnMarker{pid: m.ProducerID, epoch: m.ProducerEpoch,
+				coordinatorEpoch: m.CoordinatorEpoch, commit: m.Commit, transactionVersion: m.TransactionVersion})
 			if err == nil {
 				ok = true
 				break
+			}
+			if errors.Is(err, kerr.TransactionCoordinatorFenced) || errors.Is(err, storage.ErrTransactionCoordinatorFenced) {
+				// A newer coordinator owns this transaction now and
+				// finishes it; this shard is about to be unloaded.
+				rt.b.logger.Warn("transaction marker fenced by a newer coordinator", "transactional.id", m.TransactionalID,
+					"topic", tp.Topic, "partition", tp.Partition, "coordinator_epoch", m.CoordinatorEpoch)
+				return
 			}
 			rt.b.logger.Debug("writing transaction marker", "transactional.id", m.TransactionalID,
 				"topic", tp.Topic, "partition", tp.Partition, "err", err)

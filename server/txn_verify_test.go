@@ -92,8 +92,9 @@ func TestTxnPartitionVerification(t *testing.T) {
 		}
 	}
 
-	if code := produce(0); code != kerr.InvalidTxnState.Code {
-		t.Fatalf("write to a partition never added: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+	// Produce v11 is the first whose clients handle TRANSACTION_ABORTABLE.
+	if code := produce(0); code != kerr.TransactionAbortable.Code {
+		t.Fatalf("write to a partition never added: %v, want TRANSACTION_ABORTABLE", kerr.ErrorForCode(code))
 	}
 	add(0)
 	if code := produce(0); code != 0 {
@@ -109,8 +110,8 @@ func TestTxnPartitionVerification(t *testing.T) {
 	if !poll(requestTimeout, func() bool { return committedEnd(t, tb.addr(), topic) == endOffsets(t, adm, topic)[0] }) {
 		t.Fatalf("abort marker never landed")
 	}
-	if code := produce(0); code != kerr.InvalidTxnState.Code {
-		t.Fatalf("late write after the transaction ended: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+	if code := produce(0); code != kerr.TransactionAbortable.Code {
+		t.Fatalf("late write after the transaction ended: %v, want TRANSACTION_ABORTABLE", kerr.ErrorForCode(code))
 	}
 	lso, hw := committedEnd(t, tb.addr(), topic), endOffsets(t, adm, topic)[0]
 	if lso != hw {

@@ -12,6 +12,11 @@ var (
 	// ErrInvalidProducerEpoch: the batch's producer epoch is older than the
 	// producer's current one (a fenced zombie).
 	ErrInvalidProducerEpoch = errors.New("invalid producer epoch")
+	// ErrTransactionCoordinatorFenced: a transaction marker carries an
+	// older coordinator epoch than one the producer's markers already
+	// carried (a coordinator that lost its partition of
+	// __transaction_state is still writing).
+	ErrTransactionCoordinatorFenced = errors.New("transaction coordinator fenced")
 	// ErrLogOffline: a write or fsync failed earlier; the log refuses all
 	// further appends and reads. It wraps the original cause.
 	ErrLogOffline = errors.New("log offline")

@@ -220,6 +220,29 @@ func (l *Log) activeSegment() *logSegment {
 // LogAppendTime, writes the bytes and updates indexes, rolling segments as
 // needed. The caller has already validated the batch (CRC, lengths).
 func (l *Log) AppendAsLeader(b records.Batch, leaderEpoch int32, now time.Time) (AppendResult, error) {
+	return l.appendAsLeader(b, leaderEpoch, nil, now)
+}
+
+// MarkerCheck is what the transaction coordinator states about a COMMIT or
+// ABORT marker beyond its batch header (WriteTxnMarkers).
+type MarkerCheck struct {
+	// CoordinatorEpoch is the epoch of the coordinator writing the marker;
+	// a marker older than one the producer already had is fenced.
+	CoordinatorEpoch int32
+	// TransactionVersion 2 (KIP-890 part 2) means the coordinator bumped
+	// the producer epoch to end the transaction, so the marker's epoch
+	// must be above the epoch the transaction's data was written with.
+	TransactionVersion int8
+}
+
+// AppendMarkerAsLeader appends a transaction marker (a control batch) for
+// the transaction coordinator, checked as Kafka's
+// ProducerAppendInfo.appendEndTxnMarker does.
+func (l *Log) AppendMarkerAsLeader(b records.Batch, leaderEpoch int32, mc MarkerCheck, now time.Time) (AppendResult, error) {
+	return l.appendAsLeader(b, leaderEpoch, &mc, now)
+}
+
+func (l *Log) appendAsLeader(b records.Batch, leaderEpoch int32, mc *MarkerCheck, now time.Time) (AppendResult, error) {
 	h, err := parseHeader(b)
 	if err != nil {
 		return AppendResult{}, err
@@ -233,7 +256,7 @@ func (l *Log) AppendAsLeader(b records.Batch, leaderEpoch int32, now time.Time) 
 		return AppendResult{}, err
 	}
 	cfg := l.Config()
-	dup, err := l.producers.checkLeaderAppend(h)
+	dup, err := l.producers.checkLeaderAppend(h, mc)
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append %s: %w", l.tp, err)
 	}
@@ -260,6 +283,9 @@ func (l *Log) AppendAsLeader(b records.Batch, leaderEpoch int32, now time.Time) 
 		return AppendResult{}, err
 	}
 	l.producers.update(h)
+	if mc != nil {
+		l.producers.setCoordinatorEpoch(h.producerID, mc.CoordinatorEpoch)
+	}
 	if err := l.assignEpochLocked(leaderEpoch, h.baseOffset); err != nil {
 		return AppendResult{}, err
 	}
@@ -319,6 +345,11 @@ func (l *Log) AppendAsFollower(data []byte) error {
 			return err
 		}
 		l.producers.update(hs[i])
+		if hs[i].isControl() && hs[i].hasProducerID() {
+			if ce, err := ControlCoordinatorEpoch(b); err == nil {
+				l.producers.setCoordinatorEpoch(hs[i].producerID, ce)
+			}
+		}
 		if err := l.assignEpochLocked(hs[i].leaderEpoch, hs[i].baseOffset); err != nil {
 			return err
 		}

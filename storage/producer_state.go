@@ -106,7 +106,9 @@ func newProducerStateManager() *producerStateManager {
 // client. dup is set when the batch repeats one of the producer's last
 // five batches; the caller then writes nothing and answers with dup's
 // offsets.
-func (m *producerStateManager) checkLeaderAppend(h batchHeader) (dup *BatchMetadata, err error) {
+//
+// mc is set for a transaction marker from the coordinator.
+func (m *producerStateManager) checkLeaderAppend(h batchHeader, mc *MarkerCheck) (dup *BatchMetadata, err error) {
 	if !h.hasProducerID() {
 		return nil, nil
 	}
@@ -127,7 +129,7 @@ func (m *producerStateManager) checkLeaderAppend(h batchHeader) (dup *BatchMetad
 	}
 	if h.isControl() {
 		// Transaction markers carry no sequence.
-		return nil, nil
+		return nil, checkMarker(e, h, mc)
 	}
 	if h.isTransactional() && h.baseSequence == noSequence {
 		// The coordinator's own transactional writes (TxnOffsetCommit to
@@ -150,6 +152,36 @@ func (m *producerStateManager) checkLeaderAppend(h batchHeader) (dup *BatchMetad
 			ErrOutOfOrderSequence, h.producerID, h.producerEpoch, incrementSequence(last, 1), h.baseSequence)
 	}
 	return nil, nil
+}
+
+// checkMarker is the rest of ProducerAppendInfo.appendEndTxnMarker's
+// checks. Under transaction version 2 the coordinator bumped the epoch to
+// end the transaction, so a marker at the epoch of an open transaction is
+// a late or repeated marker of an earlier one and must not end this one
+// (KIP-890); at the current epoch with no open transaction it is a retry
+// of a marker already written and is accepted again. A coordinator epoch
+// older than the producer's last marker comes from a deposed coordinator.
+func checkMarker(e *ProducerEntry, h batchHeader, mc *MarkerCheck) error {
+	if mc == nil {
+		return nil
+	}
+	if mc.TransactionVersion >= 2 && h.producerEpoch == e.ProducerEpoch && e.CurrentTxnFirstOffset >= 0 {
+		return fmt.Errorf("%w: producer %d marker epoch %d is not above the epoch of its open transaction (transaction version %d)",
+			ErrInvalidProducerEpoch, h.producerID, h.producerEpoch, mc.TransactionVersion)
+	}
+	if e.CoordinatorEpoch > mc.CoordinatorEpoch {
+		return fmt.Errorf("%w: producer %d marker from coordinator epoch %d, already saw %d",
+			ErrTransactionCoordinatorFenced, h.producerID, mc.CoordinatorEpoch, e.CoordinatorEpoch)
+	}
+	return nil
+}
+
+// setCoordinatorEpoch records the coordinator epoch of a marker just
+// appended for a producer.
+func (m *producerStateManager) setCoordinatorEpoch(producerID int64, epoch int32) {
+	if e := m.producers[producerID]; e != nil && epoch > e.CoordinatorEpoch {
+		e.CoordinatorEpoch = epoch
+	}
 }
 
 // inSequence is ProducerAppendInfo.inSequence: next follows last, wrapping

@@ -157,6 +157,26 @@ func ControlRecordType(b records.Batch) (ControlType, error) {
 	return typ, nil
 }
 
+// ControlCoordinatorEpoch returns the coordinator epoch a COMMIT or ABORT
+// marker carries (Kafka's EndTransactionMarker value: version, epoch).
+func ControlCoordinatorEpoch(b records.Batch) (int32, error) {
+	epoch, found := int32(-1), false
+	err := b.ForEachRecordLimit(1<<16, func(r *records.Record) error {
+		if found {
+			return nil
+		}
+		if len(r.Value) < 6 {
+			return fmt.Errorf("%w: control record value of %d bytes", records.ErrCorrupt, len(r.Value))
+		}
+		epoch, found = int32(binary.BigEndian.Uint32(r.Value[2:])), true
+		return nil
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("%w: control batch without records", records.ErrCorrupt)
+	}
+	return epoch, err
+}
+
 // trackTxnLocked updates the transaction state for a batch just appended,
 // before producer state sees it: a transactional batch may open a
 // transaction, a control batch closes one and, for ABORT, is indexed.
@@ -411,10 +431,15 @@ func (l *Log) resetTxnState() {
 }
 
 // HasOngoingTransaction reports whether producerID has an open transaction
-// on the partition.
-func (l *Log) HasOngoingTransaction(producerID int64) bool {
-	l.txn.mu.RLock()
-	defer l.txn.mu.RUnlock()
-	_, ok := l.txn.ongoing[producerID]
-	return ok
+// on the partition at epoch (UnifiedLog.hasOngoingTransaction). A
+// transaction open at another epoch does not count: under transaction
+// version 2 each transaction has its own epoch, and a write of the next
+// transaction that arrives before the previous one's marker must not join
+// it (the marker, at the new epoch, would then be refused and the
+// transaction left open).
+func (l *Log) HasOngoingTransaction(producerID int64, epoch int16) bool {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	e := l.producers.producers[producerID]
+	return e != nil && e.CurrentTxnFirstOffset >= 0 && e.ProducerEpoch == epoch
 }
