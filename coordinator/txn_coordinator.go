@@ -212,9 +212,11 @@ func (s *TxnShard) InitProducerID(now time.Time, token uint64, req *kmsg.InitPro
 		fail(kerr.ConcurrentTransactions)
 		return
 	}
-	if retry && m.state == txnEmpty {
-		// A retried InitProducerId whose answer was lost: the same
-		// answer again, no second bump.
+	if retry {
+		// A retried InitProducerId whose answer was lost (or, under
+		// transaction version 2, one naming the epoch an EndTxn
+		// bumped from): the current id and epoch, no second bump
+		// (TransactionMetadata.prepareIncrementProducerEpoch).
 		resp.ProducerID, resp.ProducerEpoch = m.producerID, m.epoch
 		s.respond(token, resp)
 		return

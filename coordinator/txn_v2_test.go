@@ -63,6 +63,12 @@ func TestTxnVersion2EpochBump(t *testing.T) {
 	sc.drain()
 	expectEnd(t, "commit retried after completion", sc.endV2("tx", 100, 0, true), nil, 100, 1)
 	expectEnd(t, "abort retried after a commit", sc.endV2("tx", 100, 0, false), kerr.InvalidTxnState, 0, 0)
+	// KIP-360: a producer unsure whether its EndTxn landed re-inits
+	// naming the epoch it had; the end did land, so it gets the current
+	// epoch, not a second bump.
+	if r := sc.init("tx", 100, 0); r.ErrorCode != 0 || r.ProducerID != 100 || r.ProducerEpoch != 1 {
+		t.Fatalf("re-init with the epoch before the bump: %+v", r)
+	}
 	expectEnd(t, "commit with nothing added", sc.endV2("tx", 100, 1, true), kerr.InvalidTxnState, 0, 0)
 
 	// An abort with no partition bumps the epoch and completes at once.
