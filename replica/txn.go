@@ -122,6 +122,45 @@ func (p *Partition) AppendTxnMarker(producerID int64, producerEpoch int16, coord
 	return res, nil
 }
 
+// HasOngoingTransaction reports whether producerID has a transaction open
+// on the partition at epoch; a write of it needs no verification.
+func (p *Partition) HasOngoingTransaction(producerID int64, epoch int16) bool {
+	return p.log.HasOngoingTransaction(producerID, epoch)
+}
+
+// AppendCoordinatorTxnBatch appends a transactional batch the group
+// coordinator builds for a producer (TxnOffsetCommit): when it would open
+// a transaction on the partition, the guard from AddVerificationGuard must
+// still stand, as for AppendTransactionalToLeader; guard 0 asks for the
+// transaction to be open already.
+func (p *Partition) AppendCoordinatorTxnBatch(b records.Batch, guard uint64, now time.Time) (storage.AppendResult, error) {
+	if guard == SkipVerification {
+		return p.AppendCoordinatorBatch(b, now)
+	}
+	leaderEpoch, err := p.checkLeader(-1)
+	if err != nil {
+		return storage.AppendResult{}, err
+	}
+	p.txnMu.Lock()
+	defer p.txnMu.Unlock()
+	if !p.log.HasOngoingTransaction(b.ProducerID(), b.ProducerEpoch()) {
+		if guard == 0 {
+			return storage.AppendResult{}, ErrNeedsVerification
+		}
+		g, ok := p.guards[b.ProducerID()]
+		if !ok || g.token != guard || g.epoch != b.ProducerEpoch() {
+			return storage.AppendResult{}, fmt.Errorf("%w: partition %s was not verified as part of producer %d's transaction",
+				kerr.InvalidTxnState, p.TP, b.ProducerID())
+		}
+	}
+	res, err := p.log.AppendAsLeader(b, leaderEpoch, now)
+	if err != nil {
+		return res, err
+	}
+	p.maybeIncrementHighWatermark()
+	return res, nil
+}
+
 // AppendCoordinatorBatch appends a batch built by a coordinator on this
 // broker (group and transaction state, transactional offset commits):
 // trusted input, so only producer state is checked.

@@ -9,10 +9,12 @@ package server
 // fences a zombie producer with an older epoch, and they stay pending until
 // the transaction's marker reaches that partition (27_write_txn_markers.go).
 // A consumer that names its member id and generation must be current
-// (KIP-447). From v5 (transaction version 2, KIP-890 part 2) the client
-// sends no AddOffsetsToTxn: the group's partition is added to the
-// transaction here, through the transaction coordinator, before the
-// offsets are written. PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v3
+// (KIP-447). Before the records open the producer's transaction on the
+// group's partition, the transaction coordinator is asked, as for a
+// produce: before v5 whether AddOffsetsToTxn added the partition (KIP-890
+// part 1, when transaction.partition.verification.enable), from v5
+// (transaction version 2, KIP-890 part 2: the client sends no
+// AddOffsetsToTxn) to add it. PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v3
 // (KIP-588).
 
 import (
@@ -25,6 +27,7 @@ import (
 
 	"github.com/riffle-io/riffle/coordinator"
 	"github.com/riffle-io/riffle/protocol/records"
+	"github.com/riffle-io/riffle/replica"
 	"github.com/riffle-io/riffle/storage"
 )
 
@@ -51,14 +54,9 @@ func handleTxnOffsetCommit(ctx context.Context, rc *requestContext, kreq kmsg.Re
 	if code != 0 {
 		return fail(code)
 	}
-	if req.Version >= 5 {
-		// Before the group shard's lock: the transaction coordinator
-		// may be on this broker, and marker writers take a group
-		// shard's lock while holding none of its own.
-		code := rc.b.txnPartitionOp(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, offsetsTopic, sh.partition, true)
-		if e := txnOffsetCommitTxnError(code, req.Version); e != nil {
-			return fail(e.Code)
-		}
+	guard, code := txnOffsetsGuard(ctx, rc.b, req, sh.partition)
+	if code != 0 {
+		return fail(code)
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -70,11 +68,15 @@ func handleTxnOffsetCommit(ctx context.Context, rc *requestContext, kreq kmsg.Re
 	if len(recs) == 0 {
 		return resp, nil
 	}
-	if err := appendTxnOffsets(rc.b, sh, req.ProducerID, req.ProducerEpoch, recs, now); err != nil {
+	if err := appendTxnOffsets(rc.b, sh, req.ProducerID, req.ProducerEpoch, guard, recs, now); err != nil {
 		code := kerr.NotCoordinator.Code
-		if errors.Is(err, storage.ErrInvalidProducerEpoch) {
+		switch {
+		case errors.Is(err, storage.ErrInvalidProducerEpoch):
 			code = oldFenced(kerr.ProducerFenced.Code, req.Version, 3)
-		} else {
+		case errors.Is(err, replica.ErrNeedsVerification), errors.Is(err, kerr.InvalidTxnState):
+			// The transaction ended between the check and the write.
+			code = txnOffsetCommitTxnError(kerr.TransactionAbortable.Code, req.Version).Code
+		default:
 			rc.b.logger.Warn("writing transactional offsets failed", "group", req.Group, "err", err)
 		}
 		return fail(code)
@@ -85,7 +87,7 @@ func handleTxnOffsetCommit(ctx context.Context, rc *requestContext, kreq kmsg.Re
 
 // appendTxnOffsets writes the records as one transactional batch of the
 // producer and waits for the high watermark. sh.mu held.
-func appendTxnOffsets(b *Broker, sh *groupShard, pid int64, epoch int16, recs []coordinator.Record, now time.Time) error {
+func appendTxnOffsets(b *Broker, sh *groupShard, pid int64, epoch int16, guard uint64, recs []coordinator.Record, now time.Time) error {
 	ts := now.UnixMilli()
 	out := make([]records.Record, len(recs))
 	for i, r := range recs {
@@ -99,7 +101,7 @@ func appendTxnOffsets(b *Broker, sh *groupShard, pid int64, epoch int16, recs []
 	if err != nil {
 		return err
 	}
-	res, err := sh.mu.p.AppendCoordinatorBatch(batch, now)
+	res, err := sh.mu.p.AppendCoordinatorTxnBatch(batch, guard, now)
 	if err != nil {
 		return err
 	}
@@ -108,6 +110,32 @@ func appendTxnOffsets(b *Broker, sh *groupShard, pid int64, epoch int16, recs []
 		timeout = 5 * time.Second
 	}
 	return b.replicas.WaitForHighWatermark(b.ctx, sh.mu.p, res.LastOffset+1, timeout)
+}
+
+// txnOffsetsGuard asks the transaction coordinator about the group's
+// partition of __consumer_offsets unless the producer's transaction is
+// already open there at its epoch, and returns the guard the write must
+// present (replica.SkipVerification when nothing is checked) or the error
+// code to answer. It runs before the group shard's lock: the coordinator
+// may be on this broker, and marker writers take a group shard's lock
+// while holding none of the transaction shard's.
+func txnOffsetsGuard(ctx context.Context, b *Broker, req *kmsg.TxnOffsetCommitRequest, partition int32) (uint64, int16) {
+	add := req.Version >= 5
+	if !add && !b.cfg.TransactionPartitionVerificationEnable {
+		return replica.SkipVerification, 0
+	}
+	p, err := b.replicas.Partition(storage.TopicPartition{Topic: offsetsTopic, Partition: partition})
+	if err != nil {
+		return 0, kerr.NotCoordinator.Code
+	}
+	if p.HasOngoingTransaction(req.ProducerID, req.ProducerEpoch) {
+		return 0, 0
+	}
+	code := b.txnPartitionOp(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, offsetsTopic, partition, add)
+	if e := txnOffsetCommitTxnError(code, req.Version); e != nil {
+		return 0, e.Code
+	}
+	return p.AddVerificationGuard(req.ProducerID, req.ProducerEpoch), 0
 }
 
 // txnOffsetCommitTxnError maps the transaction coordinator's answer to

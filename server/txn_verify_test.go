@@ -118,3 +118,90 @@ func TestTxnPartitionVerification(t *testing.T) {
 		t.Fatalf("a hanging transaction holds the LSO at %d below the high watermark %d", lso, hw)
 	}
 }
+
+// TestTxnOffsetCommitVerification: transactional offsets for a group whose
+// partition was never added to the transaction (no AddOffsetsToTxn) are
+// refused before v5, as a write to a partition never added is; v5 (KIP-890
+// part 2) adds the partition itself, so the commit lands and the EndTxn
+// marker makes it visible.
+func TestTxnOffsetCommitVerification(t *testing.T) {
+	tb := startBroker(t, txnConfig)
+	adm := newAdmin(t, tb.addr())
+	createTopic(t, adm, "txoc-in", 1, nil)
+	cl := newClient(t, tb.addr())
+	ctx := ctxFor(t, requestTimeout)
+	const id, group = "txoc-tx", "txoc-group"
+	for _, key := range []struct {
+		k   string
+		typ int8
+	}{{id, 1}, {group, 0}} {
+		if !poll(requestTimeout, func() bool {
+			req := kmsg.NewPtrFindCoordinatorRequest()
+			req.CoordinatorKey, req.CoordinatorType = key.k, key.typ
+			resp, err := req.RequestWith(ctx, cl)
+			return err == nil && resp.ErrorCode == 0
+		}) {
+			t.Fatalf("no coordinator for %s", key.k)
+		}
+	}
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID = kmsg.StringPtr(id)
+	init.TransactionTimeoutMillis = 60000
+	init.ProducerID, init.ProducerEpoch = -1, -1
+	ir, err := init.RequestWith(ctx, cl)
+	if err != nil || ir.ErrorCode != 0 {
+		t.Fatalf("init producer id: %v %+v", err, ir)
+	}
+	commit := func(version int16, offset int64) int16 {
+		t.Helper()
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.Version = version
+		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = id, group, ir.ProducerID, ir.ProducerEpoch
+		req.Generation = -1
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = "txoc-in"
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset, rp.LeaderEpoch = 0, offset, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		// Pin the version: franz-go would otherwise send its newest.
+		vcl := newClient(t, tb.addr(), kgo.MaxVersions(pinned(kmsg.TxnOffsetCommit, version)))
+		defer vcl.Close()
+		resp, err := req.RequestWith(ctx, vcl)
+		if err != nil {
+			t.Fatalf("txn offset commit v%d: %v", version, err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := commit(3, 5); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("v3 commit without AddOffsetsToTxn: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+	}
+	if code := commit(4, 5); code != kerr.TransactionAbortable.Code {
+		t.Fatalf("v4 commit without AddOffsetsToTxn: %v, want TRANSACTION_ABORTABLE", kerr.ErrorForCode(code))
+	}
+	if code := commit(5, 7); code != 0 {
+		t.Fatalf("v5 commit: %v", kerr.ErrorForCode(code))
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = id, ir.ProducerID, ir.ProducerEpoch, true
+	if resp, err := end.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("end txn: %v %+v", err, resp)
+	}
+	if !poll(requestTimeout, func() bool {
+		offs, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			return false
+		}
+		o, ok := offs.Lookup("txoc-in", 0)
+		return ok && o.At == 7
+	}) {
+		t.Fatal("the v5 transactional offset never became visible after the commit")
+	}
+}
+
+// pinned is the newest versions with key capped at max.
+func pinned(key kmsg.Key, max int16) *kversion.Versions {
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(int16(key), max)
+	return v
+}
