@@ -200,6 +200,11 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 		level = slog.LevelError
 	}
 	msg, _ := m["@message"].(string)
+	if level == slog.LevelWarn && msg == "heartbeat timeout reached, starting election" && m["last-leader-id"] == "" {
+		// Every start elects a leader this way (a single voter always
+		// does); only losing a known leader deserves a warning.
+		level = slog.LevelInfo
+	}
 	attrs := make([]any, 0, 2*len(m))
 	if mod, ok := m["@module"]; ok {
 		attrs = append(attrs, "module", mod)
