@@ -167,6 +167,7 @@ type Broker struct {
 	LeaderImbalanceCheckIntervalSeconds      int64
 	FetchMaxBytes                            int32
 	MaxIncrementalFetchSessionCacheSlots     int32
+	MinIncrementalFetchSessionEvictionMs     int32
 	FetchPurgatoryPurgeIntervalRequests      int32
 	ProducerPurgatoryPurgeIntervalRequests   int32
 

@@ -333,6 +333,7 @@ var brokerDefs = []brokerDef{
 
 	// Riffle's own.
 	str("riffle.admin.listener", "", "host:port of the admin HTTP endpoint (Prometheus /metrics, /healthz, /readyz, pprof). Empty disables it.", func(b *Broker) *string { return &b.AdminListener }, adminAddr),
+	i32("riffle.fetch.session.eviction.ms", "120000", "How long an incremental fetch session (KIP-227) is protected from eviction by a new one. Kafka fixes this at 120000 ms (KafkaServer.MIN_INCREMENTAL_FETCH_SESSION_EVICTION_MS).", func(b *Broker) *int32 { return &b.MinIncrementalFetchSessionEvictionMs }, atLeast(0)),
 }
 
 // adminAddr checks riffle.admin.listener: empty, or host:port.

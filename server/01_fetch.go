@@ -10,10 +10,12 @@ package server
 // non-empty partition always returns at least one whole batch (KIP-74).
 // MinBytes/MaxWaitMillis make the request wait for appends (long poll).
 //
-// Incremental fetch sessions (KIP-227) are not kept: every response carries
-// SessionID 0, which tells clients that no session was created, so they keep
-// sending full fetch requests, as they do against a Kafka broker whose session
-// cache is full. v13+ names topics by ID (KIP-516).
+// Fetch v7+ keeps incremental fetch sessions (KIP-227, fetch_session.go): a
+// full fetch (SessionEpoch 0) creates a session when the cache has room and
+// answers its ID; an incremental fetch reads every partition of the session
+// and answers only those with something new. v13+ names topics by ID (KIP-516);
+// a session partition whose topic was re-created under the same name answers
+// INCONSISTENT_TOPIC_ID, as the topic's ID no longer matches.
 //
 // v0–v3 clients cannot read v2 batches: as Kafka 3.x does, the batches read
 // for them are down-converted (records.DownConvert) to magic 0 for v0–v1 and
@@ -32,6 +34,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle-io/riffle/controller"
 	"github.com/riffle-io/riffle/protocol/records"
 	"github.com/riffle-io/riffle/replica"
 	"github.com/riffle-io/riffle/storage"
@@ -43,54 +46,136 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 	req := kreq.(*kmsg.FetchRequest)
 	b := rc.b
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if req.SessionID != 0 {
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-		return resp, nil
-	}
 	img := b.ctrl.Image()
-
-	// Resolve names (v13+: topic IDs) and collect the partitions to read;
-	// unknown topics are answered without reading.
-	type slot struct {
-		ti, pi, idx int
-		maxBytes    int32
-		fetchOffset int64
+	usesTopicIDs := req.Version >= 13
+	resolve := func(id [16]byte) (string, bool) {
+		t, ok := img.TopicByID(id)
+		if !ok {
+			return "", false
+		}
+		return t.Name, true
 	}
-	var parts []replica.FetchPartition
-	var slots []slot
+
+	// FetchRequest.fetchData and forgottenTopics: the request's partitions
+	// by name (v13+: by topic ID, "" when unknown), each once.
+	var fetchData []fetchPartitionParams
+	seen := make(map[fetchSessionKey]int)
 	for _, rt := range req.Topics {
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		name := rt.Topic
-		var topicErr *kerr.Error
-		if req.Version >= 13 {
-			if t, ok := img.TopicByID(rt.TopicID); ok {
-				name = t.Name
-			} else {
-				topicErr = kerr.UnknownTopicID
-			}
+		if usesTopicIDs {
+			name, _ = resolve(rt.TopicID)
 		}
 		for _, rp := range rt.Partitions {
-			sp := kmsg.NewFetchResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
-			sp.PreferredReadReplica = -1
-			sp.RecordBatches = []byte{}
-			if topicErr != nil {
-				sp.ErrorCode = topicErr.Code
-			} else {
-				slots = append(slots, slot{ti: len(resp.Topics), pi: len(st.Partitions), idx: len(parts),
-					maxBytes: rp.PartitionMaxBytes, fetchOffset: rp.FetchOffset})
-				parts = append(parts, replica.FetchPartition{
-					TP:                 storage.TopicPartition{Topic: name, Partition: rp.Partition},
-					FetchOffset:        rp.FetchOffset,
-					CurrentLeaderEpoch: rp.CurrentLeaderEpoch,
-					MaxBytes:           rp.PartitionMaxBytes,
-				})
+			p := fetchPartitionParams{
+				topic: name, topicID: rt.TopicID, partition: rp.Partition,
+				fetchOffset: rp.FetchOffset, currentLeaderEpoch: rp.CurrentLeaderEpoch,
+				logStartOffset: rp.LogStartOffset, maxBytes: rp.PartitionMaxBytes,
 			}
-			st.Partitions = append(st.Partitions, sp)
+			if i, dup := seen[p.key(usesTopicIDs)]; dup {
+				fetchData[i] = p
+				continue
+			}
+			seen[p.key(usesTopicIDs)] = len(fetchData)
+			fetchData = append(fetchData, p)
 		}
-		resp.Topics = append(resp.Topics, st)
+	}
+	var toForget []fetchSessionKey
+	for _, ft := range req.ForgottenTopics {
+		for _, partition := range ft.Partitions {
+			k := fetchSessionKey{topic: ft.Topic, partition: partition}
+			if usesTopicIDs {
+				k = fetchSessionKey{topicID: ft.TopicID, partition: partition}
+			}
+			toForget = append(toForget, k)
+		}
+	}
+
+	replicaID := req.ReplicaID
+	if req.Version >= 15 {
+		replicaID = req.ReplicaState.ID
+	}
+	fctx := b.fetchSessions.newContext(req.Version, req.SessionID, req.SessionEpoch, replicaID >= 0,
+		fetchData, toForget, resolve, time.Now().UnixMilli())
+	parts := fetchData
+	switch fctx.kind {
+	case fetchSessionError:
+		// We cannot know which partitions the fetcher meant.
+		resp.ErrorCode = fctx.err.Code
+		return resp, nil
+	case fetchIncremental:
+		parts = fctx.partitions
+	}
+
+	results := b.readFetch(ctx, req, img, parts)
+
+	include := func(int) bool { return true }
+	switch fctx.kind {
+	case fetchFull:
+		resp.SessionID = b.fetchSessions.maybeCreateSession(&fctx, parts, results, time.Now().UnixMilli())
+	case fetchIncremental:
+		resp.SessionID = fctx.session.id
+		in, err := b.fetchSessions.completeIncremental(&fctx, results)
+		if err != nil {
+			resp.ErrorCode = err.Code
+			return resp, nil
+		}
+		include = func(i int) bool { return in[i] }
+	}
+
+	// FetchResponse.toMessage: consecutive partitions of one topic share
+	// an entry, so a topic may appear twice when its partitions are apart.
+	for i := range parts {
+		if !include(i) {
+			continue
+		}
+		p := &parts[i]
+		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != p.topic || resp.Topics[n-1].TopicID != p.topicID {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = p.topic, p.topicID
+			resp.Topics = append(resp.Topics, st)
+		}
+		st := &resp.Topics[len(resp.Topics)-1]
+		st.Partitions = append(st.Partitions, results[i])
+		if len(results[i].RecordBatches) > 0 && p.topic != "" {
+			b.metrics.bytesOut.WithLabelValues(p.topic).Add(float64(len(results[i].RecordBatches)))
+		}
+	}
+	return resp, nil
+}
+
+// readFetch reads parts, waiting for MinBytes up to MaxWaitMillis, and
+// returns each partition's response.
+func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, img *controller.Image, parts []fetchPartitionParams) []kmsg.FetchResponseTopicPartition {
+	out := make([]kmsg.FetchResponseTopicPartition, len(parts))
+	var reads []replica.FetchPartition
+	var readIdx []int // reads[j] answers out[readIdx[j]]
+	for i, p := range parts {
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition = p.partition
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+		sp.PreferredReadReplica = -1
+		sp.RecordBatches = []byte{}
+		out[i] = sp
+		if req.Version >= 13 {
+			if p.topic == "" {
+				out[i].ErrorCode = kerr.UnknownTopicID.Code
+				continue
+			}
+			// ReplicaManager: a session partition keeps the name it
+			// was resolved to; if that name now belongs to another
+			// topic, the session's ID no longer matches the log's.
+			if t, ok := img.Topic(p.topic); ok && t.ID != p.topicID {
+				out[i].ErrorCode = kerr.InconsistentTopicID.Code
+				continue
+			}
+		}
+		readIdx = append(readIdx, i)
+		reads = append(reads, replica.FetchPartition{
+			TP:                 storage.TopicPartition{Topic: p.topic, Partition: p.partition},
+			FetchOffset:        p.fetchOffset,
+			CurrentLeaderEpoch: p.currentLeaderEpoch,
+			MaxBytes:           p.maxBytes,
+		})
 	}
 
 	// KafkaApis: the response is bounded by fetch.max.bytes whatever the
@@ -99,7 +184,7 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 	if req.Version >= 3 && req.MaxBytes > 0 && (maxBytes <= 0 || req.MaxBytes < maxBytes) {
 		maxBytes = req.MaxBytes
 	}
-	results := b.replicas.Fetch(ctx, parts, replica.FetchParams{
+	results := b.replicas.Fetch(ctx, reads, replica.FetchParams{
 		MinBytes:      min(req.MinBytes, maxBytes),
 		MaxBytes:      maxBytes,
 		MaxWait:       time.Duration(req.MaxWaitMillis) * time.Millisecond,
@@ -107,24 +192,20 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 	})
 	toMagic, convert := records.DownConvertMagic(req.Version)
 	responseBytes := 0
-	for _, s := range slots {
-		r := results[s.idx]
+	for j, r := range results {
+		p := &parts[readIdx[j]]
 		if convert && r.Err == nil && len(r.Records) > 0 {
-			r.Records, r.Err = downConvert(r.Records, toMagic, s.fetchOffset, s.maxBytes, req.MaxBytes, responseBytes)
+			r.Records, r.Err = downConvert(r.Records, toMagic, p.fetchOffset, p.maxBytes, req.MaxBytes, responseBytes)
 			responseBytes += len(r.Records)
 		}
-		sp := &resp.Topics[s.ti].Partitions[s.pi]
+		sp := &out[readIdx[j]]
 		sp.ErrorCode = errCode(r.Err)
 		sp.HighWatermark = r.HighWatermark
 		sp.LastStableOffset = r.LastStableOffset
 		sp.LogStartOffset = r.LogStartOffset
 		// Never null: librdkafka refuses a null record set (size -1).
-		sp.RecordBatches = r.Records
-		if len(r.Records) > 0 {
-			b.metrics.bytesOut.WithLabelValues(parts[s.idx].TP.Topic).Add(float64(len(r.Records)))
-		}
-		if sp.RecordBatches == nil {
-			sp.RecordBatches = []byte{}
+		if r.Records != nil {
+			sp.RecordBatches = r.Records
 		}
 		if req.IsolationLevel == 1 {
 			// KIP-98: read_committed consumers drop the records of
@@ -137,7 +218,7 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 			}
 		}
 	}
-	return resp, nil
+	return out
 }
 
 // downConvert rewrites the batches read for a Fetch v0–v3 partition in the

@@ -39,6 +39,10 @@ type Broker struct {
 	metrics  *brokerMetrics // Prometheus registry (metrics.go)
 	admin    *adminServer   // admin HTTP endpoint, nil when disabled
 
+	// fetchSessions is the cache of incremental fetch sessions
+	// (fetch_session.go), shared by every connection.
+	fetchSessions *fetchSessionCache
+
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -75,6 +79,8 @@ func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
 		applied: make(chan struct{}),
 	}
 	b.metrics = newBrokerMetrics(b)
+	b.fetchSessions = newFetchSessionCache(cfg.MaxIncrementalFetchSessionCacheSlots,
+		cfg.MinIncrementalFetchSessionEvictionMs, b.metrics.fetchSessionEvictions.Inc)
 	return b, nil
 }
 

@@ -30,6 +30,9 @@ type brokerMetrics struct {
 	bytesOut       *prometheus.CounterVec
 	messagesIn     *prometheus.CounterVec
 	connections    prometheus.Gauge
+	// fetchSessionEvictions counts the incremental fetch sessions evicted
+	// to make room for new ones.
+	fetchSessionEvictions prometheus.Counter
 }
 
 func newBrokerMetrics(b *Broker) *brokerMetrics {
@@ -60,6 +63,10 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 			Name: "kafka_server_socketservermetrics_connection_count",
 			Help: "Open client connections.",
 		}),
+		fetchSessionEvictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kafka_server_fetchsessioncache_incrementalfetchsessionevictions_total",
+			Help: "Incremental fetch sessions evicted from the cache to make room for new ones.",
+		}),
 	}
 	partitions := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "kafka_server_replicamanager_partitioncount",
@@ -70,8 +77,27 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 		}
 		return float64(len(b.replicas.Partitions()))
 	})
+	// kafka.server:type=FetchSessionCache (KIP-227).
+	fetchSessions := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kafka_server_fetchsessioncache_numincrementalfetchsessions",
+		Help: "Incremental fetch sessions in the cache.",
+	}, func() float64 {
+		if b.fetchSessions == nil {
+			return 0
+		}
+		return float64(b.fetchSessions.size())
+	})
+	fetchSessionPartitions := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kafka_server_fetchsessioncache_numincrementalfetchpartitionscached",
+		Help: "Partitions cached by all incremental fetch sessions.",
+	}, func() float64 {
+		if b.fetchSessions == nil {
+			return 0
+		}
+		return float64(b.fetchSessions.totalPartitions())
+	})
 	m.registry.MustRegister(m.requests, m.requestSeconds, m.bytesIn, m.bytesOut, m.messagesIn,
-		m.connections, partitions,
+		m.connections, partitions, fetchSessions, fetchSessionPartitions, m.fetchSessionEvictions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
