@@ -60,10 +60,16 @@ func (sc *txnScript) add(id string, pid int64, epoch int16, topic string, parts 
 }
 
 func (sc *txnScript) verify(id string, pid int64, epoch int16, topic string, part int32) int16 {
+	return sc.brokerAdd(id, pid, epoch, topic, part, true)
+}
+
+// brokerAdd is AddPartitionsToTxn v5 from a partition leader: a KIP-890
+// verification, or (not verifyOnly) an add for a produce v12+.
+func (sc *txnScript) brokerAdd(id string, pid int64, epoch int16, topic string, part int32, verifyOnly bool) int16 {
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
-	req.Version = 4
+	req.Version = 5
 	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = id, pid, epoch, true
+	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = id, pid, epoch, verifyOnly
 	rt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
 	rt.Topic, rt.Partitions = topic, []int32{part}
 	tx.Topics = append(tx.Topics, rt)

@@ -20,19 +20,9 @@ func (sc *txnScript) endV2(id string, pid int64, epoch int16, commit bool) *kmsg
 	return sc.drain().(*kmsg.EndTxnResponse)
 }
 
-// addByBroker is a partition leader adding a partition for a produce v12+
-// (AddPartitionsToTxn v5, not verify-only).
+// addByBroker is a partition leader adding a partition for a produce v12+.
 func (sc *txnScript) addByBroker(id string, pid int64, epoch int16, topic string, part int32) int16 {
-	req := kmsg.NewPtrAddPartitionsToTxnRequest()
-	req.Version = 5
-	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch = id, pid, epoch
-	rt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
-	rt.Topic, rt.Partitions = topic, []int32{part}
-	tx.Topics = append(tx.Topics, rt)
-	req.Transactions = append(req.Transactions, tx)
-	sc.s.Step(sc.now, 1, req)
-	return sc.drain().(*kmsg.AddPartitionsToTxnResponse).Transactions[0].Topics[0].Partitions[0].ErrorCode
+	return sc.brokerAdd(id, pid, epoch, topic, part, false)
 }
 
 func expectEnd(t *testing.T, what string, r *kmsg.EndTxnResponse, want *kerr.Error, pid int64, epoch int16) {

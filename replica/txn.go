@@ -57,6 +57,25 @@ const SkipVerification = ^uint64(0)
 // verifies with the coordinator and tries again.
 var ErrNeedsVerification = errors.New("transactional write needs verification")
 
+// checkGuardLocked lets a transactional batch through when its producer has
+// a transaction open here at its epoch, or when guard is the one
+// AddVerificationGuard gave for that producer and epoch and no marker has
+// been written since. txnMu held.
+func (p *Partition) checkGuardLocked(b records.Batch, guard uint64) error {
+	if p.log.HasOngoingTransaction(b.ProducerID(), b.ProducerEpoch()) {
+		return nil
+	}
+	if guard == 0 {
+		return ErrNeedsVerification
+	}
+	g, ok := p.guards[b.ProducerID()]
+	if !ok || g.token != guard || g.epoch != b.ProducerEpoch() {
+		return fmt.Errorf("%w: partition %s was not verified as part of producer %d's transaction",
+			kerr.InvalidTxnState, p.TP, b.ProducerID())
+	}
+	return nil
+}
+
 // AppendTransactionalToLeader appends a client's transactional batch. When
 // the batch opens a transaction on the partition, the guard from
 // AddVerificationGuard must still stand (no marker was written since).
@@ -67,16 +86,8 @@ func (p *Partition) AppendTransactionalToLeader(data []byte, guard uint64, now t
 	p.txnMu.Lock()
 	defer p.txnMu.Unlock()
 	if len(data) >= records.HeaderSize {
-		b := records.Batch(data)
-		if !p.log.HasOngoingTransaction(b.ProducerID(), b.ProducerEpoch()) {
-			if guard == 0 {
-				return storage.AppendResult{}, ErrNeedsVerification
-			}
-			g, ok := p.guards[b.ProducerID()]
-			if !ok || g.token != guard || g.epoch != b.ProducerEpoch() {
-				return storage.AppendResult{}, fmt.Errorf("%w: partition %s was not verified as part of producer %d's transaction",
-					kerr.InvalidTxnState, p.TP, b.ProducerID())
-			}
+		if err := p.checkGuardLocked(records.Batch(data), guard); err != nil {
+			return storage.AppendResult{}, err
 		}
 	}
 	return p.AppendRecordsToLeader(data, now)
@@ -143,15 +154,8 @@ func (p *Partition) AppendCoordinatorTxnBatch(b records.Batch, guard uint64, now
 	}
 	p.txnMu.Lock()
 	defer p.txnMu.Unlock()
-	if !p.log.HasOngoingTransaction(b.ProducerID(), b.ProducerEpoch()) {
-		if guard == 0 {
-			return storage.AppendResult{}, ErrNeedsVerification
-		}
-		g, ok := p.guards[b.ProducerID()]
-		if !ok || g.token != guard || g.epoch != b.ProducerEpoch() {
-			return storage.AppendResult{}, fmt.Errorf("%w: partition %s was not verified as part of producer %d's transaction",
-				kerr.InvalidTxnState, p.TP, b.ProducerID())
-		}
+	if err := p.checkGuardLocked(b, guard); err != nil {
+		return storage.AppendResult{}, err
 	}
 	res, err := p.log.AppendAsLeader(b, leaderEpoch, now)
 	if err != nil {

@@ -138,27 +138,8 @@ func txnOffsetsGuard(ctx context.Context, b *Broker, req *kmsg.TxnOffsetCommitRe
 	return p.AddVerificationGuard(req.ProducerID, req.ProducerEpoch), 0
 }
 
-// txnOffsetCommitTxnError maps the transaction coordinator's answer to
-// adding the group's partition to what TxnOffsetCommit answers:
-// coordinator trouble is retriable, a fenced producer
-// INVALID_PRODUCER_EPOCH (as Kafka's AddPartitionsToTxnManager), a
-// transaction that cannot take the partition TRANSACTION_ABORTABLE from v4.
+// txnOffsetCommitTxnError is txnCheckError for TxnOffsetCommit:
+// TRANSACTION_ABORTABLE from v4.
 func txnOffsetCommitTxnError(code int16, version int16) *kerr.Error {
-	switch e := kerr.ErrorForCode(code); e {
-	case nil:
-		return nil
-	case kerr.NotCoordinator, kerr.CoordinatorNotAvailable, kerr.CoordinatorLoadInProgress, kerr.ConcurrentTransactions:
-		return kerr.CoordinatorNotAvailable
-	case kerr.ProducerFenced, kerr.InvalidProducerEpoch:
-		return kerr.InvalidProducerEpoch
-	case kerr.InvalidProducerIDMapping:
-		return kerr.InvalidProducerIDMapping
-	case kerr.TransactionAbortable:
-		if version >= 4 {
-			return kerr.TransactionAbortable
-		}
-		return kerr.InvalidTxnState
-	default:
-		return kerr.InvalidTxnState
-	}
+	return txnCheckError(code, kerr.CoordinatorNotAvailable, version >= 4)
 }

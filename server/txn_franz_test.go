@@ -155,10 +155,16 @@ func TestTxnCommitAbortReadCommitted(t *testing.T) {
 
 // committedEnd is ListOffsets(latest) with read_committed: the LSO.
 func committedEnd(t *testing.T, addr, topic string) int64 {
+	return committedEndPartition(t, addr, topic, 0)
+}
+
+// committedEndPartition is the LSO of one partition.
+func committedEndPartition(t *testing.T, addr, topic string, partition int32) int64 {
 	t.Helper()
 	cl := newClient(t, addr)
 	defer cl.Close()
 	req := kmsgListOffsets(topic, 1)
+	req.Topics[0].Partitions[0].Partition = partition
 	resp, err := req.RequestWith(ctxFor(t, requestTimeout), cl)
 	if err != nil {
 		t.Fatalf("list offsets: %v", err)

@@ -91,29 +91,37 @@ func (b *Broker) txnPartitionOp(ctx context.Context, txnID string, pid int64, ep
 	return code
 }
 
-// produceTxnError maps the coordinator's answer about a partition to what
-// a produce answers (ReplicaManager): coordinator trouble is retriable
-// (NOT_ENOUGH_REPLICAS, as Kafka), a fenced producer INVALID_PRODUCER_EPOCH,
-// a partition outside the transaction TRANSACTION_ABORTABLE from v11 (the
-// first version whose clients handle it) and INVALID_TXN_STATE before.
-func produceTxnError(code int16, version int16) *kerr.Error {
+// txnCheckError maps the coordinator's answer about a partition to what
+// the write that asked answers (ReplicaManager, AddPartitionsToTxnManager):
+// coordinator trouble is the retriable error the request's clients expect
+// (NOT_ENOUGH_REPLICAS for a produce, COORDINATOR_NOT_AVAILABLE for
+// TxnOffsetCommit), a fenced producer INVALID_PRODUCER_EPOCH, a partition
+// outside the transaction TRANSACTION_ABORTABLE for the request versions
+// whose clients handle it (abortable) and INVALID_TXN_STATE before.
+func txnCheckError(code int16, retriable *kerr.Error, abortable bool) *kerr.Error {
 	switch e := kerr.ErrorForCode(code); e {
 	case nil:
 		return nil
 	case kerr.NotCoordinator, kerr.CoordinatorNotAvailable, kerr.CoordinatorLoadInProgress, kerr.ConcurrentTransactions:
-		return kerr.NotEnoughReplicas
+		return retriable
 	case kerr.ProducerFenced, kerr.InvalidProducerEpoch:
 		return kerr.InvalidProducerEpoch
 	case kerr.InvalidProducerIDMapping, kerr.UnknownTopicOrPartition:
 		return e.(*kerr.Error)
 	case kerr.TransactionAbortable:
-		if version >= 11 {
+		if abortable {
 			return kerr.TransactionAbortable
 		}
 		return kerr.InvalidTxnState
 	default:
 		return kerr.InvalidTxnState
 	}
+}
+
+// produceTxnError is txnCheckError for a produce: TRANSACTION_ABORTABLE
+// from v11.
+func produceTxnError(code int16, version int16) *kerr.Error {
+	return txnCheckError(code, kerr.NotEnoughReplicas, version >= 11)
 }
 
 // appendProduce appends one partition's produce data. A transactional batch

@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 
-	"github.com/riffle-io/riffle/protocol/records"
 )
 
 // requestCounter counts the requests a client writes, by key.
@@ -111,30 +110,8 @@ func TestTxnVersion2Franz(t *testing.T) {
 	// Kafka 4.0's versions: Produce v12, topics by name.
 	raw := newClient(t, tb.addr(), kgo.MaxVersions(kversion.V4_0_0()))
 	for _, part := range []int32{0, 1} {
-		b, err := records.Build(records.BatchHeader{
-			Attributes:    records.TransactionalFlag,
-			BaseTimestamp: time.Now().UnixMilli(), MaxTimestamp: time.Now().UnixMilli(),
-			ProducerID: pid, ProducerEpoch: e1 - 1, BaseSequence: 2, PartitionLeaderEpoch: -1,
-		}, records.CodecNone, []records.Record{{Value: []byte("late")}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		req := kmsg.NewPtrProduceRequest()
-		req.Version = 12
-		id := "tv2"
-		req.TransactionID = &id
-		req.Acks, req.TimeoutMillis = -1, 5000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Partition, rp.Records = part, b
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidProducerEpoch.Code {
+		code := rawTxnProduce(t, raw, "tv2", topic, part, pid, e1-1, 2)
+		if code != kerr.InvalidProducerEpoch.Code {
 			t.Fatalf("late write to partition %d: %v, want INVALID_PRODUCER_EPOCH", part, kerr.ErrorForCode(code))
 		}
 	}
@@ -174,29 +151,4 @@ func TestTxnVersion2Franz(t *testing.T) {
 	if got := consumeAll(t, tb.addr(), topic, true, 14, 15*time.Second); len(got) != 14 {
 		t.Fatalf("read_committed saw %d records after the downgrade, want 14", len(got))
 	}
-}
-
-// committedEndPartition is the read_committed end (the LSO) of one partition.
-func committedEndPartition(t *testing.T, addr, topic string, partition int32) int64 {
-	t.Helper()
-	cl := newClient(t, addr)
-	defer cl.Close()
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.IsolationLevel = 1
-	req.ReplicaID = -1
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition, rp.Timestamp = partition, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctxFor(t, requestTimeout), cl)
-	if err != nil {
-		t.Fatalf("list offsets: %v", err)
-	}
-	p := resp.Topics[0].Partitions[0]
-	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-		t.Fatalf("list offsets: %v", err)
-	}
-	return p.Offset
 }

@@ -50,29 +50,7 @@ func TestTxnPartitionVerification(t *testing.T) {
 	seq := int32(0)
 	produce := func(partition int32) int16 {
 		t.Helper()
-		b, err := records.Build(records.BatchHeader{
-			Attributes:    records.TransactionalFlag,
-			BaseTimestamp: time.Now().UnixMilli(), MaxTimestamp: time.Now().UnixMilli(),
-			ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, PartitionLeaderEpoch: -1,
-		}, records.CodecNone, []records.Record{{Value: []byte("v")}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		req := kmsg.NewPtrProduceRequest()
-		req.Version = 11
-		req.TransactionID = &id
-		req.Acks, req.TimeoutMillis = -1, 5000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Partition, rp.Records = partition, b
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatalf("produce: %v", err)
-		}
-		code := resp.Topics[0].Partitions[0].ErrorCode
+		code := rawTxnProduce(t, cl, id, topic, partition, pid, epoch, seq)
 		if code == 0 {
 			seq++
 		}
@@ -204,4 +182,34 @@ func pinned(key kmsg.Key, max int16) *kversion.Versions {
 	v := kversion.Stable()
 	v.SetMaxKeyVersion(int16(key), max)
 	return v
+}
+
+// rawTxnProduce sends one transactional record of (pid, epoch) at seq to
+// a partition, at the newest Produce version cl allows, and returns the
+// partition's error code.
+func rawTxnProduce(t *testing.T, cl *kgo.Client, txnID, topic string, partition int32, pid int64, epoch int16, seq int32) int16 {
+	t.Helper()
+	now := time.Now().UnixMilli()
+	b, err := records.Build(records.BatchHeader{
+		Attributes:    records.TransactionalFlag,
+		BaseTimestamp: now, MaxTimestamp: now,
+		ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, PartitionLeaderEpoch: -1,
+	}, records.CodecNone, []records.Record{{Value: []byte("v")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.TransactionID = &txnID
+	req.Acks, req.TimeoutMillis = -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = partition, b
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxFor(t, requestTimeout), cl)
+	if err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode
 }
