@@ -303,8 +303,20 @@ func (c *conn) writeLoop() {
 		if p.resp == nil {
 			continue
 		}
-		buf = protocol.AppendResponse(buf[:0], p.correlationID, p.resp)
-		if _, err := bw.Write(buf); err != nil {
+		out := buf[:0]
+		if hint := responseSizeHint(p.resp); hint > smallResponseBuf {
+			out = getResponseBuf(hint) // response_buf.go
+		}
+		out = protocol.AppendResponse(out, p.correlationID, p.resp)
+		_, err := bw.Write(out)
+		if cap(out) > smallResponseBuf {
+			// Written (a bufio.Writer copies what it keeps): the
+			// buffer is free again. The connection does not pin it.
+			putResponseBuf(out)
+		} else {
+			buf = out
+		}
+		if err != nil {
 			broken = true
 			c.close()
 			continue
@@ -314,9 +326,6 @@ func (c *conn) writeLoop() {
 				broken = true
 				c.close()
 			}
-		}
-		if cap(buf) > 1<<20 {
-			buf = nil // do not pin one huge fetch response per connection
 		}
 	}
 	if !broken {
