@@ -174,6 +174,10 @@ func (b *Broker) Addr() string {
 // ClusterID returns the cluster id from meta.properties.
 func (b *Broker) ClusterID() string { return b.clusterID }
 
+// ControllerAddr returns the address the metadata quorum's voters reach
+// this node's controller at.
+func (b *Broker) ControllerAddr() string { return b.ctrl.Addr() }
+
 // Shutdown stops accepting connections, lets in-flight requests finish (each
 // connection answers what it has read, then closes), stops the metadata
 // quorum and closes the logs cleanly, so the next start needs no recovery.

@@ -1,0 +1,76 @@
+package controller
+
+// The metadata quorum as DescribeQuorum reports it (KIP-595, KIP-836): the
+// Raft leader, its term as the leader epoch, the commit index as the high
+// watermark, and each voter's log end offset. Raft indexes stand for the
+// offsets of Kafka's __cluster_metadata log: both count the entries from 1,
+// so an index is the log end offset after that entry.
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/hashicorp/raft"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// QuorumReplica is one voter of the metadata quorum.
+type QuorumReplica struct {
+	ID   int32
+	Host string // of its controller listener
+	Port int32
+	// LogEndOffset is -1 when the leader does not know it: hashicorp/raft
+	// does not publish its followers' replication progress.
+	LogEndOffset int64
+}
+
+// QuorumState describes the metadata quorum from its leader.
+type QuorumState struct {
+	LeaderID      int32
+	LeaderEpoch   int32
+	HighWatermark int64
+	Voters        []QuorumReplica
+}
+
+// DescribeQuorum reports the quorum; only the active controller can
+// (NOT_LEADER_OR_FOLLOWER elsewhere, as KafkaRaftClient answers).
+func (c *Controller) DescribeQuorum() (QuorumState, error) {
+	r := c.raft()
+	if r == nil || r.State() != raft.Leader {
+		return QuorumState{}, fmt.Errorf("node %d is not the metadata quorum's leader: %w", c.cfg.NodeID, kerr.NotLeaderForPartition)
+	}
+	f := r.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return QuorumState{}, raftError(err)
+	}
+	stats := r.Stats()
+	parse := func(k string) int64 {
+		n, _ := strconv.ParseInt(stats[k], 10, 64)
+		return n
+	}
+	st := QuorumState{
+		LeaderID:      c.cfg.NodeID,
+		LeaderEpoch:   int32(parse("term")),
+		HighWatermark: parse("commit_index"),
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage != raft.Voter {
+			continue
+		}
+		id, err := strconv.ParseInt(string(s.ID), 10, 32)
+		if err != nil {
+			continue
+		}
+		v := QuorumReplica{ID: int32(id), LogEndOffset: -1}
+		if host, port, err := net.SplitHostPort(string(s.Address)); err == nil {
+			p, _ := strconv.ParseInt(port, 10, 32)
+			v.Host, v.Port = host, int32(p)
+		}
+		if v.ID == c.cfg.NodeID {
+			v.LogEndOffset = parse("last_log_index")
+		}
+		st.Voters = append(st.Voters, v)
+	}
+	return st, nil
+}
