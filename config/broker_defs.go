@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"math"
 	"strings"
 )
@@ -327,7 +328,7 @@ var brokerDefs = []brokerDef{
 	str("ssl.protocol", "TLSv1.3", "The SSL protocol used to generate the SSLContext.", func(b *Broker) *string { return &b.SSLProtocol }),
 	list("ssl.cipher.suites", "", "A list of cipher suites. By default all the available cipher suites are supported.", func(b *Broker) *[]string { return &b.SSLCipherSuites }),
 	str("ssl.endpoint.identification.algorithm", "https", "The endpoint identification algorithm to validate server hostname using server certificate.", func(b *Broker) *string { return &b.SSLEndpointIdentificationAlgorithm }),
-	str("authorizer.class.name", "", "The fully qualified name of a class that implements the Authorizer interface; Riffle enables its built-in ACL authorizer when this is set.", func(b *Broker) *string { return &b.AuthorizerClassName }),
+	str("authorizer.class.name", "", "The fully qualified name of a class that implements the Authorizer interface. Riffle has no authorizer yet, so this must stay empty: unset, as in Kafka, every request is allowed and the ACL APIs answer SECURITY_DISABLED. A value is refused rather than ignored, so that no one runs without the ACLs they configured.", func(b *Broker) *string { return &b.AuthorizerClassName }, noAuthorizer),
 	str("super.users", "", "A semicolon-separated list of principals (User:name) that are allowed to perform any action.", func(b *Broker) *string { return &b.SuperUsers }),
 	boolean("allow.everyone.if.no.acl.found", "false", "When set to true, resources without any ACLs are accessible by everyone.", func(b *Broker) *bool { return &b.AllowEveryoneIfNoACLFound }),
 
@@ -337,6 +338,14 @@ var brokerDefs = []brokerDef{
 }
 
 // adminAddr checks riffle.admin.listener: empty, or host:port.
+// noAuthorizer refuses an authorizer until Riffle has one.
+func noAuthorizer(s string) error {
+	if strings.TrimSpace(s) != "" {
+		return errors.New("ACL authorization is not available in this version of Riffle; leave authorizer.class.name unset")
+	}
+	return nil
+}
+
 func adminAddr(s string) error {
 	s = strings.TrimSpace(s)
 	if s == "" {

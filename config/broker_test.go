@@ -342,6 +342,7 @@ func TestValidationErrors(t *testing.T) {
 		{map[string]string{"log.roll.hours": "0"}, `log.roll.hours: must be at least 1`},
 		{map[string]string{"log.retention.ms": "0"}, `log.retention.ms must be unlimited (-1) or at least 1`},
 		{map[string]string{"compression.type": "brotli"}, `invalid value "brotli" for compression.type: must be one of uncompressed, zstd, lz4, snappy, gzip, producer`},
+		{map[string]string{"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer"}, `for authorizer.class.name: ACL authorization is not available`},
 		{map[string]string{"compression.type": "GZIP"}, `compression.type: must be one of`},
 		{map[string]string{"compression.gzip.level": "10"}, `compression.gzip.level: must be between 1 and 9`},
 		{map[string]string{"compression.zstd.level": "23"}, `compression.zstd.level: must be between`},
