@@ -8,6 +8,9 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/riffle-io/riffle/config"
+	"github.com/riffle-io/riffle/server"
 )
 
 // TestACLsSecurityDisabled is kafka-acls.sh --list / --add / --remove
@@ -60,5 +63,28 @@ func TestACLsSecurityDisabled(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "Security features are disabled") && !errors.Is(err, sarama.ErrSecurityDisabled) {
 		t.Fatalf("sarama list acls: %v, want security disabled", err)
+	}
+}
+
+// TestSecuredListenersRefused: a listener mapped to SSL or SASL is refused
+// at start, not served in the clear.
+func TestSecuredListenersRefused(t *testing.T) {
+	for _, proto := range []string{"SSL", "SASL_PLAINTEXT", "SASL_SSL"} {
+		cfg := config.Default()
+		cfg.LogDirs = []string{t.TempDir()}
+		var err error
+		if cfg.Listeners, err = config.ParseListeners(proto + "://127.0.0.1:0,CONTROLLER://127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.AdvertisedListeners, err = config.ParseListeners(proto + "://127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		b, err := server.New(cfg, testLogger(t))
+		if err == nil || !strings.Contains(err.Error(), "listener "+proto+" uses security protocol "+proto) {
+			if b != nil {
+				_ = b.Shutdown(ctxFor(t, requestTimeout))
+			}
+			t.Fatalf("%s listener: %v, want it refused", proto, err)
+		}
 	}
 }

@@ -69,6 +69,13 @@ func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	// TLS and SASL arrive with the security work; until then a listener
+	// configured for them is refused rather than served in the clear.
+	for _, l := range cfg.Listeners {
+		if p := cfg.ListenerSecurityProtocolMap[l.Name]; p != "" && p != config.ProtocolPlaintext {
+			return nil, fmt.Errorf("listeners: listener %s uses security protocol %s, which this version of Riffle does not serve; use PLAINTEXT", l.Name, p)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
 		cfg:     cfg,
