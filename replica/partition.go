@@ -112,6 +112,22 @@ func (p *Partition) checkLeader(clientEpoch int32) (int32, error) {
 	}
 }
 
+// LastOffsetForLeaderEpoch answers OffsetForLeaderEpoch (KIP-101, KIP-320;
+// Kafka's Partition.lastOffsetForLeaderEpoch): the largest epoch <=
+// leaderEpoch in the log's leader epoch cache and the offset where it
+// ended, (-1, -1) when the log knows no such epoch. currentLeaderEpoch (-1:
+// none) is fenced as for a fetch.
+func (p *Partition) LastOffsetForLeaderEpoch(currentLeaderEpoch, leaderEpoch int32) (int32, int64, error) {
+	if _, err := p.checkLeader(currentLeaderEpoch); err != nil {
+		return -1, -1, err
+	}
+	epoch, end := p.log.EndOffsetForEpoch(leaderEpoch)
+	if end < 0 {
+		return -1, -1, nil
+	}
+	return epoch, end, nil
+}
+
 // AppendRecordsToLeader validates one producer's records for this partition
 // and appends them. data is the Produce request's records field; as in Kafka
 // (ProduceRequest.validateRecords, v3+) it must hold exactly one v2 batch.
