@@ -8,6 +8,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/config"
 	"github.com/riffle-io/riffle/server"
@@ -86,5 +87,42 @@ func TestSecuredListenersRefused(t *testing.T) {
 			}
 			t.Fatalf("%s listener: %v, want it refused", proto, err)
 		}
+	}
+}
+
+// TestDescribeUserScramCredentials is kafka-configs.sh --describe
+// --entity-type users, which asks for SCRAM credentials besides quotas:
+// with no SASL there are none, so a named user is RESOURCE_NOT_FOUND, a
+// user named twice DUPLICATE_RESOURCE, and all users is an empty list, as
+// Kafka answers for users without credentials; through kadm and Sarama.
+func TestDescribeUserScramCredentials(t *testing.T) {
+	tb, cl, adm, ctx := startAdminBroker(t)
+	if _, err := adm.DescribeClientQuotas(ctx, false, []kadm.DescribeClientQuotaComponent{{Type: "user", MatchName: kmsg.StringPtr("alice")}}); err != nil {
+		t.Fatalf("describe user quotas: %v", err)
+	}
+	all, err := adm.DescribeUserSCRAMs(ctx)
+	if err != nil || len(all) != 0 {
+		t.Fatalf("describe all users: %v %+v", err, all)
+	}
+	named, err := adm.DescribeUserSCRAMs(ctx, "alice")
+	if err != nil || len(named) != 1 || !errors.Is(named["alice"].Err, kerr.ResourceNotFound) {
+		t.Fatalf("describe alice: %v %+v", err, named)
+	}
+	req := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+	for _, u := range []string{"bob", "bob", "carol"} {
+		ru := kmsg.NewDescribeUserSCRAMCredentialsRequestUser()
+		ru.Name = u
+		req.Users = append(req.Users, ru)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || len(resp.Results) != 2 || resp.Results[0].User != "bob" || resp.Results[0].ErrorCode != kerr.DuplicateResource.Code ||
+		resp.Results[1].User != "carol" || resp.Results[1].ErrorCode != kerr.ResourceNotFound.Code {
+		t.Fatalf("describe bob twice and carol: %v %+v", err, resp)
+	}
+
+	ca := saramaClusterAdmin(t, tb.addr())
+	res, err := ca.DescribeUserScramCredentials([]string{"alice"})
+	if err != nil || len(res) != 1 || res[0].ErrorCode != sarama.KError(kerr.ResourceNotFound.Code) {
+		t.Fatalf("sarama describe alice: %v %+v", err, res)
 	}
 }
