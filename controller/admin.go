@@ -306,6 +306,8 @@ func planFeatures(im *Image, updates []FeatureUpdate, supported map[string][2]in
 			errs[u.Name] = fmt.Errorf("feature %s is not supported: %w", u.Name, kerr.InvalidUpdateVersion)
 		case u.Level < 0:
 			errs[u.Name] = fmt.Errorf("feature %s: level %d is negative: %w", u.Name, u.Level, kerr.InvalidUpdateVersion)
+		case u.Level == 0 && rng[0] > 0:
+			errs[u.Name] = fmt.Errorf("feature %s cannot be removed: its lowest supported level is %d: %w", u.Name, rng[0], kerr.InvalidUpdateVersion)
 		case u.Level != 0 && (u.Level < rng[0] || u.Level > rng[1]):
 			errs[u.Name] = fmt.Errorf("feature %s: level %d is outside the supported range [%d, %d]: %w", u.Name, u.Level, rng[0], rng[1], kerr.InvalidUpdateVersion)
 		case u.Level < cur && !u.Downgrade:

@@ -208,9 +208,11 @@ func (c *Controller) Start(ctx context.Context) (err error) {
 	if err := c.awaitCaughtUp(ctx); err != nil {
 		return err
 	}
-	if !has {
+	if c.IsActive() && c.needsBootstrap() {
 		if err := c.bootstrapFeatures(ctx); err != nil {
-			return err
+			// Retried when this node next becomes the leader, or at
+			// the next start.
+			c.log.Warn("bootstrapping feature levels", "err", err)
 		}
 	}
 	c.log.Info("controller started", "node", c.cfg.NodeID, "addr", c.addr,
@@ -218,15 +220,33 @@ func (c *Controller) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// bootstrapFeatures finalizes Config.BootstrapFeatures on a new quorum's
-// active controller, for the features the log has not finalized yet. A
-// crash before it commits leaves the features unset (level 0), the state
-// of a cluster formatted before they existed; UpdateFeatures raises them.
+// bootstrapMarker is the feature whose absence means the metadata log was
+// never bootstrapped: it cannot be removed (its lowest level is above 0).
+const bootstrapMarker = "metadata.version"
+
+// needsBootstrap reports whether the log still lacks its bootstrap
+// feature levels.
+func (c *Controller) needsBootstrap() bool {
+	if _, ok := c.cfg.BootstrapFeatures[bootstrapMarker]; !ok {
+		return false
+	}
+	_, ok := c.Image().Features[bootstrapMarker]
+	return !ok
+}
+
+// bootstrapFeatures finalizes Config.BootstrapFeatures, as kafka-storage.sh
+// format's bootstrap metadata does, once per metadata log: the active
+// controller writes them when metadata.version is unset, at start or when
+// it becomes the leader, so a failed attempt is retried. A log written
+// before Riffle bootstrapped features gets them too.
 func (c *Controller) bootstrapFeatures(ctx context.Context) error {
 	if len(c.cfg.BootstrapFeatures) == 0 || !c.IsActive() {
 		return nil
 	}
 	err := c.propose(ctx, func(im *Image) ([]Record, error) {
+		if _, ok := im.Features[bootstrapMarker]; ok {
+			return nil, nil // done already
+		}
 		var recs []Record
 		for _, name := range slices.Sorted(maps.Keys(c.cfg.BootstrapFeatures)) {
 			if _, ok := im.Features[name]; !ok && c.cfg.BootstrapFeatures[name] > 0 {
@@ -339,6 +359,15 @@ func (c *Controller) watchLeader(obs <-chan raft.Observation) {
 			return
 		case <-obs:
 			c.refreshControllerID()
+			if c.IsActive() && c.needsBootstrap() {
+				c.goTracked(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					if err := c.bootstrapFeatures(ctx); err != nil {
+						c.log.Warn("bootstrapping feature levels", "err", err)
+					}
+				})
+			}
 		}
 	}
 }

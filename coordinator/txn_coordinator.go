@@ -54,6 +54,9 @@ type TxnConfig struct {
 	AbortTimedOutInterval  time.Duration // transaction.abort.timed.out.transaction.cleanup.interval.ms
 	RemoveExpiredInterval  time.Duration // transaction.remove.expired.transaction.cleanup.interval.ms
 	OffsetsTopicPartitions int32         // partitions of __consumer_offsets, for AddOffsetsToTxn
+	// NewProducerID allocates an unused producer id, or returns -1; a
+	// fence at an exhausted epoch needs one (nil: none available).
+	NewProducerID func() int64
 }
 
 // OffsetsTopic is the group coordinator's topic, added to transactions that
@@ -192,7 +195,8 @@ func (s *TxnShard) InitProducerID(now time.Time, token uint64, req *kmsg.InitPro
 	// id at an exhausted epoch; anything else is a zombie
 	// (TransactionCoordinator.isValidProducerId).
 	retry := false
-	if req.ProducerID >= 0 && req.ProducerEpoch >= 0 && m.epoch >= 0 {
+	expected := req.ProducerID >= 0 && req.ProducerEpoch >= 0
+	if expected && m.epoch >= 0 {
 		current := req.ProducerID == m.producerID && req.ProducerEpoch == m.epoch
 		retry = req.ProducerID == m.producerID && req.ProducerEpoch == m.lastEpoch && m.lastEpoch >= 0 ||
 			req.ProducerID == m.prevPID && req.ProducerEpoch >= math.MaxInt16-1
@@ -212,11 +216,12 @@ func (s *TxnShard) InitProducerID(now time.Time, token uint64, req *kmsg.InitPro
 		fail(kerr.ConcurrentTransactions)
 		return
 	}
-	if retry {
+	if retry && m.epoch < math.MaxInt16-1 {
 		// A retried InitProducerId whose answer was lost (or, under
 		// transaction version 2, one naming the epoch an EndTxn
 		// bumped from): the current id and epoch, no second bump
-		// (TransactionMetadata.prepareIncrementProducerEpoch).
+		// (TransactionMetadata.prepareIncrementProducerEpoch). An
+		// exhausted epoch is never handed out: it moves to a new id.
 		resp.ProducerID, resp.ProducerEpoch = m.producerID, m.epoch
 		s.respond(token, resp)
 		return
@@ -224,6 +229,12 @@ func (s *TxnShard) InitProducerID(now time.Time, token uint64, req *kmsg.InitPro
 	if !s.bumpEpoch(m, freshID) {
 		fail(kerr.CoordinatorNotAvailable)
 		return
+	}
+	if !expected {
+		// A new instance (no id of its own): the epoch before it
+		// belongs to whichever instance it replaces, which must not
+		// pass for a retry of this call.
+		m.lastEpoch = -1
 	}
 	m.state = txnEmpty
 	m.timeout = timeout
@@ -253,16 +264,19 @@ func (s *TxnShard) bumpEpoch(m *txnMetadata, freshID int64) bool {
 
 // fenceAndAbort aborts an ongoing transaction at a bumped epoch, so the
 // producer that opened it is fenced everywhere
-// (TransactionMetadata.prepareFenceProducerEpoch). The producer id never
-// changes here: the markers must name the id the data was written with.
-// An epoch already at the maximum stays there; the producer's next
-// InitProducerId moves to a new producer id.
+// (TransactionMetadata.prepareFenceProducerEpoch). The markers name the id
+// the data was written with; at an exhausted epoch the Prepare record also
+// names the next producer id, which the Complete record switches to
+// (KAFKA-20090), so that the maximum epoch is never handed out.
 func (s *TxnShard) fenceAndAbort(now time.Time, m *txnMetadata) {
-	if m.epoch < math.MaxInt16 {
+	if m.epoch >= math.MaxInt16-1 && m.nextPID < 0 && s.cfg.NewProducerID != nil {
+		m.nextPID = s.cfg.NewProducerID()
+	}
+	m.endBumped = m.epoch < math.MaxInt16
+	if m.endBumped {
 		m.lastEpoch = m.epoch
 		m.epoch++
 	}
-	m.endBumped = true
 	s.prepareEnd(now, m, false)
 }
 
@@ -351,7 +365,7 @@ func (s *TxnShard) Step(now time.Time, token uint64, req kmsg.Request) {
 	case *kmsg.AddOffsetsToTxnRequest:
 		resp := r.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
 		tp := TxnTopicPartition{Topic: OffsetsTopic, Partition: PartitionFor(r.Group, s.cfg.OffsetsTopicPartitions)}
-		if e := s.addPartitions(now, r.TransactionalID, r.ProducerID, r.ProducerEpoch, []TxnTopicPartition{tp}); e != nil {
+		if e := s.addPartitions(now, r.TransactionalID, r.ProducerID, r.ProducerEpoch, []TxnTopicPartition{tp}, 0); e != nil {
 			resp.ErrorCode = e.Code
 		}
 		s.respond(token, resp)
@@ -369,7 +383,9 @@ func (s *TxnShard) Step(now time.Time, token uint64, req kmsg.Request) {
 }
 
 // addPartitions adds partitions to a transaction, opening it if needed.
-func (s *TxnShard) addPartitions(now time.Time, id string, pid int64, epoch int16, tps []TxnTopicPartition) *kerr.Error {
+// clientTV is the transaction version the request shows the producer uses
+// (0 when it does not tell).
+func (s *TxnShard) addPartitions(now time.Time, id string, pid int64, epoch int16, tps []TxnTopicPartition, clientTV int16) *kerr.Error {
 	m, e := s.checkProducer(id, pid, epoch)
 	if e != nil {
 		return e
@@ -390,6 +406,9 @@ func (s *TxnShard) addPartitions(now time.Time, id string, pid int64, epoch int1
 	if m.state != txnOngoing {
 		m.start = now
 		m.state = txnOngoing
+	}
+	if clientTV > m.clientTV {
+		m.clientTV = clientTV
 	}
 	for _, tp := range tps {
 		m.partitions[tp] = struct{}{}
@@ -413,7 +432,7 @@ func (s *TxnShard) addPartitionsToTxn(now time.Time, req *kmsg.AddPartitionsToTx
 				tps = append(tps, TxnTopicPartition{t.Topic, p})
 			}
 		}
-		codes := s.addOne(now, req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, tps)
+		codes := s.addOne(now, req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, tps, 0)
 		for _, t := range req.Topics {
 			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
 			rt.Topic = t.Topic
@@ -434,14 +453,10 @@ func (s *TxnShard) addPartitionsToTxn(now time.Time, req *kmsg.AddPartitionsToTx
 				tps = append(tps, TxnTopicPartition{t.Topic, p})
 			}
 		}
-		codes := s.addOne(now, tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly, tps)
-		if !tx.VerifyOnly {
-			// v4+ comes from a partition leader adding a partition for
-			// a producer of transaction version 2 (KIP-890 part 2).
-			if m, ok := s.txns[tx.TransactionalID]; ok && len(tps) > 0 && codes[tps[0]] == 0 {
-				m.clientTV = 2
-			}
-		}
+		// Not verify-only, v4+ comes from a partition leader adding a
+		// partition for a producer of transaction version 2 (KIP-890
+		// part 2).
+		codes := s.addOne(now, tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly, tps, 2)
 		rtx := kmsg.NewAddPartitionsToTxnResponseTransaction()
 		rtx.TransactionalID = tx.TransactionalID
 		for _, t := range tx.Topics {
@@ -463,7 +478,7 @@ func (s *TxnShard) addPartitionsToTxn(now time.Time, req *kmsg.AddPartitionsToTx
 // addOne serves one transaction of AddPartitionsToTxn. verifyOnly is
 // KIP-890's check from a partition leader: are these partitions part of
 // the ongoing transaction of this producer id and epoch?
-func (s *TxnShard) addOne(now time.Time, id string, pid int64, epoch int16, verifyOnly bool, tps []TxnTopicPartition) map[TxnTopicPartition]int16 {
+func (s *TxnShard) addOne(now time.Time, id string, pid int64, epoch int16, verifyOnly bool, tps []TxnTopicPartition, clientTV int16) map[TxnTopicPartition]int16 {
 	codes := make(map[TxnTopicPartition]int16, len(tps))
 	all := func(code int16) map[TxnTopicPartition]int16 {
 		for _, tp := range tps {
@@ -506,7 +521,7 @@ func (s *TxnShard) addOne(now time.Time, id string, pid int64, epoch int16, veri
 		}
 		return codes
 	}
-	if e := s.addPartitions(now, id, pid, epoch, tps); e != nil {
+	if e := s.addPartitions(now, id, pid, epoch, tps, clientTV); e != nil {
 		return all(e.Code)
 	}
 	return all(0)
@@ -765,6 +780,20 @@ func (s *TxnShard) endTxnV2(now time.Time, req *kmsg.EndTxnRequest, freshID func
 	if m.producerID != req.ProducerID && !retryOnOverflow {
 		return fail(kerr.InvalidProducerIDMapping)
 	}
+	if m.producerID == req.ProducerID && (m.state == txnPrepareCommit || m.state == txnPrepareAbort) &&
+		(req.ProducerEpoch == m.epoch || retryOnBump) {
+		// The markers are being written. A commit retried over an
+		// abort the coordinator decided (a timeout) is fenced
+		// (KAFKA-20785); anything else from this producer waits and
+		// retries (KAFKA-18464), be it a retry or its next EndTxn.
+		if m.state == txnPrepareAbort && req.Commit && retryOnBump {
+			return fail(kerr.ProducerFenced)
+		}
+		if retryOnBump && (m.state == txnPrepareCommit) != req.Commit {
+			return fail(kerr.InvalidTxnState)
+		}
+		return fail(kerr.ConcurrentTransactions)
+	}
 	var valid bool
 	switch m.state {
 	case txnPrepareCommit, txnPrepareAbort:
@@ -779,6 +808,11 @@ func (s *TxnShard) endTxnV2(now time.Time, req *kmsg.EndTxnRequest, freshID func
 	}
 	retry := retryOnBump || retryOnOverflow
 	current := func() *kmsg.EndTxnResponse {
+		if m.epoch >= math.MaxInt16 {
+			// Only a fence that found no new producer id leaves
+			// the maximum epoch; it is never handed out.
+			return fail(kerr.CoordinatorNotAvailable)
+		}
 		resp.ProducerID, resp.ProducerEpoch = m.producerID, m.epoch
 		return resp
 	}
@@ -800,6 +834,9 @@ func (s *TxnShard) endTxnV2(now time.Time, req *kmsg.EndTxnRequest, freshID func
 		return s.prepareEndV2(now, m, false, resp, freshID)
 	case m.state == txnEmpty && !req.Commit:
 		return s.prepareEndV2(now, m, false, resp, freshID)
+	case m.state == txnCompleteAbort && req.Commit && retry:
+		// A commit of a transaction the coordinator aborted (KAFKA-20785).
+		return fail(kerr.ProducerFenced)
 	case m.state == txnPrepareCommit && req.Commit, m.state == txnPrepareAbort && !req.Commit:
 		return fail(kerr.ConcurrentTransactions)
 	default:
@@ -823,12 +860,12 @@ func (s *TxnShard) prepareEndV2(now time.Time, m *txnMetadata, commit bool, resp
 		}
 		m.nextPID = next
 	}
-	m.lastEpoch = m.epoch
-	if m.epoch < math.MaxInt16 {
+	m.clientTV = 2
+	m.endBumped = m.epoch < math.MaxInt16
+	if m.endBumped {
+		m.lastEpoch = m.epoch
 		m.epoch++
 	}
-	m.clientTV = 2
-	m.endBumped = true
 	if len(m.partitions) == 0 {
 		m.start = now
 	}

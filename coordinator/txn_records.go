@@ -76,7 +76,7 @@ func (s *TxnShard) Replay(key, value []byte) error {
 		return fmt.Errorf("%w: value: %v", errBadTxnRecord, err)
 	}
 	m := &txnMetadata{id: k.TransactionalID, producerID: v.ProducerID, prevPID: -1, nextPID: -1, epoch: v.ProducerEpoch,
-		lastEpoch: v.ProducerEpoch - 1, timeout: time.Duration(v.TimeoutMillis) * time.Millisecond, state: v.State,
+		lastEpoch: -1, timeout: time.Duration(v.TimeoutMillis) * time.Millisecond, state: v.State,
 		partitions: map[TxnTopicPartition]struct{}{}}
 	if old, ok := s.txns[k.TransactionalID]; ok && old.producerID != v.ProducerID {
 		m.prevPID = old.producerID
@@ -89,6 +89,16 @@ func (s *TxnShard) Replay(key, value []byte) error {
 		m.clientTV = v.ClientTransactionVersion
 		// A decided transaction of version 2 bumped its epoch to end.
 		m.endBumped = m.clientTV >= 2 && (v.State == txnPrepareCommit || v.State == txnPrepareAbort)
+		// That bump was the producer's own EndTxn (or a fence of it),
+		// so the epoch before it is this producer's and may re-init as
+		// a retry. Otherwise the previous epoch is unknown, as in
+		// Kafka's loading: it may be another instance's.
+		switch v.State {
+		case txnPrepareCommit, txnPrepareAbort, txnCompleteCommit, txnCompleteAbort:
+			if m.clientTV >= 2 && v.ProducerEpoch > 0 && m.nextPID < 0 {
+				m.lastEpoch = v.ProducerEpoch - 1
+			}
+		}
 	}
 	if v.StartTimestamp > 0 {
 		m.start = time.UnixMilli(v.StartTimestamp)

@@ -132,11 +132,84 @@ func TestTxnVersion2Timeout(t *testing.T) {
 	if len(sc.markers) != 1 || sc.markers[0].Commit || sc.markers[0].ProducerEpoch != 1 || sc.markers[0].TransactionVersion != 2 {
 		t.Fatalf("timeout markers %+v", sc.markers)
 	}
-	expectEnd(t, "the timed-out producer commits", sc.endV2("tx", 100, 0, true), kerr.InvalidTxnState, 0, 0)
+	// A commit of the transaction the coordinator aborted is fenced
+	// (KAFKA-20785), before and after the markers are in.
+	expectEnd(t, "the timed-out producer commits", sc.endV2("tx", 100, 0, true), kerr.ProducerFenced, 0, 0)
 	sc.s.MarkersWritten(sc.now, "tx", 100, 1)
 	sc.drain()
-	// Its epoch is the one before the abort's bump: a commit is refused,
-	// an abort is taken as a retry of that abort and hands out the epoch.
-	expectEnd(t, "the timed-out producer commits after the abort", sc.endV2("tx", 100, 0, true), kerr.InvalidTxnState, 0, 0)
+	expectEnd(t, "the timed-out producer commits after the abort", sc.endV2("tx", 100, 0, true), kerr.ProducerFenced, 0, 0)
+	// Its abort is taken as a retry of that abort and hands out the epoch.
 	expectEnd(t, "the timed-out producer aborts", sc.endV2("tx", 100, 0, false), nil, 100, 1)
+}
+
+// While a version 2 end's markers are written, the producer's next EndTxn
+// (at the bumped epoch) or a retry waits with CONCURRENT_TRANSACTIONS
+// instead of being fenced (KAFKA-18464).
+func TestTxnVersion2EndWhileMarkersWritten(t *testing.T) {
+	sc := newTxnScript(t)
+	sc.init("tx", -1, -1)
+	expectCode(t, "add", sc.addByBroker("tx", 100, 0, "out", 0), nil)
+	expectEnd(t, "commit", sc.endV2("tx", 100, 0, true), nil, 100, 1)
+	expectEnd(t, "empty abort at the new epoch", sc.endV2("tx", 100, 1, false), kerr.ConcurrentTransactions, 0, 0)
+	expectEnd(t, "commit retried", sc.endV2("tx", 100, 0, true), kerr.ConcurrentTransactions, 0, 0)
+	expectEnd(t, "abort at the old epoch", sc.endV2("tx", 100, 0, false), kerr.InvalidTxnState, 0, 0)
+	sc.s.MarkersWritten(sc.now, "tx", 100, 1)
+	sc.drain()
+	expectEnd(t, "empty abort once complete", sc.endV2("tx", 100, 1, false), nil, 100, 2)
+}
+
+// A new instance's InitProducerId (no id of its own) leaves no previous
+// epoch behind: the instance it replaced cannot re-init into the new
+// epoch as if retrying, live or after a reload.
+func TestTxnZombieCannotTakeNewEpoch(t *testing.T) {
+	sc := newTxnScript(t)
+	sc.init("tx", -1, -1)
+	expectCode(t, "add", sc.addByBroker("tx", 100, 0, "out", 0), nil)
+	expectEnd(t, "A commits", sc.endV2("tx", 100, 0, true), nil, 100, 1)
+	sc.s.MarkersWritten(sc.now, "tx", 100, 1)
+	sc.drain()
+	if r := sc.init("tx", -1, -1); r.ErrorCode != 0 || r.ProducerEpoch != 2 {
+		t.Fatalf("B inits: %+v", r)
+	}
+	for _, epoch := range []int16{0, 1} {
+		if r := sc.init("tx", 100, epoch); r.ErrorCode != kerr.ProducerFenced.Code {
+			t.Fatalf("zombie A re-inits with epoch %d: %+v", epoch, r)
+		}
+	}
+	re := NewTxnShard(TxnConfig{MaxTimeout: sc.s.cfg.MaxTimeout}, 4)
+	for _, rec := range sc.log {
+		if err := re.Replay(rec.Key, rec.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc.s = re
+	if r := sc.init("tx", 100, 1); r.ErrorCode != kerr.ProducerFenced.Code {
+		t.Fatalf("zombie A re-inits after a reload: %+v", r)
+	}
+}
+
+// A timeout at the last epoch moves the producer to a new id once the
+// abort is complete (KAFKA-20090): the maximum epoch is never handed out,
+// and the abort markers still name the old id, at a bumped epoch.
+func TestTxnFenceAtExhaustedEpoch(t *testing.T) {
+	sc := newTxnScript(t)
+	sc.s.cfg.NewProducerID = func() int64 { sc.nextPID++; return sc.nextPID - 1 }
+	sc.init("tx", -1, -1)
+	sc.s.txns["tx"].epoch = math.MaxInt16 - 1
+	expectCode(t, "add", sc.addByBroker("tx", 100, math.MaxInt16-1, "out", 0), nil)
+	sc.now = sc.now.Add(11_000_000_000)
+	sc.s.Tick(sc.now)
+	sc.drain()
+	if len(sc.markers) != 1 || sc.markers[0].ProducerID != 100 || sc.markers[0].ProducerEpoch != math.MaxInt16 || sc.markers[0].TransactionVersion != 2 {
+		t.Fatalf("timeout markers %+v", sc.markers)
+	}
+	sc.s.MarkersWritten(sc.now, "tx", 100, math.MaxInt16)
+	sc.drain()
+	if got := sc.state("tx"); got != "CompleteAbort pid=101 epoch=0 partitions=0" {
+		t.Fatalf("state %s", got)
+	}
+	expectEnd(t, "the producer's abort, retried", sc.endV2("tx", 100, math.MaxInt16-1, false), nil, 101, 0)
+	if r := sc.init("tx", 100, math.MaxInt16-1); r.ErrorCode != 0 || r.ProducerID != 101 || r.ProducerEpoch != 0 {
+		t.Fatalf("re-init with the old id at the last epoch: %+v", r)
+	}
 }

@@ -117,9 +117,24 @@ func (p *Partition) checkLeader(clientEpoch int32) (int32, error) {
 // leaderEpoch in the log's leader epoch cache and the offset where it
 // ended, (-1, -1) when the log knows no such epoch. currentLeaderEpoch (-1:
 // none) is fenced as for a fetch.
+//
+// Kafka's makeLeader records the new leader epoch at the log end offset
+// at once; Riffle's cache learns an epoch with its first append. So an
+// epoch newer than the cache's latest, up to the current leader epoch,
+// began at the log end offset and nothing was appended in it since: it
+// ends at the log end offset, as Kafka's cache would answer. Without this, a consumer that
+// took the current epoch from ListOffsets on an idle partition would be
+// told (-1, -1) and reset its position.
 func (p *Partition) LastOffsetForLeaderEpoch(currentLeaderEpoch, leaderEpoch int32) (int32, int64, error) {
-	if _, err := p.checkLeader(currentLeaderEpoch); err != nil {
+	leaderNow, err := p.checkLeader(currentLeaderEpoch)
+	if err != nil {
 		return -1, -1, err
+	}
+	if latest, ok := p.log.LatestEpoch(); leaderEpoch >= 0 && leaderEpoch <= leaderNow && (!ok || leaderEpoch > latest) {
+		// Every epoch after the cache's latest began at the log end
+		// offset (nothing was appended in any of them), and Kafka's
+		// leader would hold an entry for each epoch it led.
+		return leaderEpoch, p.log.LogEndOffset(), nil
 	}
 	epoch, end := p.log.EndOffsetForEpoch(leaderEpoch)
 	if end < 0 {

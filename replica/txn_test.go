@@ -56,3 +56,22 @@ func TestTransactionalAppendNeedsGuardPerEpoch(t *testing.T) {
 		t.Fatalf("write of the next transaction: %v", err)
 	}
 }
+
+// An epoch the leader epoch cache has not seen (no append since it began)
+// up to the current leader epoch ends at the log end offset, as Kafka's
+// cache (which records the epoch on becoming leader) answers; a newer one
+// is unknown.
+func TestLastOffsetForLeaderEpochIdleEpoch(t *testing.T) {
+	_, p := testManager(t)
+	if e, off, err := p.LastOffsetForLeaderEpoch(-1, 0); err != nil || e != 0 || off != 0 {
+		t.Fatalf("empty log, epoch 0: %d %d %v", e, off, err)
+	}
+	appendOne(t, p, "a")
+	appendOne(t, p, "b")
+	if e, off, err := p.LastOffsetForLeaderEpoch(0, 0); err != nil || e != 0 || off != 2 {
+		t.Fatalf("epoch 0 after two appends: %d %d %v", e, off, err)
+	}
+	if e, off, err := p.LastOffsetForLeaderEpoch(-1, 1); err != nil || e != -1 || off != -1 {
+		t.Fatalf("a future epoch: %d %d %v", e, off, err)
+	}
+}

@@ -14,6 +14,7 @@ package server
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -48,7 +49,10 @@ func handleDescribeQuorum(ctx context.Context, rc *requestContext, kreq kmsg.Req
 		return partitionError(kerr.UnknownTopicOrPartition.Code), nil
 	}
 	if !b.ctrl.IsActive() {
-		if id := b.ctrl.Image().ControllerID; id >= 0 && id != b.cfg.NodeID {
+		// Forward once: a request another broker forwarded is not sent
+		// on, so two nodes with stale views cannot bounce it.
+		forwarded := rc.header.ClientID != nil && strings.HasPrefix(*rc.header.ClientID, interBrokerClientIDPrefix)
+		if id := b.ctrl.Image().ControllerID; id >= 0 && id != b.cfg.NodeID && !forwarded {
 			kresp, err := b.interBrokerRequest(ctx, id, req)
 			if err == nil {
 				return kresp, nil

@@ -31,6 +31,10 @@ type peerClient struct {
 
 const interBrokerTimeout = 10 * time.Second
 
+// interBrokerClientIDPrefix starts the client id of requests one broker
+// sends another.
+const interBrokerClientIDPrefix = "riffle-broker-"
+
 func (b *Broker) interBrokerRequest(ctx context.Context, node int32, req kmsg.Request) (kmsg.Response, error) {
 	br, ok := b.ctrl.Image().Brokers[node]
 	if !ok {
@@ -52,7 +56,7 @@ func (b *Broker) interBrokerRequest(ctx context.Context, node int32, req kmsg.Re
 		ok = false
 	}
 	if !ok {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("riffle-broker-"+strconv.Itoa(int(b.cfg.NodeID))),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(interBrokerClientIDPrefix+strconv.Itoa(int(b.cfg.NodeID))),
 			kgo.RequestTimeoutOverhead(interBrokerTimeout))
 		if err != nil {
 			pc.mu.Unlock()

@@ -64,6 +64,14 @@ func newTxnRuntime(b *Broker) *txnRuntime {
 		IDExpiration:          time.Duration(c.TransactionalIDExpirationMs) * time.Millisecond,
 		AbortTimedOutInterval: time.Duration(c.TransactionAbortTimedOutTransactionCleanupIntervalMs) * time.Millisecond,
 		RemoveExpiredInterval: time.Duration(c.TransactionRemoveExpiredTransactionCleanupIntervalMs) * time.Millisecond,
+		NewProducerID: func() int64 {
+			id, err := b.nextProducerID(b.ctx)
+			if err != nil {
+				b.logger.Warn("allocating producer id", "err", err)
+				return -1
+			}
+			return id
+		},
 	}
 	rt := &txnRuntime{cfg: cfg}
 	rt.coordinatorRuntime = newCoordinatorRuntime(b, coordinatorTopic{
