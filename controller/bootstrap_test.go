@@ -14,17 +14,7 @@ func TestBootstrapFeatures(t *testing.T) {
 	dir := t.TempDir()
 	start := func(boot map[string]int16) *Controller {
 		t.Helper()
-		c, err := New(Config{NodeID: 1, ClusterID: "riffle-test", Dir: dir, ListenAddr: "127.0.0.1:0",
-			DefaultNumPartitions: 1, DefaultReplicationFactor: 1, BootstrapFeatures: boot, Logger: testLogger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := c.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return c
+		return startControllerWith(t, dir, func(c *Config) { c.BootstrapFeatures = boot })
 	}
 	boot := map[string]int16{"metadata.version": 25, "transaction.version": 2}
 	supported := map[string][2]int16{"metadata.version": {7, 25}, "transaction.version": {0, 2}}

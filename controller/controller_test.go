@@ -26,7 +26,13 @@ func testLogger(t testing.TB) *slog.Logger {
 
 func startController(t testing.TB, dir string) *Controller {
 	t.Helper()
-	c, err := New(Config{
+	return startControllerWith(t, dir, nil)
+}
+
+// startControllerWith is startController with the config adjusted by opt.
+func startControllerWith(t testing.TB, dir string, opt func(*Config)) *Controller {
+	t.Helper()
+	cfg := Config{
 		NodeID:                   1,
 		ClusterID:                "riffle-test",
 		Dir:                      dir,
@@ -34,7 +40,11 @@ func startController(t testing.TB, dir string) *Controller {
 		DefaultNumPartitions:     2,
 		DefaultReplicationFactor: 1,
 		Logger:                   testLogger(t),
-	})
+	}
+	if opt != nil {
+		opt(&cfg)
+	}
+	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,6 +93,20 @@ func (sc *txnScript) state(id string) string {
 	return fmt.Sprintf("%s pid=%d epoch=%d partitions=%d", st.State, st.ProducerID, st.ProducerEpoch, len(st.Topics))
 }
 
+// replayed returns a new shard (coordinator epoch coordEpoch) that replayed
+// everything the script's shard persisted, as a coordinator taking over
+// the partition would.
+func (sc *txnScript) replayed(coordEpoch int32) *TxnShard {
+	sc.t.Helper()
+	re := NewTxnShard(TxnConfig{MaxTimeout: sc.s.cfg.MaxTimeout}, coordEpoch)
+	for _, rec := range sc.log {
+		if err := re.Replay(rec.Key, rec.Value); err != nil {
+			sc.t.Fatal(err)
+		}
+	}
+	return re
+}
+
 func expectCode(t *testing.T, what string, got int16, want *kerr.Error) {
 	t.Helper()
 	wantCode := int16(0)
@@ -141,12 +155,7 @@ func TestTxnLifecycle(t *testing.T) {
 	expectCode(t, "abort after commit", sc.end("tx", 100, 0, false), kerr.InvalidTxnState)
 
 	// The state survives a reload from the records written.
-	re := NewTxnShard(TxnConfig{MaxTimeout: time.Minute}, 5)
-	for _, rec := range sc.log {
-		if err := re.Replay(rec.Key, rec.Value); err != nil {
-			t.Fatal(err)
-		}
-	}
+	re := sc.replayed(5)
 	re.LoadComplete(sc.now)
 	if rd := re.Ready(); len(rd.Markers) != 0 {
 		t.Fatalf("a completed transaction re-sent markers: %+v", rd.Markers)
@@ -172,12 +181,7 @@ func TestTxnFencingAndRecovery(t *testing.T) {
 	}
 	// The coordinator restarts before the markers are written: it
 	// re-issues them from the PrepareAbort record.
-	re := NewTxnShard(TxnConfig{MaxTimeout: time.Minute}, 5)
-	for _, rec := range sc.log {
-		if err := re.Replay(rec.Key, rec.Value); err != nil {
-			t.Fatal(err)
-		}
-	}
+	re := sc.replayed(5)
 	re.SetTopics(map[string]int32{"out": 2})
 	re.LoadComplete(sc.now)
 	rd := re.Ready()

@@ -73,12 +73,7 @@ func TestTxnVersion2EpochBump(t *testing.T) {
 	expectEnd(t, "an epoch from two ends ago", sc.endV2("tx", 100, 0, false), kerr.ProducerFenced, 0, 0)
 
 	// The records carry the transaction version and replay to the same state.
-	re := NewTxnShard(TxnConfig{MaxTimeout: sc.s.cfg.MaxTimeout}, 4)
-	for _, rec := range sc.log {
-		if err := re.Replay(rec.Key, rec.Value); err != nil {
-			t.Fatal(err)
-		}
-	}
+	re := sc.replayed(4)
 	if m := re.txns["tx"]; m.clientTV != 2 || m.epoch != 2 || m.state != txnCompleteAbort {
 		t.Fatalf("replayed %+v", m)
 	}
@@ -98,12 +93,7 @@ func TestTxnVersion2EpochOverflow(t *testing.T) {
 		t.Fatalf("markers %+v", sc.markers)
 	}
 	// The coordinator restarts before the markers are in.
-	re := NewTxnShard(TxnConfig{MaxTimeout: sc.s.cfg.MaxTimeout}, 4)
-	for _, rec := range sc.log {
-		if err := re.Replay(rec.Key, rec.Value); err != nil {
-			t.Fatal(err)
-		}
-	}
+	re := sc.replayed(4)
 	re.SetTopics(map[string]int32{"out": 2})
 	re.LoadComplete(sc.now)
 	if rd := re.Ready(); len(rd.Markers) != 1 || rd.Markers[0].ProducerID != 100 || rd.Markers[0].TransactionVersion != 2 {
@@ -176,12 +166,7 @@ func TestTxnZombieCannotTakeNewEpoch(t *testing.T) {
 			t.Fatalf("zombie A re-inits with epoch %d: %+v", epoch, r)
 		}
 	}
-	re := NewTxnShard(TxnConfig{MaxTimeout: sc.s.cfg.MaxTimeout}, 4)
-	for _, rec := range sc.log {
-		if err := re.Replay(rec.Key, rec.Value); err != nil {
-			t.Fatal(err)
-		}
-	}
+	re := sc.replayed(4)
 	sc.s = re
 	if r := sc.init("tx", 100, 1); r.ErrorCode != kerr.ProducerFenced.Code {
 		t.Fatalf("zombie A re-inits after a reload: %+v", r)
