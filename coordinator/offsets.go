@@ -202,7 +202,7 @@ func (s *Shard) offsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchRespo
 				rg.Topics = append(rg.Topics, rt)
 			}
 		}
-		sg := s.fetchGroupOffsets(req.Version, rg)
+		sg := s.fetchGroupOffsets(req.Version, rg, req.RequireStable)
 		if req.Version >= 2 {
 			resp.ErrorCode = sg.ErrorCode
 		}
@@ -223,15 +223,19 @@ func (s *Shard) offsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchRespo
 		return resp
 	}
 	for _, rg := range req.Groups {
-		resp.Groups = append(resp.Groups, s.fetchGroupOffsets(req.Version, rg))
+		resp.Groups = append(resp.Groups, s.fetchGroupOffsets(req.Version, rg, req.RequireStable))
 	}
 	return resp
 }
 
 // fetchGroupOffsets answers one group of an OffsetFetch. A group that does
 // not exist is not an error: every requested partition answers offset -1
-// (clients such as librdkafka fetch before they ever join).
-func (s *Shard) fetchGroupOffsets(version int16, rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
+// (clients such as librdkafka fetch before they ever join). With
+// requireStable, a partition whose offset an open transaction is moving
+// answers UNSTABLE_OFFSET_COMMIT; the check runs on the topic's name, so v10's
+// topic IDs are resolved first, as Kafka's KafkaApis does before it asks the
+// group coordinator.
+func (s *Shard) fetchGroupOffsets(version int16, rg kmsg.OffsetFetchRequestGroup, requireStable bool) kmsg.OffsetFetchResponseGroup {
 	sg := kmsg.NewOffsetFetchResponseGroup()
 	sg.Group = rg.Group
 	sg.Topics = []kmsg.OffsetFetchResponseGroupTopic{}
@@ -262,7 +266,11 @@ func (s *Shard) fetchGroupOffsets(version int16, rg kmsg.OffsetFetchRequestGroup
 			st.Topic = topic
 			st.TopicID = s.topics[topic].ID
 			for _, p := range sortedPartitions(offsets[topic]) {
-				st.Partitions = append(st.Partitions, fetchedPartition(p, offsets[topic][p], true))
+				sp := fetchedPartition(p, offsets[topic][p], true)
+				if requireStable && s.txn.has(rg.Group, topic, p) {
+					sp = unstablePartition(p)
+				}
+				st.Partitions = append(st.Partitions, sp)
 			}
 			sg.Topics = append(sg.Topics, st)
 		}
@@ -279,8 +287,11 @@ func (s *Shard) fetchGroupOffsets(version int16, rg kmsg.OffsetFetchRequestGroup
 		for _, p := range rt.Partitions {
 			o, ok := offsets[name][p]
 			sp := fetchedPartition(p, o, ok)
-			if !known {
+			switch {
+			case !known:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
+			case requireStable && s.txn.has(rg.Group, name, p):
+				sp = unstablePartition(p)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -163,7 +163,7 @@ func (s *Shard) Step(now time.Time, token uint64, client Client, req kmsg.Reques
 	case *kmsg.OffsetCommitRequest:
 		s.respond(token, s.offsetCommit(now, r))
 	case *kmsg.OffsetFetchRequest:
-		s.respond(token, s.markUnstableOffsets(r, s.offsetFetch(r)))
+		s.respond(token, s.offsetFetch(r))
 	case *kmsg.DescribeGroupsRequest:
 		s.respond(token, s.describeGroups(r))
 	case *kmsg.ListGroupsRequest:

@@ -153,32 +153,15 @@ func (s *Shard) CompleteTxn(producerID int64, commit bool) {
 	}
 }
 
-// markUnstableOffsets answers UNSTABLE_OFFSET_COMMIT for partitions with a
-// pending transactional commit when the fetch requires stable offsets
-// (KIP-447): a consumer taking over a partition must not start from an
-// offset that a committing transaction is about to move.
-func (s *Shard) markUnstableOffsets(req *kmsg.OffsetFetchRequest, resp *kmsg.OffsetFetchResponse) *kmsg.OffsetFetchResponse {
-	if !req.RequireStable || len(s.txn.pending) == 0 {
-		return resp
-	}
-	for i := range resp.Topics {
-		t := &resp.Topics[i]
-		for j := range t.Partitions {
-			if t.Partitions[j].ErrorCode == 0 && s.txn.has(req.Group, t.Topic, t.Partitions[j].Partition) {
-				t.Partitions[j].ErrorCode = kerr.UnstableOffsetCommit.Code
-			}
-		}
-	}
-	for gi := range resp.Groups {
-		g := &resp.Groups[gi]
-		for i := range g.Topics {
-			t := &g.Topics[i]
-			for j := range t.Partitions {
-				if t.Partitions[j].ErrorCode == 0 && s.txn.has(g.Group, t.Topic, t.Partitions[j].Partition) {
-					t.Partitions[j].ErrorCode = kerr.UnstableOffsetCommit.Code
-				}
-			}
-		}
-	}
-	return resp
+// unstablePartition is an OffsetFetch answer for a partition with a pending
+// transactional commit when the fetch requires stable offsets (KIP-447): a
+// consumer taking over the partition must not start from an offset that a
+// committing transaction is about to move. Like Kafka's
+// OffsetMetadataManager.fetchOffsets it carries no offset.
+func unstablePartition(p int32) kmsg.OffsetFetchResponseGroupTopicPartition {
+	sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+	sp.Partition = p
+	sp.Offset, sp.LeaderEpoch, sp.Metadata = -1, -1, strp("")
+	sp.ErrorCode = kerr.UnstableOffsetCommit.Code
+	return sp
 }

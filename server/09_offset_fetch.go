@@ -7,8 +7,9 @@ package server
 // it joins). Null topics (v2+) fetch every committed offset of the group.
 // v8+ batches groups, each answered by its own shard; v9+ checks the
 // KIP-848 member epoch; v10 names topics by ID. RequireStable (v7+, KIP-447)
-// never finds pending transactional offsets: Riffle has no transactional
-// offset commits yet.
+// answers UNSTABLE_OFFSET_COMMIT for a partition whose offset an open
+// transaction is moving; the coordinator resolves v10's topic IDs to names
+// before it looks for pending transactional offsets.
 
 import (
 	"context"
