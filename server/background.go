@@ -32,6 +32,14 @@ func (b *Broker) startBackground() {
 			b.logger.Error("applying retention", "err", err)
 		}
 	})
+	// Idle producers are forgotten after producer.id.expiration.ms, checked
+	// every producer.id.expiration.check.interval.ms (Kafka's
+	// PeriodicProducerExpirationCheck).
+	b.every(time.Duration(b.cfg.ProducerIDExpirationCheckIntervalMs)*time.Millisecond, func(now time.Time) {
+		if n := b.logs.RemoveExpiredProducers(now); n > 0 {
+			b.logger.Debug("expired idle producers", "count", n)
+		}
+	})
 	if b.cfg.LogCleanerEnable {
 		b.goBackground(b.runLogCleaner)
 	}

@@ -122,7 +122,8 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	b.clusterID = clusterID
 
-	logs, err := storage.NewLogManager(cfg.LogDirs, b.defaultLogConfig(), b.logger.With("component", "storage"))
+	logs, err := storage.NewLogManager(cfg.LogDirs, b.defaultLogConfig(), b.logger.With("component", "storage"),
+		storage.WithProducerIDExpiration(int64(cfg.ProducerIDExpirationMs)))
 	if err != nil {
 		return fmt.Errorf("loading logs: %w", err)
 	}

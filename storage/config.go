@@ -127,7 +127,8 @@ func WithHighWatermark(hw int64) Option { return func(o *options) { o.highWaterm
 func WithCleanShutdown(clean bool) Option { return func(o *options) { o.hadCleanShutdown = clean } }
 
 // WithProducerIDExpiration sets producer.id.expiration.ms (default 1 day):
-// producers idle longer are dropped when producer state is loaded.
+// producers idle longer without an open transaction are dropped when
+// producer state is loaded and by RemoveExpiredProducers.
 func WithProducerIDExpiration(ms int64) Option {
 	return func(o *options) { o.producerIDExpirMs = ms }
 }

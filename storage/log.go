@@ -586,3 +586,17 @@ func (l *Log) readableLocked() error {
 	}
 	return nil
 }
+
+// RemoveExpiredProducers forgets the producers idle for
+// producer.id.expiration.ms without an open transaction, as Kafka's
+// UnifiedLog.removeExpiredProducers, which LogManager runs every
+// producer.id.expiration.check.interval.ms. Later snapshots no longer hold
+// them. It returns how many were removed.
+func (l *Log) RemoveExpiredProducers(now time.Time) int {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.writableLocked() != nil {
+		return 0
+	}
+	return l.producers.removeExpired(now.UnixMilli(), l.producerIDExpirationMs)
+}

@@ -420,3 +420,15 @@ func (m *LogManager) closeAll() {
 		l.Close()
 	}
 }
+
+// RemoveExpiredProducers expires idle producers in every log (Kafka's
+// PeriodicProducerExpirationCheck task, run every
+// producer.id.expiration.check.interval.ms). It returns how many were
+// removed.
+func (m *LogManager) RemoveExpiredProducers(now time.Time) int {
+	n := 0
+	for _, l := range m.Logs() {
+		n += l.RemoveExpiredProducers(now)
+	}
+	return n
+}

@@ -221,17 +221,23 @@ func (m *producerStateManager) update(h batchHeader) {
 	e.addBatch(h.producerEpoch, h.baseSequence, h.lastSequence(), h.lastOffset(), h.lastOffsetDelta, h.maxTimestamp)
 }
 
-// removeExpired drops producers idle for expirationMs without an open
-// transaction (producer.id.expiration.ms, KIP-854).
-func (m *producerStateManager) removeExpired(nowMs, expirationMs int64) {
+// removeExpired is ProducerStateManager.removeExpiredProducers: a producer
+// with no open transaction whose last batch timestamp is expirationMs or
+// more in the past is forgotten (producer.id.expiration.ms, KIP-854). Its
+// next batch is then accepted as from a new producer, at any sequence
+// (KIP-360). It returns how many producers were removed.
+func (m *producerStateManager) removeExpired(nowMs, expirationMs int64) int {
 	if expirationMs <= 0 {
-		return
+		return 0
 	}
+	n := 0
 	for id, e := range m.producers {
 		if e.CurrentTxnFirstOffset < 0 && nowMs-e.LastTimestamp >= expirationMs {
 			delete(m.producers, id)
+			n++
 		}
 	}
+	return n
 }
 
 // snapshot copies the table.

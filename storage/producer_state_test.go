@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestIdempotentProducer(t *testing.T) {
@@ -134,5 +135,63 @@ func TestProducerSnapshotRoundTrip(t *testing.T) {
 	}
 	if _, err := decodeProducerSnapshot(data[:len(data)-1]); err == nil {
 		t.Fatal("short snapshot accepted")
+	}
+}
+
+// TestRemoveExpiredProducers follows ProducerStateManager.removeExpiredProducers:
+// a producer without an open transaction whose last batch timestamp is at
+// least producer.id.expiration.ms old is forgotten, also by later
+// snapshots; its next batch is accepted as a new producer's, at any
+// sequence (KIP-360).
+func TestRemoveExpiredProducers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const expiration = 3000
+	l := openTestLog(t, dir, LogConfig{}, WithProducerIDExpiration(expiration))
+	const txnAttr = 0x10
+	for _, s := range []batchSpec{
+		{n: 1, pid: 1, epoch: 0, seq: 0, ts: 1000},                 // idle
+		{n: 1, pid: 2, epoch: 0, seq: 0, ts: 1000, attrs: txnAttr}, // idle, transaction open
+		{n: 1, pid: 3, epoch: 0, seq: 0, ts: 5000},                 // recent
+	} {
+		if _, err := l.AppendAsLeader(makeBatch(t, s), 0, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := l.RemoveExpiredProducers(time.UnixMilli(3999)); n != 0 {
+		t.Fatalf("removed %d producers before any expired", n)
+	}
+	if n := l.RemoveExpiredProducers(time.UnixMilli(4000)); n != 1 {
+		t.Fatalf("removed %d producers, want 1", n)
+	}
+	ids := l.ProducerIDs()
+	if _, ok := ids[1]; ok {
+		t.Fatal("expired producer 1 kept")
+	}
+	if _, ok := ids[2]; !ok {
+		t.Fatal("producer 2 with an open transaction expired")
+	}
+	if _, ok := ids[3]; !ok {
+		t.Fatal("recent producer 3 expired")
+	}
+
+	// The snapshot written at close no longer holds it.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openTestLog(t, dir, LogConfig{}, WithCleanShutdown(true), WithProducerIDExpiration(1<<40))
+	if _, ok := l.ProducerIDs()[1]; ok {
+		t.Fatal("expired producer 1 back after reopening")
+	}
+	// Its next batch, far past its old sequence, starts a new entry.
+	r, err := l.AppendAsLeader(makeBatch(t, batchSpec{n: 1, pid: 1, epoch: 0, seq: 57, ts: 6000}), 0, t0)
+	if err != nil {
+		t.Fatalf("batch of an expired producer: %v", err)
+	}
+	if r.Duplicate || r.FirstOffset != 3 {
+		t.Fatalf("append %+v", r)
+	}
+	if e := l.ProducerIDs()[1]; e.LastSequence() != 57 {
+		t.Fatalf("entry %+v", e)
 	}
 }
