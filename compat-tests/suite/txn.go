@@ -89,17 +89,36 @@ func testTransactions(ctx context.Context, t *testing.T, d Driver) {
 	}
 
 	// Control markers take one offset each (KIP-98), in both isolation levels.
+	// The coordinator answers EndTxn once PrepareCommit/PrepareAbort is
+	// written and writes the markers afterwards (Kafka's
+	// TransactionCoordinator.endTransaction answers, then hands the markers
+	// to TransactionMarkerChannelManager), so the last marker may land just
+	// after EndTxn returns: wait for it, within a bound, as a client must.
 	want := int64(perB + 1 + perA + 1)
-	ends := EndOffsets(ctx, t, adm, topic)
+	var ends, lsos map[int32]int64
+	markersDeadline := time.Now().Add(10 * time.Second)
+	for {
+		ends = EndOffsets(ctx, t, adm, topic)
+		// With no transaction open, the last stable offset is the high watermark.
+		lsos = lastStableOffsets(ctx, t, topic, partitions)
+		done := true
+		for p := int32(0); p < partitions; p++ {
+			done = done && ends[p] == want && lsos[p] == want
+		}
+		if done || time.Now().After(markersDeadline) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	for p := int32(0); p < partitions; p++ {
 		if ends[p] != want {
 			t.Errorf("partition %d: high watermark %d, want %d (%d aborted, abort marker, %d committed, commit marker)", p, ends[p], want, perB, perA)
 		}
-	}
-	// With no transaction open, the last stable offset is the high watermark.
-	for p, lso := range lastStableOffsets(ctx, t, topic, partitions) {
-		if lso != want {
-			t.Errorf("partition %d: read_committed ListOffsets latest %d, want %d (no open transaction)", p, lso, want)
+		if lsos[p] != want {
+			t.Errorf("partition %d: read_committed ListOffsets latest %d, want %d (no open transaction)", p, lsos[p], want)
 		}
 	}
 
