@@ -143,7 +143,11 @@ func (s *Shard) offsetCommit(now time.Time, req *kmsg.OffsetCommitRequest) *kmsg
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		name := rt.Topic
 		topicCode := code
-		if req.Version >= 10 && topicCode == 0 {
+		// v10 names topics by ID. The broker resolves them against
+		// its metadata before the request gets here (as KafkaApis
+		// does) and fills in the name; an ID alone is resolved with
+		// the shard's own view of the topics.
+		if req.Version >= 10 && rt.Topic == "" && topicCode == 0 {
 			n, ok := s.topicIDs[rt.TopicID]
 			if !ok {
 				topicCode = kerr.UnknownTopicID.Code

@@ -15,7 +15,11 @@ package server
 // part 1, when transaction.partition.verification.enable), from v5
 // (transaction version 2, KIP-890 part 2: the client sends no
 // AddOffsetsToTxn) to add it. PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v3
-// (KIP-588).
+// (KIP-588). Topics and partitions the broker's metadata does not know
+// answer UNKNOWN_TOPIC_OR_PARTITION before anything else is asked, as in
+// Kafka's KafkaApis.handleTxnOffsetCommitRequest; only the rest are
+// committed, and a request naming nothing that exists touches neither
+// coordinator.
 
 import (
 	"context"
@@ -35,8 +39,58 @@ func init() { register(kmsg.TxnOffsetCommit, 0, 5, handleTxnOffsetCommit) }
 
 func handleTxnOffsetCommit(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.TxnOffsetCommitRequest)
+	img := rc.b.ctrl.Image()
+	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	valid := *req
+	valid.Topics = nil
+	var pending []commitSlot
+	for ti, t := range req.Topics {
+		st := kmsg.NewTxnOffsetCommitResponseTopic()
+		st.Topic = t.Topic
+		fwd := t
+		fwd.Partitions = nil
+		topic, ok := img.Topic(t.Topic)
+		for pi, p := range t.Partitions {
+			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			sp.Partition = p.Partition
+			if code := commitTargetCode(topic, ok, kerr.UnknownTopicOrPartition.Code, p.Partition); code != 0 {
+				sp.ErrorCode = code
+			} else {
+				fwd.Partitions = append(fwd.Partitions, p)
+				pending = append(pending, commitSlot{ti, pi})
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		if len(fwd.Partitions) > 0 {
+			valid.Topics = append(valid.Topics, fwd)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if len(valid.Topics) == 0 {
+		return resp, nil
+	}
+	answer, err := commitTxnOffsets(ctx, rc, &valid)
+	if err != nil {
+		return nil, err
+	}
+	var codes []int16
+	resp.ThrottleMillis = answer.ThrottleMillis
+	for _, t := range answer.Topics {
+		for _, p := range t.Partitions {
+			codes = append(codes, p.ErrorCode)
+		}
+	}
+	for i, s := range pending {
+		resp.Topics[s.topic].Partitions[s.partition].ErrorCode = answeredCode(codes, i)
+	}
+	return resp, nil
+}
+
+// commitTxnOffsets commits the offsets of req, whose partitions all exist,
+// and answers every one of them.
+func commitTxnOffsets(ctx context.Context, rc *requestContext, req *kmsg.TxnOffsetCommitRequest) (*kmsg.TxnOffsetCommitResponse, error) {
 	rt := rc.b.groups
-	fail := func(code int16) (kmsg.Response, error) {
+	fail := func(code int16) (*kmsg.TxnOffsetCommitResponse, error) {
 		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 		for _, t := range req.Topics {
 			st := kmsg.NewTxnOffsetCommitResponseTopic()
