@@ -21,8 +21,11 @@ func (s *Shard) groupAssignor(g *consumerGroup) string {
 	return s.cfg.ConsumerAssignors[0]
 }
 
-// memberTopics resolves a member's subscription against the known topics;
-// regexes never match internal topics (names starting with "__").
+// memberTopics resolves a member's subscription against the known topics.
+// A regex must match a topic's whole name, and internal topics are not
+// excluded: Kafka's GroupMetadataManager resolves subscriptions with RE2/J's
+// matcher(topic).matches() over every topic of the metadata image, so a
+// regex naming __consumer_offsets is assigned it.
 func (s *Shard) memberTopics(m *consumerMember) []string {
 	set := map[string]bool{}
 	for _, t := range m.subscribedNames {
@@ -31,15 +34,27 @@ func (s *Shard) memberTopics(m *consumerMember) []string {
 		}
 	}
 	if m.subscribedRegex != nil {
-		if re, err := regexp.Compile(*m.subscribedRegex); err == nil {
+		if re, err := compileTopicRegex(*m.subscribedRegex); err == nil {
 			for name := range s.topics {
-				if !strings.HasPrefix(name, "__") && re.MatchString(name) {
+				if re.MatchString(name) {
 					set[name] = true
 				}
 			}
 		}
 	}
 	return sortedKeys(set)
+}
+
+// compileTopicRegex compiles a KIP-848 SubscribedTopicRegex so that it
+// matches whole topic names only (RE2/J's Matcher.matches(); Go's
+// MatchString finds a match anywhere). The pattern is checked on its own
+// first, so that one such as "a)|(b" is refused rather than turned into a
+// different expression by the anchoring group.
+func compileTopicRegex(pattern string) (*regexp.Regexp, error) {
+	if _, err := regexp.Compile(pattern); err != nil {
+		return nil, err
+	}
+	return regexp.Compile(`\A(?:` + pattern + `)\z`)
 }
 
 func (s *Shard) resolvePartitions(g *consumerGroup) string {

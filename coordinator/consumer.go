@@ -9,7 +9,6 @@ package coordinator
 // owners (Kafka's CurrentAssignmentBuilder).
 
 import (
-	"regexp"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -196,7 +195,7 @@ func (s *Shard) consumerGroupHeartbeat(now time.Time, req *kmsg.ConsumerGroupHea
 		return fail(kerr.UnsupportedAssignor, "ServerAssignor "+*req.ServerAssignor+" is not supported.")
 	}
 	if req.SubscribedTopicRegex != nil {
-		if _, err := regexp.Compile(*req.SubscribedTopicRegex); err != nil {
+		if _, err := compileTopicRegex(*req.SubscribedTopicRegex); err != nil {
 			return fail(kerr.InvalidRegularExpression, "SubscribedTopicRegex "+*req.SubscribedTopicRegex+" is not a valid regular expression.")
 		}
 	}

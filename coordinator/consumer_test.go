@@ -196,3 +196,50 @@ func FuzzReplayNeverPanics(f *testing.F) {
 		_ = s.Ready()
 	})
 }
+
+// TestConsumerRegexMatchesWholeName: a KIP-848 SubscribedTopicRegex is
+// resolved as Kafka resolves it (RE2/J matcher(topic).matches() over every
+// topic of the image): it must match the whole name, and internal topics
+// are candidates like any other.
+func TestConsumerRegexMatchesWholeName(t *testing.T) {
+	topics := map[string]TopicInfo{}
+	for i, name := range []string{"orders", "orders-v2", "pre-orders", "__consumer_offsets", "__transaction_state", "a"} {
+		topics[name] = TopicInfo{ID: [16]byte{byte(i + 1)}, Partitions: 1}
+	}
+	for _, tc := range []struct {
+		regex string
+		want  []string
+	}{
+		{"orders", []string{"orders"}},
+		{"orders.*", []string{"orders", "orders-v2"}},
+		{".*orders", []string{"orders", "pre-orders"}},
+		{"__consumer_offsets", []string{"__consumer_offsets"}},
+		{"__.*", []string{"__consumer_offsets", "__transaction_state"}},
+		{"orders|a", []string{"a", "orders"}},
+		{"(?m)^a$", []string{"a"}},
+		{"rders", nil},
+	} {
+		t.Run(tc.regex, func(t *testing.T) {
+			h := newHarness(t)
+			h.s.SetTopics(h.now, topics)
+			m := &consumerMember{subscribedRegex: strp(tc.regex)}
+			got := h.s.memberTopics(m)
+			if len(got) != len(tc.want) {
+				t.Fatalf("regex %q resolves to %v, want %v", tc.regex, got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Fatalf("regex %q resolves to %v, want %v", tc.regex, got, tc.want)
+				}
+			}
+		})
+	}
+	// A pattern that is invalid alone stays invalid when anchored.
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Version = 1
+	req.Group, req.MemberID, req.MemberEpoch, req.RebalanceTimeoutMillis = "cg", "M", 0, 30_000
+	req.SubscribedTopicRegex = strp("a)|(b")
+	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	h := newHarness(t)
+	wantCode(t, "unbalanced regex", h.answer(h.send(req)).(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode, kerr.InvalidRegularExpression)
+}
