@@ -379,8 +379,9 @@ func ReadTags(b TagReader) Tags {
 func internalReadTags(b *kbin.Reader) Tags {
 	var t Tags
 	// Riffle: stop once the input is exhausted, instead of counting down a
-	// claimed number of tags that cannot be present.
-	for num := b.Uvarint(); num > 0 && b.Ok(); num-- {
+	// claimed number of tags that cannot be present; refuse more than
+	// kbin.MaxTagCount tags.
+	for num := b.TagCount(); num > 0 && b.Ok(); num-- {
 		key, size := b.Uvarint(), b.Uvarint()
 		t.Set(key, b.Span(int(size)))
 	}

@@ -914,7 +914,7 @@ func (v *OffsetCommitValue) readFrom(src []byte, unsafe bool) error {
 		s.ExpireTimestamp = v
 	}
 	if isFlexible {
-		for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+		for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 			switch key := b.Uvarint(); key {
 			default:
 				s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -1306,9 +1306,12 @@ func (v *GroupMetadataValue) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]GroupMetadataValueMember, l)...)
+			a = append(a, make([]GroupMetadataValueMember, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(GroupMetadataValueMember))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -1759,9 +1762,12 @@ func (v *TxnMetadataValue) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]TxnMetadataValueTopic, l)...)
+			a = append(a, make([]TxnMetadataValueTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(TxnMetadataValueTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -1796,9 +1802,12 @@ func (v *TxnMetadataValue) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -1821,7 +1830,7 @@ func (v *TxnMetadataValue) readFrom(src []byte, unsafe bool) error {
 		s.StartTimestamp = v
 	}
 	if isFlexible {
-		for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+		for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 			switch key := b.Uvarint(); key {
 			default:
 				s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -2050,9 +2059,12 @@ func (v *ConsumerMemberMetadata) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				v = b.UnsafeString()
@@ -2078,9 +2090,12 @@ func (v *ConsumerMemberMetadata) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ConsumerMemberMetadataOwnedPartition, l)...)
+			a = append(a, make([]ConsumerMemberMetadataOwnedPartition, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ConsumerMemberMetadataOwnedPartition))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -2103,9 +2118,12 @@ func (v *ConsumerMemberMetadata) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -2236,9 +2254,12 @@ func (v *ConsumerMemberAssignment) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ConsumerMemberAssignmentTopic, l)...)
+			a = append(a, make([]ConsumerMemberAssignmentTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ConsumerMemberAssignmentTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -2261,9 +2282,12 @@ func (v *ConsumerMemberAssignment) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -2552,9 +2576,12 @@ func (v *ConnectMemberAssignment) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ConnectMemberAssignmentAssignment, l)...)
+			a = append(a, make([]ConnectMemberAssignmentAssignment, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ConnectMemberAssignmentAssignment))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -2577,9 +2604,12 @@ func (v *ConnectMemberAssignment) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int16, l)...)
+					a = append(a, make([]int16, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int16))
+					}
 					v := b.Int16()
 					a[i] = v
 				}
@@ -2600,9 +2630,12 @@ func (v *ConnectMemberAssignment) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ConnectMemberAssignmentRevoked, l)...)
+			a = append(a, make([]ConnectMemberAssignmentRevoked, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ConnectMemberAssignmentRevoked))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -2625,9 +2658,12 @@ func (v *ConnectMemberAssignment) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int16, l)...)
+					a = append(a, make([]int16, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int16))
+					}
 					v := b.Int16()
 					a[i] = v
 				}
@@ -3037,9 +3073,12 @@ func (v *LeaderChangeMessage) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]LeaderChangeMessageVoter, l)...)
+			a = append(a, make([]LeaderChangeMessageVoter, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(LeaderChangeMessageVoter))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -3072,9 +3111,12 @@ func (v *LeaderChangeMessage) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]LeaderChangeMessageVoter, l)...)
+			a = append(a, make([]LeaderChangeMessageVoter, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(LeaderChangeMessageVoter))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -3367,9 +3409,12 @@ func (v *ProduceRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ProduceRequestTopic, l)...)
+			a = append(a, make([]ProduceRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ProduceRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -3408,9 +3453,12 @@ func (v *ProduceRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ProduceRequestTopicPartition, l)...)
+					a = append(a, make([]ProduceRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ProduceRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -3993,9 +4041,12 @@ func (v *ProduceResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ProduceResponseTopic, l)...)
+			a = append(a, make([]ProduceResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ProduceResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -4034,9 +4085,12 @@ func (v *ProduceResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ProduceResponseTopicPartition, l)...)
+					a = append(a, make([]ProduceResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ProduceResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -4074,9 +4128,12 @@ func (v *ProduceResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]ProduceResponseTopicPartitionErrorRecord, l)...)
+							a = append(a, make([]ProduceResponseTopicPartitionErrorRecord, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(ProduceResponseTopicPartitionErrorRecord))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -4126,7 +4183,7 @@ func (v *ProduceResponse) readFrom(src []byte, unsafe bool) error {
 						s.ErrorMessage = v
 					}
 					if isFlexible {
-						for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+						for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 							switch key := b.Uvarint(); key {
 							default:
 								s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -4168,7 +4225,7 @@ func (v *ProduceResponse) readFrom(src []byte, unsafe bool) error {
 		s.ThrottleMillis = v
 	}
 	if isFlexible {
-		for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+		for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 			switch key := b.Uvarint(); key {
 			default:
 				s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -4187,9 +4244,12 @@ func (v *ProduceResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ProduceResponseBroker, l)...)
+					a = append(a, make([]ProduceResponseBroker, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ProduceResponseBroker))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -4827,9 +4887,12 @@ func (v *FetchRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]FetchRequestTopic, l)...)
+			a = append(a, make([]FetchRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(FetchRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -4868,9 +4931,12 @@ func (v *FetchRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]FetchRequestTopicPartition, l)...)
+					a = append(a, make([]FetchRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(FetchRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -4899,7 +4965,7 @@ func (v *FetchRequest) readFrom(src []byte, unsafe bool) error {
 						s.PartitionMaxBytes = v
 					}
 					if isFlexible {
-						for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+						for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 							switch key := b.Uvarint(); key {
 							default:
 								s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -4945,9 +5011,12 @@ func (v *FetchRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]FetchRequestForgottenTopic, l)...)
+			a = append(a, make([]FetchRequestForgottenTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(FetchRequestForgottenTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -4986,9 +5055,12 @@ func (v *FetchRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -5020,7 +5092,7 @@ func (v *FetchRequest) readFrom(src []byte, unsafe bool) error {
 		s.Rack = v
 	}
 	if isFlexible {
-		for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+		for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 			switch key := b.Uvarint(); key {
 			default:
 				s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -5784,9 +5856,12 @@ func (v *FetchResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]FetchResponseTopic, l)...)
+			a = append(a, make([]FetchResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(FetchResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -5825,9 +5900,12 @@ func (v *FetchResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]FetchResponseTopicPartition, l)...)
+					a = append(a, make([]FetchResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(FetchResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -5868,9 +5946,12 @@ func (v *FetchResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]FetchResponseTopicPartitionAbortedTransaction, l)...)
+							a = append(a, make([]FetchResponseTopicPartitionAbortedTransaction, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(FetchResponseTopicPartitionAbortedTransaction))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -5903,7 +5984,7 @@ func (v *FetchResponse) readFrom(src []byte, unsafe bool) error {
 						s.RecordBatches = v
 					}
 					if isFlexible {
-						for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+						for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 							switch key := b.Uvarint(); key {
 							default:
 								s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -5979,7 +6060,7 @@ func (v *FetchResponse) readFrom(src []byte, unsafe bool) error {
 		s.Topics = v
 	}
 	if isFlexible {
-		for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+		for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 			switch key := b.Uvarint(); key {
 			default:
 				s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -5998,9 +6079,12 @@ func (v *FetchResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]FetchResponseBroker, l)...)
+					a = append(a, make([]FetchResponseBroker, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(FetchResponseBroker))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -6368,9 +6452,12 @@ func (v *ListOffsetsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ListOffsetsRequestTopic, l)...)
+			a = append(a, make([]ListOffsetsRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ListOffsetsRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -6405,9 +6492,12 @@ func (v *ListOffsetsRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ListOffsetsRequestTopicPartition, l)...)
+					a = append(a, make([]ListOffsetsRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ListOffsetsRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -6735,9 +6825,12 @@ func (v *ListOffsetsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ListOffsetsResponseTopic, l)...)
+			a = append(a, make([]ListOffsetsResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ListOffsetsResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -6772,9 +6865,12 @@ func (v *ListOffsetsResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ListOffsetsResponseTopicPartition, l)...)
+					a = append(a, make([]ListOffsetsResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ListOffsetsResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -6800,9 +6896,12 @@ func (v *ListOffsetsResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int64, l)...)
+							a = append(a, make([]int64, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int64))
+							}
 							v := b.Int64()
 							a[i] = v
 						}
@@ -7045,9 +7144,12 @@ func (v *MetadataRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]MetadataRequestTopic, l)...)
+			a = append(a, make([]MetadataRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(MetadataRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -7561,9 +7663,12 @@ func (v *MetadataResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]MetadataResponseBroker, l)...)
+			a = append(a, make([]MetadataResponseBroker, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(MetadataResponseBroker))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -7651,9 +7756,12 @@ func (v *MetadataResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]MetadataResponseTopic, l)...)
+			a = append(a, make([]MetadataResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(MetadataResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -7718,9 +7826,12 @@ func (v *MetadataResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]MetadataResponseTopicPartition, l)...)
+					a = append(a, make([]MetadataResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(MetadataResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -7754,9 +7865,12 @@ func (v *MetadataResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -7777,9 +7891,12 @@ func (v *MetadataResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -7800,9 +7917,12 @@ func (v *MetadataResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -8379,9 +8499,12 @@ func (v *LeaderAndISRRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]LeaderAndISRRequestTopicPartition, l)...)
+			a = append(a, make([]LeaderAndISRRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(LeaderAndISRRequestTopicPartition))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -8432,9 +8555,12 @@ func (v *LeaderAndISRRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -8459,9 +8585,12 @@ func (v *LeaderAndISRRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -8482,9 +8611,12 @@ func (v *LeaderAndISRRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -8505,9 +8637,12 @@ func (v *LeaderAndISRRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -8543,9 +8678,12 @@ func (v *LeaderAndISRRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]LeaderAndISRRequestTopicState, l)...)
+			a = append(a, make([]LeaderAndISRRequestTopicState, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(LeaderAndISRRequestTopicState))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -8584,9 +8722,12 @@ func (v *LeaderAndISRRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]LeaderAndISRRequestTopicPartition, l)...)
+					a = append(a, make([]LeaderAndISRRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(LeaderAndISRRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -8637,9 +8778,12 @@ func (v *LeaderAndISRRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -8664,9 +8808,12 @@ func (v *LeaderAndISRRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -8687,9 +8834,12 @@ func (v *LeaderAndISRRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -8710,9 +8860,12 @@ func (v *LeaderAndISRRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -8755,9 +8908,12 @@ func (v *LeaderAndISRRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]LeaderAndISRRequestLiveLeader, l)...)
+			a = append(a, make([]LeaderAndISRRequestLiveLeader, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(LeaderAndISRRequestLiveLeader))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -8995,9 +9151,12 @@ func (v *LeaderAndISRResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]LeaderAndISRResponseTopicPartition, l)...)
+			a = append(a, make([]LeaderAndISRResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(LeaderAndISRResponseTopicPartition))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -9047,9 +9206,12 @@ func (v *LeaderAndISRResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]LeaderAndISRResponseTopic, l)...)
+			a = append(a, make([]LeaderAndISRResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(LeaderAndISRResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -9071,9 +9233,12 @@ func (v *LeaderAndISRResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]LeaderAndISRResponseTopicPartition, l)...)
+					a = append(a, make([]LeaderAndISRResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(LeaderAndISRResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -9396,9 +9561,12 @@ func (v *StopReplicaRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]StopReplicaRequestTopic, l)...)
+			a = append(a, make([]StopReplicaRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(StopReplicaRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -9437,9 +9605,12 @@ func (v *StopReplicaRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -9460,9 +9631,12 @@ func (v *StopReplicaRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]StopReplicaRequestTopicPartitionState, l)...)
+					a = append(a, make([]StopReplicaRequestTopicPartitionState, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(StopReplicaRequestTopicPartitionState))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -9645,9 +9819,12 @@ func (v *StopReplicaResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]StopReplicaResponsePartition, l)...)
+			a = append(a, make([]StopReplicaResponsePartition, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(StopReplicaResponsePartition))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -10218,9 +10395,12 @@ func (v *UpdateMetadataRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]UpdateMetadataRequestTopicPartition, l)...)
+			a = append(a, make([]UpdateMetadataRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(UpdateMetadataRequestTopicPartition))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -10271,9 +10451,12 @@ func (v *UpdateMetadataRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -10298,9 +10481,12 @@ func (v *UpdateMetadataRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -10321,9 +10507,12 @@ func (v *UpdateMetadataRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -10351,9 +10540,12 @@ func (v *UpdateMetadataRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]UpdateMetadataRequestTopicState, l)...)
+			a = append(a, make([]UpdateMetadataRequestTopicState, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(UpdateMetadataRequestTopicState))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -10392,9 +10584,12 @@ func (v *UpdateMetadataRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]UpdateMetadataRequestTopicPartition, l)...)
+					a = append(a, make([]UpdateMetadataRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(UpdateMetadataRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -10445,9 +10640,12 @@ func (v *UpdateMetadataRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -10472,9 +10670,12 @@ func (v *UpdateMetadataRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -10495,9 +10696,12 @@ func (v *UpdateMetadataRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -10532,9 +10736,12 @@ func (v *UpdateMetadataRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]UpdateMetadataRequestLiveBroker, l)...)
+			a = append(a, make([]UpdateMetadataRequestLiveBroker, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(UpdateMetadataRequestLiveBroker))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -10577,9 +10784,12 @@ func (v *UpdateMetadataRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]UpdateMetadataRequestLiveBrokerEndpoint, l)...)
+					a = append(a, make([]UpdateMetadataRequestLiveBrokerEndpoint, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(UpdateMetadataRequestLiveBrokerEndpoint))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -10999,9 +11209,12 @@ func (v *ControlledShutdownResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ControlledShutdownResponsePartitionsRemaining, l)...)
+			a = append(a, make([]ControlledShutdownResponsePartitionsRemaining, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ControlledShutdownResponsePartitionsRemaining))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -11401,9 +11614,12 @@ func (v *OffsetCommitRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]OffsetCommitRequestTopic, l)...)
+			a = append(a, make([]OffsetCommitRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(OffsetCommitRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -11442,9 +11658,12 @@ func (v *OffsetCommitRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]OffsetCommitRequestTopicPartition, l)...)
+					a = append(a, make([]OffsetCommitRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(OffsetCommitRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -11737,9 +11956,12 @@ func (v *OffsetCommitResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]OffsetCommitResponseTopic, l)...)
+			a = append(a, make([]OffsetCommitResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(OffsetCommitResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -11778,9 +12000,12 @@ func (v *OffsetCommitResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]OffsetCommitResponseTopicPartition, l)...)
+					a = append(a, make([]OffsetCommitResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(OffsetCommitResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -12158,9 +12383,12 @@ func (v *OffsetFetchRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]OffsetFetchRequestTopic, l)...)
+			a = append(a, make([]OffsetFetchRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(OffsetFetchRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -12195,9 +12423,12 @@ func (v *OffsetFetchRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -12225,9 +12456,12 @@ func (v *OffsetFetchRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]OffsetFetchRequestGroup, l)...)
+			a = append(a, make([]OffsetFetchRequestGroup, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(OffsetFetchRequestGroup))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -12286,9 +12520,12 @@ func (v *OffsetFetchRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]OffsetFetchRequestGroupTopic, l)...)
+					a = append(a, make([]OffsetFetchRequestGroupTopic, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(OffsetFetchRequestGroupTopic))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -12327,9 +12564,12 @@ func (v *OffsetFetchRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -12795,9 +13035,12 @@ func (v *OffsetFetchResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]OffsetFetchResponseTopic, l)...)
+			a = append(a, make([]OffsetFetchResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(OffsetFetchResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -12832,9 +13075,12 @@ func (v *OffsetFetchResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]OffsetFetchResponseTopicPartition, l)...)
+					a = append(a, make([]OffsetFetchResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(OffsetFetchResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -12903,9 +13149,12 @@ func (v *OffsetFetchResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]OffsetFetchResponseGroup, l)...)
+			a = append(a, make([]OffsetFetchResponseGroup, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(OffsetFetchResponseGroup))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -12940,9 +13189,12 @@ func (v *OffsetFetchResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]OffsetFetchResponseGroupTopic, l)...)
+					a = append(a, make([]OffsetFetchResponseGroupTopic, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(OffsetFetchResponseGroupTopic))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -12981,9 +13233,12 @@ func (v *OffsetFetchResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]OffsetFetchResponseGroupTopicPartition, l)...)
+							a = append(a, make([]OffsetFetchResponseGroupTopicPartition, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(OffsetFetchResponseGroupTopicPartition))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -13209,9 +13464,12 @@ func (v *FindCoordinatorRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				if isFlexible {
@@ -13525,9 +13783,12 @@ func (v *FindCoordinatorResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]FindCoordinatorResponseCoordinator, l)...)
+			a = append(a, make([]FindCoordinatorResponseCoordinator, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(FindCoordinatorResponseCoordinator))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -13952,9 +14213,12 @@ func (v *JoinGroupRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]JoinGroupRequestProtocol, l)...)
+			a = append(a, make([]JoinGroupRequestProtocol, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(JoinGroupRequestProtocol))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -14403,9 +14667,12 @@ func (v *JoinGroupResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]JoinGroupResponseMember, l)...)
+			a = append(a, make([]JoinGroupResponseMember, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(JoinGroupResponseMember))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -14981,9 +15248,12 @@ func (v *LeaveGroupRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]LeaveGroupRequestMember, l)...)
+			a = append(a, make([]LeaveGroupRequestMember, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(LeaveGroupRequestMember))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -15237,9 +15507,12 @@ func (v *LeaveGroupResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]LeaveGroupResponseMember, l)...)
+			a = append(a, make([]LeaveGroupResponseMember, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(LeaveGroupResponseMember))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -15601,9 +15874,12 @@ func (v *SyncGroupRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]SyncGroupRequestGroupAssignment, l)...)
+			a = append(a, make([]SyncGroupRequestGroupAssignment, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(SyncGroupRequestGroupAssignment))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -15960,9 +16236,12 @@ func (v *DescribeGroupsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				if isFlexible {
@@ -16322,9 +16601,12 @@ func (v *DescribeGroupsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeGroupsResponseGroup, l)...)
+			a = append(a, make([]DescribeGroupsResponseGroup, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeGroupsResponseGroup))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -16431,9 +16713,12 @@ func (v *DescribeGroupsResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeGroupsResponseGroupMember, l)...)
+					a = append(a, make([]DescribeGroupsResponseGroupMember, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeGroupsResponseGroupMember))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -16682,9 +16967,12 @@ func (v *ListGroupsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				if isFlexible {
@@ -16718,9 +17006,12 @@ func (v *ListGroupsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				if isFlexible {
@@ -16937,9 +17228,12 @@ func (v *ListGroupsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ListGroupsResponseGroup, l)...)
+			a = append(a, make([]ListGroupsResponseGroup, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ListGroupsResponseGroup))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -17203,9 +17497,12 @@ func (v *SASLHandshakeResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				v = b.UnsafeString()
@@ -17780,9 +18077,12 @@ func (v *ApiVersionsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ApiVersionsResponseApiKey, l)...)
+			a = append(a, make([]ApiVersionsResponseApiKey, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ApiVersionsResponseApiKey))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -17810,7 +18110,7 @@ func (v *ApiVersionsResponse) readFrom(src []byte, unsafe bool) error {
 		s.ThrottleMillis = v
 	}
 	if isFlexible {
-		for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+		for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 			switch key := b.Uvarint(); key {
 			default:
 				s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -17829,9 +18129,12 @@ func (v *ApiVersionsResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ApiVersionsResponseSupportedFeature, l)...)
+					a = append(a, make([]ApiVersionsResponseSupportedFeature, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ApiVersionsResponseSupportedFeature))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -17891,9 +18194,12 @@ func (v *ApiVersionsResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ApiVersionsResponseFinalizedFeature, l)...)
+					a = append(a, make([]ApiVersionsResponseFinalizedFeature, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ApiVersionsResponseFinalizedFeature))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -18250,9 +18556,12 @@ func (v *CreateTopicsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]CreateTopicsRequestTopic, l)...)
+			a = append(a, make([]CreateTopicsRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(CreateTopicsRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -18295,9 +18604,12 @@ func (v *CreateTopicsRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]CreateTopicsRequestTopicReplicaAssignment, l)...)
+					a = append(a, make([]CreateTopicsRequestTopicReplicaAssignment, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(CreateTopicsRequestTopicReplicaAssignment))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -18319,9 +18631,12 @@ func (v *CreateTopicsRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -18349,9 +18664,12 @@ func (v *CreateTopicsRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]CreateTopicsRequestTopicConfig, l)...)
+					a = append(a, make([]CreateTopicsRequestTopicConfig, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(CreateTopicsRequestTopicConfig))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -18743,9 +19061,12 @@ func (v *CreateTopicsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]CreateTopicsResponseTopic, l)...)
+			a = append(a, make([]CreateTopicsResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(CreateTopicsResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -18816,9 +19137,12 @@ func (v *CreateTopicsResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]CreateTopicsResponseTopicConfig, l)...)
+					a = append(a, make([]CreateTopicsResponseTopicConfig, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(CreateTopicsResponseTopicConfig))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -18876,7 +19200,7 @@ func (v *CreateTopicsResponse) readFrom(src []byte, unsafe bool) error {
 				s.Configs = v
 			}
 			if isFlexible {
-				for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+				for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 					switch key := b.Uvarint(); key {
 					default:
 						s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -19077,9 +19401,12 @@ func (v *DeleteTopicsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				if isFlexible {
@@ -19113,9 +19440,12 @@ func (v *DeleteTopicsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DeleteTopicsRequestTopic, l)...)
+			a = append(a, make([]DeleteTopicsRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DeleteTopicsRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -19364,9 +19694,12 @@ func (v *DeleteTopicsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DeleteTopicsResponseTopic, l)...)
+			a = append(a, make([]DeleteTopicsResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DeleteTopicsResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -19660,9 +19993,12 @@ func (v *DeleteRecordsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DeleteRecordsRequestTopic, l)...)
+			a = append(a, make([]DeleteRecordsRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DeleteRecordsRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -19697,9 +20033,12 @@ func (v *DeleteRecordsRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DeleteRecordsRequestTopicPartition, l)...)
+					a = append(a, make([]DeleteRecordsRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DeleteRecordsRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -19959,9 +20298,12 @@ func (v *DeleteRecordsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DeleteRecordsResponseTopic, l)...)
+			a = append(a, make([]DeleteRecordsResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DeleteRecordsResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -19996,9 +20338,12 @@ func (v *DeleteRecordsResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DeleteRecordsResponseTopicPartition, l)...)
+					a = append(a, make([]DeleteRecordsResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DeleteRecordsResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -20563,9 +20908,12 @@ func (v *OffsetForLeaderEpochRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]OffsetForLeaderEpochRequestTopic, l)...)
+			a = append(a, make([]OffsetForLeaderEpochRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(OffsetForLeaderEpochRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -20600,9 +20948,12 @@ func (v *OffsetForLeaderEpochRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]OffsetForLeaderEpochRequestTopicPartition, l)...)
+					a = append(a, make([]OffsetForLeaderEpochRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(OffsetForLeaderEpochRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -20891,9 +21242,12 @@ func (v *OffsetForLeaderEpochResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]OffsetForLeaderEpochResponseTopic, l)...)
+			a = append(a, make([]OffsetForLeaderEpochResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(OffsetForLeaderEpochResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -20928,9 +21282,12 @@ func (v *OffsetForLeaderEpochResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]OffsetForLeaderEpochResponseTopicPartition, l)...)
+					a = append(a, make([]OffsetForLeaderEpochResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(OffsetForLeaderEpochResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -21315,9 +21672,12 @@ func (v *AddPartitionsToTxnRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AddPartitionsToTxnRequestTopic, l)...)
+			a = append(a, make([]AddPartitionsToTxnRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AddPartitionsToTxnRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -21352,9 +21712,12 @@ func (v *AddPartitionsToTxnRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -21382,9 +21745,12 @@ func (v *AddPartitionsToTxnRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AddPartitionsToTxnRequestTransaction, l)...)
+			a = append(a, make([]AddPartitionsToTxnRequestTransaction, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AddPartitionsToTxnRequestTransaction))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -21431,9 +21797,12 @@ func (v *AddPartitionsToTxnRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AddPartitionsToTxnRequestTransactionTopic, l)...)
+					a = append(a, make([]AddPartitionsToTxnRequestTransactionTopic, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AddPartitionsToTxnRequestTransactionTopic))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -21468,9 +21837,12 @@ func (v *AddPartitionsToTxnRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -21883,9 +22255,12 @@ func (v *AddPartitionsToTxnResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AddPartitionsToTxnResponseTransaction, l)...)
+			a = append(a, make([]AddPartitionsToTxnResponseTransaction, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AddPartitionsToTxnResponseTransaction))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -21920,9 +22295,12 @@ func (v *AddPartitionsToTxnResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AddPartitionsToTxnResponseTransactionTopic, l)...)
+					a = append(a, make([]AddPartitionsToTxnResponseTransactionTopic, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AddPartitionsToTxnResponseTransactionTopic))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -21957,9 +22335,12 @@ func (v *AddPartitionsToTxnResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]AddPartitionsToTxnResponseTransactionTopicPartition, l)...)
+							a = append(a, make([]AddPartitionsToTxnResponseTransactionTopicPartition, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(AddPartitionsToTxnResponseTransactionTopicPartition))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -22006,9 +22387,12 @@ func (v *AddPartitionsToTxnResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AddPartitionsToTxnResponseTopic, l)...)
+			a = append(a, make([]AddPartitionsToTxnResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AddPartitionsToTxnResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -22043,9 +22427,12 @@ func (v *AddPartitionsToTxnResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AddPartitionsToTxnResponseTopicPartition, l)...)
+					a = append(a, make([]AddPartitionsToTxnResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AddPartitionsToTxnResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -22884,9 +23271,12 @@ func (v *WriteTxnMarkersRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]WriteTxnMarkersRequestMarker, l)...)
+			a = append(a, make([]WriteTxnMarkersRequestMarker, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(WriteTxnMarkersRequestMarker))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -22916,9 +23306,12 @@ func (v *WriteTxnMarkersRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]WriteTxnMarkersRequestMarkerTopic, l)...)
+					a = append(a, make([]WriteTxnMarkersRequestMarkerTopic, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(WriteTxnMarkersRequestMarkerTopic))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -22953,9 +23346,12 @@ func (v *WriteTxnMarkersRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -23227,9 +23623,12 @@ func (v *WriteTxnMarkersResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]WriteTxnMarkersResponseMarker, l)...)
+			a = append(a, make([]WriteTxnMarkersResponseMarker, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(WriteTxnMarkersResponseMarker))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -23251,9 +23650,12 @@ func (v *WriteTxnMarkersResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]WriteTxnMarkersResponseMarkerTopic, l)...)
+					a = append(a, make([]WriteTxnMarkersResponseMarkerTopic, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(WriteTxnMarkersResponseMarkerTopic))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -23288,9 +23690,12 @@ func (v *WriteTxnMarkersResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]WriteTxnMarkersResponseMarkerTopicPartition, l)...)
+							a = append(a, make([]WriteTxnMarkersResponseMarkerTopicPartition, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(WriteTxnMarkersResponseMarkerTopicPartition))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -23706,9 +24111,12 @@ func (v *TxnOffsetCommitRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]TxnOffsetCommitRequestTopic, l)...)
+			a = append(a, make([]TxnOffsetCommitRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(TxnOffsetCommitRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -23747,9 +24155,12 @@ func (v *TxnOffsetCommitRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]TxnOffsetCommitRequestTopicPartition, l)...)
+					a = append(a, make([]TxnOffsetCommitRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(TxnOffsetCommitRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -24046,9 +24457,12 @@ func (v *TxnOffsetCommitResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]TxnOffsetCommitResponseTopic, l)...)
+			a = append(a, make([]TxnOffsetCommitResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(TxnOffsetCommitResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -24087,9 +24501,12 @@ func (v *TxnOffsetCommitResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]TxnOffsetCommitResponseTopicPartition, l)...)
+					a = append(a, make([]TxnOffsetCommitResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(TxnOffsetCommitResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -24666,9 +25083,12 @@ func (v *DescribeACLsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeACLsResponseResource, l)...)
+			a = append(a, make([]DescribeACLsResponseResource, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeACLsResponseResource))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -24721,9 +25141,12 @@ func (v *DescribeACLsResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeACLsResponseResourceACL, l)...)
+					a = append(a, make([]DescribeACLsResponseResourceACL, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeACLsResponseResourceACL))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -25014,9 +25437,12 @@ func (v *CreateACLsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]CreateACLsRequestCreation, l)...)
+			a = append(a, make([]CreateACLsRequestCreation, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(CreateACLsRequestCreation))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -25270,9 +25696,12 @@ func (v *CreateACLsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]CreateACLsResponseResult, l)...)
+			a = append(a, make([]CreateACLsResponseResult, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(CreateACLsResponseResult))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -25507,9 +25936,12 @@ func (v *DeleteACLsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DeleteACLsRequestFilter, l)...)
+			a = append(a, make([]DeleteACLsRequestFilter, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DeleteACLsRequestFilter))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -25886,9 +26318,12 @@ func (v *DeleteACLsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DeleteACLsResponseResult, l)...)
+			a = append(a, make([]DeleteACLsResponseResult, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DeleteACLsResponseResult))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -25927,9 +26362,12 @@ func (v *DeleteACLsResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DeleteACLsResponseResultMatchingACL, l)...)
+					a = append(a, make([]DeleteACLsResponseResultMatchingACL, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DeleteACLsResponseResultMatchingACL))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -26253,9 +26691,12 @@ func (v *DescribeConfigsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeConfigsRequestResource, l)...)
+			a = append(a, make([]DescribeConfigsRequestResource, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeConfigsRequestResource))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -26302,9 +26743,12 @@ func (v *DescribeConfigsRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]string, l)...)
+					a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(string))
+					}
 					var v string
 					if unsafe {
 						if isFlexible {
@@ -26724,9 +27168,12 @@ func (v *DescribeConfigsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeConfigsResponseResource, l)...)
+			a = append(a, make([]DescribeConfigsResponseResource, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeConfigsResponseResource))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -26791,9 +27238,12 @@ func (v *DescribeConfigsResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeConfigsResponseResourceConfig, l)...)
+					a = append(a, make([]DescribeConfigsResponseResourceConfig, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeConfigsResponseResourceConfig))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -26866,9 +27316,12 @@ func (v *DescribeConfigsResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]DescribeConfigsResponseResourceConfigConfigSynonym, l)...)
+							a = append(a, make([]DescribeConfigsResponseResourceConfigConfigSynonym, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(DescribeConfigsResponseResourceConfigConfigSynonym))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -27206,9 +27659,12 @@ func (v *AlterConfigsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AlterConfigsRequestResource, l)...)
+			a = append(a, make([]AlterConfigsRequestResource, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AlterConfigsRequestResource))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -27252,9 +27708,12 @@ func (v *AlterConfigsRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AlterConfigsRequestResourceConfig, l)...)
+					a = append(a, make([]AlterConfigsRequestResourceConfig, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AlterConfigsRequestResourceConfig))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -27501,9 +27960,12 @@ func (v *AlterConfigsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AlterConfigsResponseResource, l)...)
+			a = append(a, make([]AlterConfigsResponseResource, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AlterConfigsResponseResource))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -27772,9 +28234,12 @@ func (v *AlterReplicaLogDirsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AlterReplicaLogDirsRequestDir, l)...)
+			a = append(a, make([]AlterReplicaLogDirsRequestDir, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AlterReplicaLogDirsRequestDir))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -27809,9 +28274,12 @@ func (v *AlterReplicaLogDirsRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AlterReplicaLogDirsRequestDirTopic, l)...)
+					a = append(a, make([]AlterReplicaLogDirsRequestDirTopic, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AlterReplicaLogDirsRequestDirTopic))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -27846,9 +28314,12 @@ func (v *AlterReplicaLogDirsRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -28087,9 +28558,12 @@ func (v *AlterReplicaLogDirsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AlterReplicaLogDirsResponseTopic, l)...)
+			a = append(a, make([]AlterReplicaLogDirsResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AlterReplicaLogDirsResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -28124,9 +28598,12 @@ func (v *AlterReplicaLogDirsResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AlterReplicaLogDirsResponseTopicPartition, l)...)
+					a = append(a, make([]AlterReplicaLogDirsResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AlterReplicaLogDirsResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -28316,9 +28793,12 @@ func (v *DescribeLogDirsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeLogDirsRequestTopic, l)...)
+			a = append(a, make([]DescribeLogDirsRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeLogDirsRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -28353,9 +28833,12 @@ func (v *DescribeLogDirsRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -28697,9 +29180,12 @@ func (v *DescribeLogDirsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeLogDirsResponseDir, l)...)
+			a = append(a, make([]DescribeLogDirsResponseDir, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeLogDirsResponseDir))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -28738,9 +29224,12 @@ func (v *DescribeLogDirsResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeLogDirsResponseDirTopic, l)...)
+					a = append(a, make([]DescribeLogDirsResponseDirTopic, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeLogDirsResponseDirTopic))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -28775,9 +29264,12 @@ func (v *DescribeLogDirsResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]DescribeLogDirsResponseDirTopicPartition, l)...)
+							a = append(a, make([]DescribeLogDirsResponseDirTopicPartition, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(DescribeLogDirsResponseDirTopicPartition))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -29318,9 +29810,12 @@ func (v *CreatePartitionsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]CreatePartitionsRequestTopic, l)...)
+			a = append(a, make([]CreatePartitionsRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(CreatePartitionsRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -29362,9 +29857,12 @@ func (v *CreatePartitionsRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]CreatePartitionsRequestTopicAssignment, l)...)
+					a = append(a, make([]CreatePartitionsRequestTopicAssignment, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(CreatePartitionsRequestTopicAssignment))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -29382,9 +29880,12 @@ func (v *CreatePartitionsRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -29607,9 +30108,12 @@ func (v *CreatePartitionsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]CreatePartitionsResponseTopic, l)...)
+			a = append(a, make([]CreatePartitionsResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(CreatePartitionsResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -29892,9 +30396,12 @@ func (v *CreateDelegationTokenRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]CreateDelegationTokenRequestRenewer, l)...)
+			a = append(a, make([]CreateDelegationTokenRequestRenewer, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(CreateDelegationTokenRequestRenewer))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -30877,9 +31384,12 @@ func (v *DescribeDelegationTokenRequest) readFrom(src []byte, unsafe bool) error
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeDelegationTokenRequestOwner, l)...)
+			a = append(a, make([]DescribeDelegationTokenRequestOwner, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeDelegationTokenRequestOwner))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -31221,9 +31731,12 @@ func (v *DescribeDelegationTokenResponse) readFrom(src []byte, unsafe bool) erro
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeDelegationTokenResponseTokenDetail, l)...)
+			a = append(a, make([]DescribeDelegationTokenResponseTokenDetail, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeDelegationTokenResponseTokenDetail))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -31347,9 +31860,12 @@ func (v *DescribeDelegationTokenResponse) readFrom(src []byte, unsafe bool) erro
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeDelegationTokenResponseTokenDetailRenewer, l)...)
+					a = append(a, make([]DescribeDelegationTokenResponseTokenDetailRenewer, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeDelegationTokenResponseTokenDetailRenewer))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -31523,9 +32039,12 @@ func (v *DeleteGroupsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				if isFlexible {
@@ -31725,9 +32244,12 @@ func (v *DeleteGroupsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DeleteGroupsResponseGroup, l)...)
+			a = append(a, make([]DeleteGroupsResponseGroup, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DeleteGroupsResponseGroup))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -31972,9 +32494,12 @@ func (v *ElectLeadersRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ElectLeadersRequestTopic, l)...)
+			a = append(a, make([]ElectLeadersRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ElectLeadersRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -32009,9 +32534,12 @@ func (v *ElectLeadersRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -32267,9 +32795,12 @@ func (v *ElectLeadersResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ElectLeadersResponseTopic, l)...)
+			a = append(a, make([]ElectLeadersResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ElectLeadersResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -32304,9 +32835,12 @@ func (v *ElectLeadersResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ElectLeadersResponseTopicPartition, l)...)
+					a = append(a, make([]ElectLeadersResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ElectLeadersResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -32608,9 +33142,12 @@ func (v *IncrementalAlterConfigsRequest) readFrom(src []byte, unsafe bool) error
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]IncrementalAlterConfigsRequestResource, l)...)
+			a = append(a, make([]IncrementalAlterConfigsRequestResource, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(IncrementalAlterConfigsRequestResource))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -32654,9 +33191,12 @@ func (v *IncrementalAlterConfigsRequest) readFrom(src []byte, unsafe bool) error
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]IncrementalAlterConfigsRequestResourceConfig, l)...)
+					a = append(a, make([]IncrementalAlterConfigsRequestResourceConfig, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(IncrementalAlterConfigsRequestResourceConfig))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -32915,9 +33455,12 @@ func (v *IncrementalAlterConfigsResponse) readFrom(src []byte, unsafe bool) erro
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]IncrementalAlterConfigsResponseResource, l)...)
+			a = append(a, make([]IncrementalAlterConfigsResponseResource, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(IncrementalAlterConfigsResponseResource))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -33214,9 +33757,12 @@ func (v *AlterPartitionAssignmentsRequest) readFrom(src []byte, unsafe bool) err
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AlterPartitionAssignmentsRequestTopic, l)...)
+			a = append(a, make([]AlterPartitionAssignmentsRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AlterPartitionAssignmentsRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -33251,9 +33797,12 @@ func (v *AlterPartitionAssignmentsRequest) readFrom(src []byte, unsafe bool) err
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AlterPartitionAssignmentsRequestTopicPartition, l)...)
+					a = append(a, make([]AlterPartitionAssignmentsRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AlterPartitionAssignmentsRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -33278,9 +33827,12 @@ func (v *AlterPartitionAssignmentsRequest) readFrom(src []byte, unsafe bool) err
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -33580,9 +34132,12 @@ func (v *AlterPartitionAssignmentsResponse) readFrom(src []byte, unsafe bool) er
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AlterPartitionAssignmentsResponseTopic, l)...)
+			a = append(a, make([]AlterPartitionAssignmentsResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AlterPartitionAssignmentsResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -33617,9 +34172,12 @@ func (v *AlterPartitionAssignmentsResponse) readFrom(src []byte, unsafe bool) er
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AlterPartitionAssignmentsResponseTopicPartition, l)...)
+					a = append(a, make([]AlterPartitionAssignmentsResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AlterPartitionAssignmentsResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -33848,9 +34406,12 @@ func (v *ListPartitionReassignmentsRequest) readFrom(src []byte, unsafe bool) er
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ListPartitionReassignmentsRequestTopic, l)...)
+			a = append(a, make([]ListPartitionReassignmentsRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ListPartitionReassignmentsRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -33885,9 +34446,12 @@ func (v *ListPartitionReassignmentsRequest) readFrom(src []byte, unsafe bool) er
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -34186,9 +34750,12 @@ func (v *ListPartitionReassignmentsResponse) readFrom(src []byte, unsafe bool) e
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ListPartitionReassignmentsResponseTopic, l)...)
+			a = append(a, make([]ListPartitionReassignmentsResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ListPartitionReassignmentsResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -34223,9 +34790,12 @@ func (v *ListPartitionReassignmentsResponse) readFrom(src []byte, unsafe bool) e
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ListPartitionReassignmentsResponseTopicPartition, l)...)
+					a = append(a, make([]ListPartitionReassignmentsResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ListPartitionReassignmentsResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -34247,9 +34817,12 @@ func (v *ListPartitionReassignmentsResponse) readFrom(src []byte, unsafe bool) e
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -34270,9 +34843,12 @@ func (v *ListPartitionReassignmentsResponse) readFrom(src []byte, unsafe bool) e
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -34293,9 +34869,12 @@ func (v *ListPartitionReassignmentsResponse) readFrom(src []byte, unsafe bool) e
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -34481,9 +35060,12 @@ func (v *OffsetDeleteRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]OffsetDeleteRequestTopic, l)...)
+			a = append(a, make([]OffsetDeleteRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(OffsetDeleteRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -34506,9 +35088,12 @@ func (v *OffsetDeleteRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]OffsetDeleteRequestTopicPartition, l)...)
+					a = append(a, make([]OffsetDeleteRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(OffsetDeleteRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -34706,9 +35291,12 @@ func (v *OffsetDeleteResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]OffsetDeleteResponseTopic, l)...)
+			a = append(a, make([]OffsetDeleteResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(OffsetDeleteResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -34731,9 +35319,12 @@ func (v *OffsetDeleteResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]OffsetDeleteResponseTopicPartition, l)...)
+					a = append(a, make([]OffsetDeleteResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(OffsetDeleteResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -34929,9 +35520,12 @@ func (v *DescribeClientQuotasRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeClientQuotasRequestComponent, l)...)
+			a = append(a, make([]DescribeClientQuotasRequestComponent, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeClientQuotasRequestComponent))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -35285,9 +35879,12 @@ func (v *DescribeClientQuotasResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeClientQuotasResponseEntry, l)...)
+			a = append(a, make([]DescribeClientQuotasResponseEntry, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeClientQuotasResponseEntry))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -35305,9 +35902,12 @@ func (v *DescribeClientQuotasResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeClientQuotasResponseEntryEntity, l)...)
+					a = append(a, make([]DescribeClientQuotasResponseEntryEntity, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeClientQuotasResponseEntryEntity))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -35366,9 +35966,12 @@ func (v *DescribeClientQuotasResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeClientQuotasResponseEntryValue, l)...)
+					a = append(a, make([]DescribeClientQuotasResponseEntryValue, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeClientQuotasResponseEntryValue))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -35670,9 +36273,12 @@ func (v *AlterClientQuotasRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AlterClientQuotasRequestEntry, l)...)
+			a = append(a, make([]AlterClientQuotasRequestEntry, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AlterClientQuotasRequestEntry))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -35690,9 +36296,12 @@ func (v *AlterClientQuotasRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AlterClientQuotasRequestEntryEntity, l)...)
+					a = append(a, make([]AlterClientQuotasRequestEntryEntity, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AlterClientQuotasRequestEntryEntity))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -35751,9 +36360,12 @@ func (v *AlterClientQuotasRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AlterClientQuotasRequestEntryOp, l)...)
+					a = append(a, make([]AlterClientQuotasRequestEntryOp, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AlterClientQuotasRequestEntryOp))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -36015,9 +36627,12 @@ func (v *AlterClientQuotasResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AlterClientQuotasResponseEntry, l)...)
+			a = append(a, make([]AlterClientQuotasResponseEntry, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AlterClientQuotasResponseEntry))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -36056,9 +36671,12 @@ func (v *AlterClientQuotasResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AlterClientQuotasResponseEntryEntity, l)...)
+					a = append(a, make([]AlterClientQuotasResponseEntryEntity, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AlterClientQuotasResponseEntryEntity))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -36261,9 +36879,12 @@ func (v *DescribeUserSCRAMCredentialsRequest) readFrom(src []byte, unsafe bool) 
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeUserSCRAMCredentialsRequestUser, l)...)
+			a = append(a, make([]DescribeUserSCRAMCredentialsRequestUser, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeUserSCRAMCredentialsRequestUser))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -36555,9 +37176,12 @@ func (v *DescribeUserSCRAMCredentialsResponse) readFrom(src []byte, unsafe bool)
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeUserSCRAMCredentialsResponseResult, l)...)
+			a = append(a, make([]DescribeUserSCRAMCredentialsResponseResult, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeUserSCRAMCredentialsResponseResult))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -36613,9 +37237,12 @@ func (v *DescribeUserSCRAMCredentialsResponse) readFrom(src []byte, unsafe bool)
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeUserSCRAMCredentialsResponseResultCredentialInfo, l)...)
+					a = append(a, make([]DescribeUserSCRAMCredentialsResponseResultCredentialInfo, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeUserSCRAMCredentialsResponseResultCredentialInfo))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -36882,9 +37509,12 @@ func (v *AlterUserSCRAMCredentialsRequest) readFrom(src []byte, unsafe bool) err
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AlterUserSCRAMCredentialsRequestDeletion, l)...)
+			a = append(a, make([]AlterUserSCRAMCredentialsRequestDeletion, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AlterUserSCRAMCredentialsRequestDeletion))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -36930,9 +37560,12 @@ func (v *AlterUserSCRAMCredentialsRequest) readFrom(src []byte, unsafe bool) err
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AlterUserSCRAMCredentialsRequestUpsertion, l)...)
+			a = append(a, make([]AlterUserSCRAMCredentialsRequestUpsertion, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AlterUserSCRAMCredentialsRequestUpsertion))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -37154,9 +37787,12 @@ func (v *AlterUserSCRAMCredentialsResponse) readFrom(src []byte, unsafe bool) er
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AlterUserSCRAMCredentialsResponseResult, l)...)
+			a = append(a, make([]AlterUserSCRAMCredentialsResponseResult, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AlterUserSCRAMCredentialsResponseResult))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -37478,9 +38114,12 @@ func (v *VoteRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]VoteRequestTopic, l)...)
+			a = append(a, make([]VoteRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(VoteRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -37515,9 +38154,12 @@ func (v *VoteRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]VoteRequestTopicPartition, l)...)
+					a = append(a, make([]VoteRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(VoteRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -37848,9 +38490,12 @@ func (v *VoteResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]VoteResponseTopic, l)...)
+			a = append(a, make([]VoteResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(VoteResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -37885,9 +38530,12 @@ func (v *VoteResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]VoteResponseTopicPartition, l)...)
+					a = append(a, make([]VoteResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(VoteResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -37926,7 +38574,7 @@ func (v *VoteResponse) readFrom(src []byte, unsafe bool) error {
 		s.Topics = v
 	}
 	if isFlexible {
-		for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+		for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 			switch key := b.Uvarint(); key {
 			default:
 				s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -37945,9 +38593,12 @@ func (v *VoteResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]VoteResponseNodeEndpoint, l)...)
+					a = append(a, make([]VoteResponseNodeEndpoint, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(VoteResponseNodeEndpoint))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -38299,9 +38950,12 @@ func (v *BeginQuorumEpochRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]BeginQuorumEpochRequestTopic, l)...)
+			a = append(a, make([]BeginQuorumEpochRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(BeginQuorumEpochRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -38336,9 +38990,12 @@ func (v *BeginQuorumEpochRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]BeginQuorumEpochRequestTopicPartition, l)...)
+					a = append(a, make([]BeginQuorumEpochRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(BeginQuorumEpochRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -38386,9 +39043,12 @@ func (v *BeginQuorumEpochRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]BeginQuorumEpochRequestLeaderEndpoint, l)...)
+			a = append(a, make([]BeginQuorumEpochRequestLeaderEndpoint, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(BeginQuorumEpochRequestLeaderEndpoint))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -38717,9 +39377,12 @@ func (v *BeginQuorumEpochResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]BeginQuorumEpochResponseTopic, l)...)
+			a = append(a, make([]BeginQuorumEpochResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(BeginQuorumEpochResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -38754,9 +39417,12 @@ func (v *BeginQuorumEpochResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]BeginQuorumEpochResponseTopicPartition, l)...)
+					a = append(a, make([]BeginQuorumEpochResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(BeginQuorumEpochResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -38791,7 +39457,7 @@ func (v *BeginQuorumEpochResponse) readFrom(src []byte, unsafe bool) error {
 		s.Topics = v
 	}
 	if isFlexible {
-		for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+		for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 			switch key := b.Uvarint(); key {
 			default:
 				s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -38810,9 +39476,12 @@ func (v *BeginQuorumEpochResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]BeginQuorumEpochResponseNodeEndpoint, l)...)
+					a = append(a, make([]BeginQuorumEpochResponseNodeEndpoint, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(BeginQuorumEpochResponseNodeEndpoint))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -39208,9 +39877,12 @@ func (v *EndQuorumEpochRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]EndQuorumEpochRequestTopic, l)...)
+			a = append(a, make([]EndQuorumEpochRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(EndQuorumEpochRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -39245,9 +39917,12 @@ func (v *EndQuorumEpochRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]EndQuorumEpochRequestTopicPartition, l)...)
+					a = append(a, make([]EndQuorumEpochRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(EndQuorumEpochRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -39277,9 +39952,12 @@ func (v *EndQuorumEpochRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -39300,9 +39978,12 @@ func (v *EndQuorumEpochRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]EndQuorumEpochRequestTopicPartitionPreferredCandidate, l)...)
+							a = append(a, make([]EndQuorumEpochRequestTopicPartitionPreferredCandidate, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(EndQuorumEpochRequestTopicPartitionPreferredCandidate))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -39349,9 +40030,12 @@ func (v *EndQuorumEpochRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]EndQuorumEpochRequestLeaderEndpoint, l)...)
+			a = append(a, make([]EndQuorumEpochRequestLeaderEndpoint, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(EndQuorumEpochRequestLeaderEndpoint))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -39679,9 +40363,12 @@ func (v *EndQuorumEpochResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]EndQuorumEpochResponseTopic, l)...)
+			a = append(a, make([]EndQuorumEpochResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(EndQuorumEpochResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -39716,9 +40403,12 @@ func (v *EndQuorumEpochResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]EndQuorumEpochResponseTopicPartition, l)...)
+					a = append(a, make([]EndQuorumEpochResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(EndQuorumEpochResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -39753,7 +40443,7 @@ func (v *EndQuorumEpochResponse) readFrom(src []byte, unsafe bool) error {
 		s.Topics = v
 	}
 	if isFlexible {
-		for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+		for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 			switch key := b.Uvarint(); key {
 			default:
 				s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -39772,9 +40462,12 @@ func (v *EndQuorumEpochResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]EndQuorumEpochResponseNodeEndpoint, l)...)
+					a = append(a, make([]EndQuorumEpochResponseNodeEndpoint, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(EndQuorumEpochResponseNodeEndpoint))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -40037,9 +40730,12 @@ func (v *DescribeQuorumRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeQuorumRequestTopic, l)...)
+			a = append(a, make([]DescribeQuorumRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeQuorumRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -40074,9 +40770,12 @@ func (v *DescribeQuorumRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeQuorumRequestTopicPartition, l)...)
+					a = append(a, make([]DescribeQuorumRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeQuorumRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -40516,9 +41215,12 @@ func (v *DescribeQuorumResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeQuorumResponseTopic, l)...)
+			a = append(a, make([]DescribeQuorumResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeQuorumResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -40553,9 +41255,12 @@ func (v *DescribeQuorumResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeQuorumResponseTopicPartition, l)...)
+					a = append(a, make([]DescribeQuorumResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeQuorumResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -40610,9 +41315,12 @@ func (v *DescribeQuorumResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]DescribeQuorumResponseTopicPartitionReplicaState, l)...)
+							a = append(a, make([]DescribeQuorumResponseTopicPartitionReplicaState, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(DescribeQuorumResponseTopicPartitionReplicaState))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -40657,9 +41365,12 @@ func (v *DescribeQuorumResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]DescribeQuorumResponseTopicPartitionReplicaState, l)...)
+							a = append(a, make([]DescribeQuorumResponseTopicPartitionReplicaState, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(DescribeQuorumResponseTopicPartitionReplicaState))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -40718,9 +41429,12 @@ func (v *DescribeQuorumResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeQuorumResponseNode, l)...)
+			a = append(a, make([]DescribeQuorumResponseNode, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeQuorumResponseNode))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -40742,9 +41456,12 @@ func (v *DescribeQuorumResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeQuorumResponseNodeListener, l)...)
+					a = append(a, make([]DescribeQuorumResponseNodeListener, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeQuorumResponseNodeListener))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -41104,9 +41821,12 @@ func (v *AlterPartitionRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AlterPartitionRequestTopic, l)...)
+			a = append(a, make([]AlterPartitionRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AlterPartitionRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -41145,9 +41865,12 @@ func (v *AlterPartitionRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AlterPartitionRequestTopicPartition, l)...)
+					a = append(a, make([]AlterPartitionRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AlterPartitionRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -41173,9 +41896,12 @@ func (v *AlterPartitionRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -41196,9 +41922,12 @@ func (v *AlterPartitionRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]AlterPartitionRequestTopicPartitionNewEpochISR, l)...)
+							a = append(a, make([]AlterPartitionRequestTopicPartitionNewEpochISR, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(AlterPartitionRequestTopicPartitionNewEpochISR))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -41489,9 +42218,12 @@ func (v *AlterPartitionResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AlterPartitionResponseTopic, l)...)
+			a = append(a, make([]AlterPartitionResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AlterPartitionResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -41530,9 +42262,12 @@ func (v *AlterPartitionResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AlterPartitionResponseTopicPartition, l)...)
+					a = append(a, make([]AlterPartitionResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AlterPartitionResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -41566,9 +42301,12 @@ func (v *AlterPartitionResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -41796,9 +42534,12 @@ func (v *UpdateFeaturesRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]UpdateFeaturesRequestFeatureUpdate, l)...)
+			a = append(a, make([]UpdateFeaturesRequestFeatureUpdate, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(UpdateFeaturesRequestFeatureUpdate))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -42044,9 +42785,12 @@ func (v *UpdateFeaturesResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]UpdateFeaturesResponseResult, l)...)
+			a = append(a, make([]UpdateFeaturesResponseResult, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(UpdateFeaturesResponseResult))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -42658,9 +43402,12 @@ func (v *FetchSnapshotRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]FetchSnapshotRequestTopic, l)...)
+			a = append(a, make([]FetchSnapshotRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(FetchSnapshotRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -42695,9 +43442,12 @@ func (v *FetchSnapshotRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]FetchSnapshotRequestTopicPartition, l)...)
+					a = append(a, make([]FetchSnapshotRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(FetchSnapshotRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -42730,7 +43480,7 @@ func (v *FetchSnapshotRequest) readFrom(src []byte, unsafe bool) error {
 						s.Position = v
 					}
 					if isFlexible {
-						for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+						for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 							switch key := b.Uvarint(); key {
 							default:
 								s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -42756,7 +43506,7 @@ func (v *FetchSnapshotRequest) readFrom(src []byte, unsafe bool) error {
 		s.Topics = v
 	}
 	if isFlexible {
-		for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+		for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 			switch key := b.Uvarint(); key {
 			default:
 				s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -43201,9 +43951,12 @@ func (v *FetchSnapshotResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]FetchSnapshotResponseTopic, l)...)
+			a = append(a, make([]FetchSnapshotResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(FetchSnapshotResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -43238,9 +43991,12 @@ func (v *FetchSnapshotResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]FetchSnapshotResponseTopicPartition, l)...)
+					a = append(a, make([]FetchSnapshotResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(FetchSnapshotResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -43286,7 +44042,7 @@ func (v *FetchSnapshotResponse) readFrom(src []byte, unsafe bool) error {
 						s.Bytes = v
 					}
 					if isFlexible {
-						for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+						for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 							switch key := b.Uvarint(); key {
 							default:
 								s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -43324,7 +44080,7 @@ func (v *FetchSnapshotResponse) readFrom(src []byte, unsafe bool) error {
 		s.Topics = v
 	}
 	if isFlexible {
-		for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+		for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 			switch key := b.Uvarint(); key {
 			default:
 				s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -43343,9 +44099,12 @@ func (v *FetchSnapshotResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]FetchSnapshotResponseNodeEndpoint, l)...)
+					a = append(a, make([]FetchSnapshotResponseNodeEndpoint, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(FetchSnapshotResponseNodeEndpoint))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -43784,9 +44543,12 @@ func (v *DescribeClusterResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeClusterResponseBroker, l)...)
+			a = append(a, make([]DescribeClusterResponseBroker, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeClusterResponseBroker))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -44011,9 +44773,12 @@ func (v *DescribeProducersRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeProducersRequestTopic, l)...)
+			a = append(a, make([]DescribeProducersRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeProducersRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -44048,9 +44813,12 @@ func (v *DescribeProducersRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -44364,9 +45132,12 @@ func (v *DescribeProducersResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeProducersResponseTopic, l)...)
+			a = append(a, make([]DescribeProducersResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeProducersResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -44401,9 +45172,12 @@ func (v *DescribeProducersResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeProducersResponseTopicPartition, l)...)
+					a = append(a, make([]DescribeProducersResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeProducersResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -44446,9 +45220,12 @@ func (v *DescribeProducersResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]DescribeProducersResponseTopicPartitionActiveProducer, l)...)
+							a = append(a, make([]DescribeProducersResponseTopicPartitionActiveProducer, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(DescribeProducersResponseTopicPartitionActiveProducer))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -44819,9 +45596,12 @@ func (v *BrokerRegistrationRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]BrokerRegistrationRequestListener, l)...)
+			a = append(a, make([]BrokerRegistrationRequestListener, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(BrokerRegistrationRequestListener))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -44888,9 +45668,12 @@ func (v *BrokerRegistrationRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]BrokerRegistrationRequestFeature, l)...)
+			a = append(a, make([]BrokerRegistrationRequestFeature, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(BrokerRegistrationRequestFeature))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -44961,9 +45744,12 @@ func (v *BrokerRegistrationRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([][16]byte, l)...)
+			a = append(a, make([][16]byte, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new([16]byte))
+			}
 			v := b.Uuid()
 			a[i] = v
 		}
@@ -45290,7 +46076,7 @@ func (v *BrokerHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 		s.WantShutdown = v
 	}
 	if isFlexible {
-		for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+		for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 			switch key := b.Uvarint(); key {
 			default:
 				s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -45309,9 +46095,12 @@ func (v *BrokerHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([][16]byte, l)...)
+					a = append(a, make([][16]byte, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new([16]byte))
+					}
 					v := b.Uuid()
 					a[i] = v
 				}
@@ -45338,9 +46127,12 @@ func (v *BrokerHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([][16]byte, l)...)
+					a = append(a, make([][16]byte, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new([16]byte))
+					}
 					v := b.Uuid()
 					a[i] = v
 				}
@@ -45816,9 +46608,12 @@ func (v *DescribeTransactionsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				if isFlexible {
@@ -46108,9 +46903,12 @@ func (v *DescribeTransactionsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeTransactionsResponseTransactionState, l)...)
+			a = append(a, make([]DescribeTransactionsResponseTransactionState, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeTransactionsResponseTransactionState))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -46182,9 +46980,12 @@ func (v *DescribeTransactionsResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeTransactionsResponseTransactionStateTopic, l)...)
+					a = append(a, make([]DescribeTransactionsResponseTransactionStateTopic, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeTransactionsResponseTransactionStateTopic))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -46219,9 +47020,12 @@ func (v *DescribeTransactionsResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -46402,9 +47206,12 @@ func (v *ListTransactionsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				if isFlexible {
@@ -46438,9 +47245,12 @@ func (v *ListTransactionsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]int64, l)...)
+			a = append(a, make([]int64, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(int64))
+			}
 			v := b.Int64()
 			a[i] = v
 		}
@@ -46675,9 +47485,12 @@ func (v *ListTransactionsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				if isFlexible {
@@ -46711,9 +47524,12 @@ func (v *ListTransactionsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ListTransactionsResponseTransactionState, l)...)
+			a = append(a, make([]ListTransactionsResponseTransactionState, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ListTransactionsResponseTransactionState))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -47330,9 +48146,12 @@ func (v *ConsumerGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error 
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				if isFlexible {
@@ -47403,9 +48222,12 @@ func (v *ConsumerGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error 
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ConsumerGroupHeartbeatRequestTopic, l)...)
+			a = append(a, make([]ConsumerGroupHeartbeatRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ConsumerGroupHeartbeatRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -47427,9 +48249,12 @@ func (v *ConsumerGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error 
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -47744,9 +48569,12 @@ func (v *ConsumerGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ConsumerGroupHeartbeatResponseAssignmentTopic, l)...)
+					a = append(a, make([]ConsumerGroupHeartbeatResponseAssignmentTopic, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ConsumerGroupHeartbeatResponseAssignmentTopic))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -47768,9 +48596,12 @@ func (v *ConsumerGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -47937,9 +48768,12 @@ func (v *ConsumerGroupDescribeRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				if isFlexible {
@@ -48428,9 +49262,12 @@ func (v *ConsumerGroupDescribeResponse) readFrom(src []byte, unsafe bool) error 
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ConsumerGroupDescribeResponseGroup, l)...)
+			a = append(a, make([]ConsumerGroupDescribeResponseGroup, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ConsumerGroupDescribeResponseGroup))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -48528,9 +49365,12 @@ func (v *ConsumerGroupDescribeResponse) readFrom(src []byte, unsafe bool) error 
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ConsumerGroupDescribeResponseGroupMember, l)...)
+					a = append(a, make([]ConsumerGroupDescribeResponseGroupMember, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ConsumerGroupDescribeResponseGroupMember))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -48637,9 +49477,12 @@ func (v *ConsumerGroupDescribeResponse) readFrom(src []byte, unsafe bool) error 
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]string, l)...)
+							a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(string))
+							}
 							var v string
 							if unsafe {
 								if isFlexible {
@@ -48694,9 +49537,12 @@ func (v *ConsumerGroupDescribeResponse) readFrom(src []byte, unsafe bool) error 
 							}
 							a = a[:0]
 							if l > 0 {
-								a = append(a, make([]AssignmentTopicPartition, l)...)
+								a = append(a, make([]AssignmentTopicPartition, min(l, kbin.MaxPrealloc))...)
 							}
-							for i := int32(0); i < l; i++ {
+							for i := int32(0); i < l && b.Ok(); i++ {
+								if int(i) == len(a) {
+									a = append(a, *new(AssignmentTopicPartition))
+								}
 								v := &a[i]
 								v.Default()
 								s := v
@@ -48735,9 +49581,12 @@ func (v *ConsumerGroupDescribeResponse) readFrom(src []byte, unsafe bool) error 
 									}
 									a = a[:0]
 									if l > 0 {
-										a = append(a, make([]int32, l)...)
+										a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 									}
-									for i := int32(0); i < l; i++ {
+									for i := int32(0); i < l && b.Ok(); i++ {
+										if int(i) == len(a) {
+											a = append(a, *new(int32))
+										}
 										v := b.Int32()
 										a[i] = v
 									}
@@ -48773,9 +49622,12 @@ func (v *ConsumerGroupDescribeResponse) readFrom(src []byte, unsafe bool) error 
 							}
 							a = a[:0]
 							if l > 0 {
-								a = append(a, make([]AssignmentTopicPartition, l)...)
+								a = append(a, make([]AssignmentTopicPartition, min(l, kbin.MaxPrealloc))...)
 							}
-							for i := int32(0); i < l; i++ {
+							for i := int32(0); i < l && b.Ok(); i++ {
+								if int(i) == len(a) {
+									a = append(a, *new(AssignmentTopicPartition))
+								}
 								v := &a[i]
 								v.Default()
 								s := v
@@ -48814,9 +49666,12 @@ func (v *ConsumerGroupDescribeResponse) readFrom(src []byte, unsafe bool) error 
 									}
 									a = a[:0]
 									if l > 0 {
-										a = append(a, make([]int32, l)...)
+										a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 									}
-									for i := int32(0); i < l; i++ {
+									for i := int32(0); i < l && b.Ok(); i++ {
+										if int(i) == len(a) {
+											a = append(a, *new(int32))
+										}
 										v := b.Int32()
 										a[i] = v
 									}
@@ -49113,9 +49968,12 @@ func (v *ControllerRegistrationRequest) readFrom(src []byte, unsafe bool) error 
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ControllerRegistrationRequestListener, l)...)
+			a = append(a, make([]ControllerRegistrationRequestListener, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ControllerRegistrationRequestListener))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -49182,9 +50040,12 @@ func (v *ControllerRegistrationRequest) readFrom(src []byte, unsafe bool) error 
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ControllerRegistrationRequestFeature, l)...)
+			a = append(a, make([]ControllerRegistrationRequestFeature, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ControllerRegistrationRequestFeature))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -49628,9 +50489,12 @@ func (v *GetTelemetrySubscriptionsResponse) readFrom(src []byte, unsafe bool) er
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]int8, l)...)
+			a = append(a, make([]int8, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(int8))
+			}
 			v := b.Int8()
 			a[i] = v
 		}
@@ -49663,9 +50527,12 @@ func (v *GetTelemetrySubscriptionsResponse) readFrom(src []byte, unsafe bool) er
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				if isFlexible {
@@ -50173,9 +51040,12 @@ func (v *AssignReplicasToDirsRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AssignReplicasToDirsRequestDirectory, l)...)
+			a = append(a, make([]AssignReplicasToDirsRequestDirectory, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AssignReplicasToDirsRequestDirectory))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -50197,9 +51067,12 @@ func (v *AssignReplicasToDirsRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AssignReplicasToDirsRequestDirectoryTopic, l)...)
+					a = append(a, make([]AssignReplicasToDirsRequestDirectoryTopic, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AssignReplicasToDirsRequestDirectoryTopic))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -50221,9 +51094,12 @@ func (v *AssignReplicasToDirsRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]AssignReplicasToDirsRequestDirectoryTopicPartition, l)...)
+							a = append(a, make([]AssignReplicasToDirsRequestDirectoryTopicPartition, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(AssignReplicasToDirsRequestDirectoryTopicPartition))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -50495,9 +51371,12 @@ func (v *AssignReplicasToDirsResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AssignReplicasToDirsResponseDirectory, l)...)
+			a = append(a, make([]AssignReplicasToDirsResponseDirectory, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AssignReplicasToDirsResponseDirectory))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -50519,9 +51398,12 @@ func (v *AssignReplicasToDirsResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AssignReplicasToDirsResponseDirectoryTopic, l)...)
+					a = append(a, make([]AssignReplicasToDirsResponseDirectoryTopic, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AssignReplicasToDirsResponseDirectoryTopic))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -50543,9 +51425,12 @@ func (v *AssignReplicasToDirsResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]AssignReplicasToDirsResponseDirectoryTopicPartition, l)...)
+							a = append(a, make([]AssignReplicasToDirsResponseDirectoryTopicPartition, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(AssignReplicasToDirsResponseDirectoryTopicPartition))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -50692,9 +51577,12 @@ func (v *ListConfigResourcesRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]int8, l)...)
+			a = append(a, make([]int8, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(int8))
+			}
 			v := b.Int8()
 			a[i] = v
 		}
@@ -50869,9 +51757,12 @@ func (v *ListConfigResourcesResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ListConfigResourcesResponseConfigResource, l)...)
+			a = append(a, make([]ListConfigResourcesResponseConfigResource, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ListConfigResourcesResponseConfigResource))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -51109,9 +52000,12 @@ func (v *DescribeTopicPartitionsRequest) readFrom(src []byte, unsafe bool) error
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeTopicPartitionsRequestTopic, l)...)
+			a = append(a, make([]DescribeTopicPartitionsRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeTopicPartitionsRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -51551,9 +52445,12 @@ func (v *DescribeTopicPartitionsResponse) readFrom(src []byte, unsafe bool) erro
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeTopicPartitionsResponseTopic, l)...)
+			a = append(a, make([]DescribeTopicPartitionsResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeTopicPartitionsResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -51600,9 +52497,12 @@ func (v *DescribeTopicPartitionsResponse) readFrom(src []byte, unsafe bool) erro
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeTopicPartitionsResponseTopicPartition, l)...)
+					a = append(a, make([]DescribeTopicPartitionsResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeTopicPartitionsResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -51636,9 +52536,12 @@ func (v *DescribeTopicPartitionsResponse) readFrom(src []byte, unsafe bool) erro
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -51659,9 +52562,12 @@ func (v *DescribeTopicPartitionsResponse) readFrom(src []byte, unsafe bool) erro
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -51685,9 +52591,12 @@ func (v *DescribeTopicPartitionsResponse) readFrom(src []byte, unsafe bool) erro
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -51711,9 +52620,12 @@ func (v *DescribeTopicPartitionsResponse) readFrom(src []byte, unsafe bool) erro
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -51734,9 +52646,12 @@ func (v *DescribeTopicPartitionsResponse) readFrom(src []byte, unsafe bool) erro
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -52014,9 +52929,12 @@ func (v *ShareGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				if isFlexible {
@@ -52338,9 +53256,12 @@ func (v *ShareGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ShareGroupHeartbeatResponseAssignmentTopicPartition, l)...)
+					a = append(a, make([]ShareGroupHeartbeatResponseAssignmentTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ShareGroupHeartbeatResponseAssignmentTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -52362,9 +53283,12 @@ func (v *ShareGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -52514,9 +53438,12 @@ func (v *ShareGroupDescribeRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				if isFlexible {
@@ -52971,9 +53898,12 @@ func (v *ShareGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ShareGroupDescribeResponseGroup, l)...)
+			a = append(a, make([]ShareGroupDescribeResponseGroup, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ShareGroupDescribeResponseGroup))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -53071,9 +54001,12 @@ func (v *ShareGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ShareGroupDescribeResponseGroupMember, l)...)
+					a = append(a, make([]ShareGroupDescribeResponseGroupMember, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ShareGroupDescribeResponseGroupMember))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -53163,9 +54096,12 @@ func (v *ShareGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]string, l)...)
+							a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(string))
+							}
 							var v string
 							if unsafe {
 								if isFlexible {
@@ -53203,9 +54139,12 @@ func (v *ShareGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 							}
 							a = a[:0]
 							if l > 0 {
-								a = append(a, make([]ShareGroupDescribeResponseGroupMemberAssignmentTopicPartition, l)...)
+								a = append(a, make([]ShareGroupDescribeResponseGroupMemberAssignmentTopicPartition, min(l, kbin.MaxPrealloc))...)
 							}
-							for i := int32(0); i < l; i++ {
+							for i := int32(0); i < l && b.Ok(); i++ {
+								if int(i) == len(a) {
+									a = append(a, *new(ShareGroupDescribeResponseGroupMemberAssignmentTopicPartition))
+								}
 								v := &a[i]
 								v.Default()
 								s := v
@@ -53244,9 +54183,12 @@ func (v *ShareGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 									}
 									a = a[:0]
 									if l > 0 {
-										a = append(a, make([]int32, l)...)
+										a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 									}
-									for i := int32(0); i < l; i++ {
+									for i := int32(0); i < l && b.Ok(); i++ {
+										if int(i) == len(a) {
+											a = append(a, *new(int32))
+										}
 										v := b.Int32()
 										a[i] = v
 									}
@@ -53758,9 +54700,12 @@ func (v *ShareFetchRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ShareFetchRequestTopic, l)...)
+			a = append(a, make([]ShareFetchRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ShareFetchRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -53782,9 +54727,12 @@ func (v *ShareFetchRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ShareFetchRequestTopicPartition, l)...)
+					a = append(a, make([]ShareFetchRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ShareFetchRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -53810,9 +54758,12 @@ func (v *ShareFetchRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]ShareFetchRequestTopicPartitionAcknowledgementBatch, l)...)
+							a = append(a, make([]ShareFetchRequestTopicPartitionAcknowledgementBatch, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(ShareFetchRequestTopicPartitionAcknowledgementBatch))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -53838,9 +54789,12 @@ func (v *ShareFetchRequest) readFrom(src []byte, unsafe bool) error {
 								}
 								a = a[:0]
 								if l > 0 {
-									a = append(a, make([]int8, l)...)
+									a = append(a, make([]int8, min(l, kbin.MaxPrealloc))...)
 								}
-								for i := int32(0); i < l; i++ {
+								for i := int32(0); i < l && b.Ok(); i++ {
+									if int(i) == len(a) {
+										a = append(a, *new(int8))
+									}
 									v := b.Int8()
 									a[i] = v
 								}
@@ -53882,9 +54836,12 @@ func (v *ShareFetchRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ShareFetchRequestForgottenTopicsData, l)...)
+			a = append(a, make([]ShareFetchRequestForgottenTopicsData, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ShareFetchRequestForgottenTopicsData))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -53906,9 +54863,12 @@ func (v *ShareFetchRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -54401,9 +55361,12 @@ func (v *ShareFetchResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ShareFetchResponseTopic, l)...)
+			a = append(a, make([]ShareFetchResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ShareFetchResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -54425,9 +55388,12 @@ func (v *ShareFetchResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ShareFetchResponseTopicPartition, l)...)
+					a = append(a, make([]ShareFetchResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ShareFetchResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -54516,9 +55482,12 @@ func (v *ShareFetchResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]ShareFetchResponseTopicPartitionAcquiredRecord, l)...)
+							a = append(a, make([]ShareFetchResponseTopicPartitionAcquiredRecord, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(ShareFetchResponseTopicPartitionAcquiredRecord))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -54569,9 +55538,12 @@ func (v *ShareFetchResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ShareFetchResponseNodeEndpoint, l)...)
+			a = append(a, make([]ShareFetchResponseNodeEndpoint, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ShareFetchResponseNodeEndpoint))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -54960,9 +55932,12 @@ func (v *ShareAcknowledgeRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ShareAcknowledgeRequestTopic, l)...)
+			a = append(a, make([]ShareAcknowledgeRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ShareAcknowledgeRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -54984,9 +55959,12 @@ func (v *ShareAcknowledgeRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ShareAcknowledgeRequestTopicPartition, l)...)
+					a = append(a, make([]ShareAcknowledgeRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ShareAcknowledgeRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -55008,9 +55986,12 @@ func (v *ShareAcknowledgeRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch, l)...)
+							a = append(a, make([]ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -55036,9 +56017,12 @@ func (v *ShareAcknowledgeRequest) readFrom(src []byte, unsafe bool) error {
 								}
 								a = a[:0]
 								if l > 0 {
-									a = append(a, make([]int8, l)...)
+									a = append(a, make([]int8, min(l, kbin.MaxPrealloc))...)
 								}
-								for i := int32(0); i < l; i++ {
+								for i := int32(0); i < l && b.Ok(); i++ {
+									if int(i) == len(a) {
+										a = append(a, *new(int8))
+									}
 									v := b.Int8()
 									a[i] = v
 								}
@@ -55456,9 +56440,12 @@ func (v *ShareAcknowledgeResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ShareAcknowledgeResponseTopic, l)...)
+			a = append(a, make([]ShareAcknowledgeResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ShareAcknowledgeResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -55480,9 +56467,12 @@ func (v *ShareAcknowledgeResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ShareAcknowledgeResponseTopicPartition, l)...)
+					a = append(a, make([]ShareAcknowledgeResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ShareAcknowledgeResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -55555,9 +56545,12 @@ func (v *ShareAcknowledgeResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ShareAcknowledgeResponseNodeEndpoint, l)...)
+			a = append(a, make([]ShareAcknowledgeResponseNodeEndpoint, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ShareAcknowledgeResponseNodeEndpoint))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -55850,9 +56843,12 @@ func (v *AddRaftVoterRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AddRaftVoterRequestListener, l)...)
+			a = append(a, make([]AddRaftVoterRequestListener, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AddRaftVoterRequestListener))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -56543,9 +57539,12 @@ func (v *UpdateRaftVoterRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]UpdateRaftVoterRequestListener, l)...)
+			a = append(a, make([]UpdateRaftVoterRequestListener, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(UpdateRaftVoterRequestListener))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -56798,7 +57797,7 @@ func (v *UpdateRaftVoterResponse) readFrom(src []byte, unsafe bool) error {
 		s.ErrorCode = v
 	}
 	if isFlexible {
-		for i := b.Uvarint(); i > 0 && b.Ok(); i-- {
+		for i := b.TagCount(); i > 0 && b.Ok(); i-- {
 			switch key := b.Uvarint(); key {
 			default:
 				s.UnknownTags.Set(key, b.Span(int(b.Uvarint())))
@@ -57073,9 +58072,12 @@ func (v *InitializeShareGroupStateRequest) readFrom(src []byte, unsafe bool) err
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]InitializeShareGroupStateRequestTopic, l)...)
+			a = append(a, make([]InitializeShareGroupStateRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(InitializeShareGroupStateRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -57097,9 +58099,12 @@ func (v *InitializeShareGroupStateRequest) readFrom(src []byte, unsafe bool) err
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]InitializeShareGroupStateRequestTopicPartition, l)...)
+					a = append(a, make([]InitializeShareGroupStateRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(InitializeShareGroupStateRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -57324,9 +58329,12 @@ func (v *InitializeShareGroupStateResponse) readFrom(src []byte, unsafe bool) er
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]InitializeShareGroupStateResponseTopic, l)...)
+			a = append(a, make([]InitializeShareGroupStateResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(InitializeShareGroupStateResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -57348,9 +58356,12 @@ func (v *InitializeShareGroupStateResponse) readFrom(src []byte, unsafe bool) er
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]InitializeShareGroupStateResponseTopicPartition, l)...)
+					a = append(a, make([]InitializeShareGroupStateResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(InitializeShareGroupStateResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -57610,9 +58621,12 @@ func (v *ReadShareGroupStateRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ReadShareGroupStateRequestTopic, l)...)
+			a = append(a, make([]ReadShareGroupStateRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ReadShareGroupStateRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -57634,9 +58648,12 @@ func (v *ReadShareGroupStateRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ReadShareGroupStateRequestTopicPartition, l)...)
+					a = append(a, make([]ReadShareGroupStateRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ReadShareGroupStateRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -57939,9 +58956,12 @@ func (v *ReadShareGroupStateResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ReadShareGroupStateResponseTopic, l)...)
+			a = append(a, make([]ReadShareGroupStateResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ReadShareGroupStateResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -57963,9 +58983,12 @@ func (v *ReadShareGroupStateResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ReadShareGroupStateResponseTopicPartition, l)...)
+					a = append(a, make([]ReadShareGroupStateResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ReadShareGroupStateResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -58016,9 +59039,12 @@ func (v *ReadShareGroupStateResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]ReadShareGroupStateResponseTopicPartitionStateBatch, l)...)
+							a = append(a, make([]ReadShareGroupStateResponseTopicPartitionStateBatch, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(ReadShareGroupStateResponseTopicPartitionStateBatch))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -58368,9 +59394,12 @@ func (v *WriteShareGroupStateRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]WriteShareGroupStateRequestTopic, l)...)
+			a = append(a, make([]WriteShareGroupStateRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(WriteShareGroupStateRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -58392,9 +59421,12 @@ func (v *WriteShareGroupStateRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]WriteShareGroupStateRequestTopicPartition, l)...)
+					a = append(a, make([]WriteShareGroupStateRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(WriteShareGroupStateRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -58432,9 +59464,12 @@ func (v *WriteShareGroupStateRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]WriteShareGroupStateRequestTopicPartitionStateBatch, l)...)
+							a = append(a, make([]WriteShareGroupStateRequestTopicPartitionStateBatch, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(WriteShareGroupStateRequestTopicPartitionStateBatch))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -58673,9 +59708,12 @@ func (v *WriteShareGroupStateResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]WriteShareGroupStateResponseTopic, l)...)
+			a = append(a, make([]WriteShareGroupStateResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(WriteShareGroupStateResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -58697,9 +59735,12 @@ func (v *WriteShareGroupStateResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]WriteShareGroupStateResponseTopicPartition, l)...)
+					a = append(a, make([]WriteShareGroupStateResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(WriteShareGroupStateResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -58952,9 +59993,12 @@ func (v *DeleteShareGroupStateRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DeleteShareGroupStateRequestTopic, l)...)
+			a = append(a, make([]DeleteShareGroupStateRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DeleteShareGroupStateRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -58976,9 +60020,12 @@ func (v *DeleteShareGroupStateRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DeleteShareGroupStateRequestTopicPartition, l)...)
+					a = append(a, make([]DeleteShareGroupStateRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DeleteShareGroupStateRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -59197,9 +60244,12 @@ func (v *DeleteShareGroupStateResponse) readFrom(src []byte, unsafe bool) error 
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DeleteShareGroupStateResponseTopic, l)...)
+			a = append(a, make([]DeleteShareGroupStateResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DeleteShareGroupStateResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -59221,9 +60271,12 @@ func (v *DeleteShareGroupStateResponse) readFrom(src []byte, unsafe bool) error 
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DeleteShareGroupStateResponseTopicPartition, l)...)
+					a = append(a, make([]DeleteShareGroupStateResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DeleteShareGroupStateResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -59485,9 +60538,12 @@ func (v *ReadShareGroupStateSummaryRequest) readFrom(src []byte, unsafe bool) er
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ReadShareGroupStateSummaryRequestTopic, l)...)
+			a = append(a, make([]ReadShareGroupStateSummaryRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ReadShareGroupStateSummaryRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -59509,9 +60565,12 @@ func (v *ReadShareGroupStateSummaryRequest) readFrom(src []byte, unsafe bool) er
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ReadShareGroupStateSummaryRequestTopicPartition, l)...)
+					a = append(a, make([]ReadShareGroupStateSummaryRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ReadShareGroupStateSummaryRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -59766,9 +60825,12 @@ func (v *ReadShareGroupStateSummaryResponse) readFrom(src []byte, unsafe bool) e
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]ReadShareGroupStateSummaryResponseTopic, l)...)
+			a = append(a, make([]ReadShareGroupStateSummaryResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(ReadShareGroupStateSummaryResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -59790,9 +60852,12 @@ func (v *ReadShareGroupStateSummaryResponse) readFrom(src []byte, unsafe bool) e
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]ReadShareGroupStateSummaryResponseTopicPartition, l)...)
+					a = append(a, make([]ReadShareGroupStateSummaryResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(ReadShareGroupStateSummaryResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -60905,9 +61970,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]StreamsGroupHeartbeatRequestTopologySubtopology, l)...)
+					a = append(a, make([]StreamsGroupHeartbeatRequestTopologySubtopology, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(StreamsGroupHeartbeatRequestTopologySubtopology))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -60942,9 +62010,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]string, l)...)
+							a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(string))
+							}
 							var v string
 							if unsafe {
 								if isFlexible {
@@ -60978,9 +62049,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]string, l)...)
+							a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(string))
+							}
 							var v string
 							if unsafe {
 								if isFlexible {
@@ -61014,9 +62088,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]TopicInfo, l)...)
+							a = append(a, make([]TopicInfo, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(TopicInfo))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -61059,9 +62136,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 								}
 								a = a[:0]
 								if l > 0 {
-									a = append(a, make([]TopicInfoConfig, l)...)
+									a = append(a, make([]TopicInfoConfig, min(l, kbin.MaxPrealloc))...)
 								}
-								for i := int32(0); i < l; i++ {
+								for i := int32(0); i < l && b.Ok(); i++ {
+									if int(i) == len(a) {
+										a = append(a, *new(TopicInfoConfig))
+									}
 									v := &a[i]
 									v.Default()
 									s := v
@@ -61127,9 +62207,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]string, l)...)
+							a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(string))
+							}
 							var v string
 							if unsafe {
 								if isFlexible {
@@ -61163,9 +62246,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]TopicInfo, l)...)
+							a = append(a, make([]TopicInfo, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(TopicInfo))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -61208,9 +62294,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 								}
 								a = a[:0]
 								if l > 0 {
-									a = append(a, make([]TopicInfoConfig, l)...)
+									a = append(a, make([]TopicInfoConfig, min(l, kbin.MaxPrealloc))...)
 								}
-								for i := int32(0); i < l; i++ {
+								for i := int32(0); i < l && b.Ok(); i++ {
+									if int(i) == len(a) {
+										a = append(a, *new(TopicInfoConfig))
+									}
 									v := &a[i]
 									v.Default()
 									s := v
@@ -61276,9 +62365,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]StreamsGroupHeartbeatRequestTopologySubtopologyCopartitionGroup, l)...)
+							a = append(a, make([]StreamsGroupHeartbeatRequestTopologySubtopologyCopartitionGroup, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(StreamsGroupHeartbeatRequestTopologySubtopologyCopartitionGroup))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -61296,9 +62388,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 								}
 								a = a[:0]
 								if l > 0 {
-									a = append(a, make([]int16, l)...)
+									a = append(a, make([]int16, min(l, kbin.MaxPrealloc))...)
 								}
-								for i := int32(0); i < l; i++ {
+								for i := int32(0); i < l && b.Ok(); i++ {
+									if int(i) == len(a) {
+										a = append(a, *new(int16))
+									}
 									v := b.Int16()
 									a[i] = v
 								}
@@ -61319,9 +62414,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 								}
 								a = a[:0]
 								if l > 0 {
-									a = append(a, make([]int16, l)...)
+									a = append(a, make([]int16, min(l, kbin.MaxPrealloc))...)
 								}
-								for i := int32(0); i < l; i++ {
+								for i := int32(0); i < l && b.Ok(); i++ {
+									if int(i) == len(a) {
+										a = append(a, *new(int16))
+									}
 									v := b.Int16()
 									a[i] = v
 								}
@@ -61342,9 +62440,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 								}
 								a = a[:0]
 								if l > 0 {
-									a = append(a, make([]int16, l)...)
+									a = append(a, make([]int16, min(l, kbin.MaxPrealloc))...)
 								}
-								for i := int32(0); i < l; i++ {
+								for i := int32(0); i < l && b.Ok(); i++ {
+									if int(i) == len(a) {
+										a = append(a, *new(int16))
+									}
 									v := b.Int16()
 									a[i] = v
 								}
@@ -61387,9 +62488,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]TaskIDs, l)...)
+			a = append(a, make([]TaskIDs, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(TaskIDs))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -61424,9 +62528,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -61457,9 +62564,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]TaskIDs, l)...)
+			a = append(a, make([]TaskIDs, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(TaskIDs))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -61494,9 +62604,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -61527,9 +62640,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]TaskIDs, l)...)
+			a = append(a, make([]TaskIDs, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(TaskIDs))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -61564,9 +62680,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -61646,9 +62765,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]StreamsGroupHeartbeatRequestClientTag, l)...)
+			a = append(a, make([]StreamsGroupHeartbeatRequestClientTag, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(StreamsGroupHeartbeatRequestClientTag))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -61710,9 +62832,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]TaskOffset, l)...)
+			a = append(a, make([]TaskOffset, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(TaskOffset))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -61765,9 +62890,12 @@ func (v *StreamsGroupHeartbeatRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]TaskOffset, l)...)
+			a = append(a, make([]TaskOffset, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(TaskOffset))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -62430,9 +63558,12 @@ func (v *StreamsGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error 
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]StreamsGroupHeartbeatResponseStatus, l)...)
+			a = append(a, make([]StreamsGroupHeartbeatResponseStatus, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(StreamsGroupHeartbeatResponseStatus))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -62481,9 +63612,12 @@ func (v *StreamsGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error 
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]TaskIDs, l)...)
+			a = append(a, make([]TaskIDs, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(TaskIDs))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -62518,9 +63652,12 @@ func (v *StreamsGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error 
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -62551,9 +63688,12 @@ func (v *StreamsGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error 
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]TaskIDs, l)...)
+			a = append(a, make([]TaskIDs, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(TaskIDs))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -62588,9 +63728,12 @@ func (v *StreamsGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error 
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -62621,9 +63764,12 @@ func (v *StreamsGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error 
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]TaskIDs, l)...)
+			a = append(a, make([]TaskIDs, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(TaskIDs))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -62658,9 +63804,12 @@ func (v *StreamsGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error 
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]int32, l)...)
+					a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(int32))
+					}
 					v := b.Int32()
 					a[i] = v
 				}
@@ -62699,9 +63848,12 @@ func (v *StreamsGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error 
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]StreamsGroupHeartbeatResponsePartitionsByUserEndpoint, l)...)
+			a = append(a, make([]StreamsGroupHeartbeatResponsePartitionsByUserEndpoint, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(StreamsGroupHeartbeatResponsePartitionsByUserEndpoint))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -62748,9 +63900,12 @@ func (v *StreamsGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error 
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]StreamsGroupHeartbeatResponsePartitionsByUserEndpointActivePartition, l)...)
+					a = append(a, make([]StreamsGroupHeartbeatResponsePartitionsByUserEndpointActivePartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(StreamsGroupHeartbeatResponsePartitionsByUserEndpointActivePartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -62785,9 +63940,12 @@ func (v *StreamsGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error 
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -62815,9 +63973,12 @@ func (v *StreamsGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error 
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]StreamsGroupHeartbeatResponsePartitionsByUserEndpointStandbyPartition, l)...)
+					a = append(a, make([]StreamsGroupHeartbeatResponsePartitionsByUserEndpointStandbyPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(StreamsGroupHeartbeatResponsePartitionsByUserEndpointStandbyPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -62852,9 +64013,12 @@ func (v *StreamsGroupHeartbeatResponse) readFrom(src []byte, unsafe bool) error 
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -63095,9 +64259,12 @@ func (v *StreamsGroupDescribeRequest) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]string, l)...)
+			a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(string))
+			}
 			var v string
 			if unsafe {
 				if isFlexible {
@@ -64476,9 +65643,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]StreamsGroupDescribeResponseGroup, l)...)
+			a = append(a, make([]StreamsGroupDescribeResponseGroup, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(StreamsGroupDescribeResponseGroup))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -64572,9 +65742,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]StreamsGroupDescribeResponseGroupTopologySubtopology, l)...)
+							a = append(a, make([]StreamsGroupDescribeResponseGroupTopologySubtopology, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(StreamsGroupDescribeResponseGroupTopologySubtopology))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -64609,9 +65782,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 								}
 								a = a[:0]
 								if l > 0 {
-									a = append(a, make([]string, l)...)
+									a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 								}
-								for i := int32(0); i < l; i++ {
+								for i := int32(0); i < l && b.Ok(); i++ {
+									if int(i) == len(a) {
+										a = append(a, *new(string))
+									}
 									var v string
 									if unsafe {
 										if isFlexible {
@@ -64645,9 +65821,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 								}
 								a = a[:0]
 								if l > 0 {
-									a = append(a, make([]string, l)...)
+									a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 								}
-								for i := int32(0); i < l; i++ {
+								for i := int32(0); i < l && b.Ok(); i++ {
+									if int(i) == len(a) {
+										a = append(a, *new(string))
+									}
 									var v string
 									if unsafe {
 										if isFlexible {
@@ -64681,9 +65860,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 								}
 								a = a[:0]
 								if l > 0 {
-									a = append(a, make([]TopicInfo, l)...)
+									a = append(a, make([]TopicInfo, min(l, kbin.MaxPrealloc))...)
 								}
-								for i := int32(0); i < l; i++ {
+								for i := int32(0); i < l && b.Ok(); i++ {
+									if int(i) == len(a) {
+										a = append(a, *new(TopicInfo))
+									}
 									v := &a[i]
 									v.Default()
 									s := v
@@ -64726,9 +65908,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 										}
 										a = a[:0]
 										if l > 0 {
-											a = append(a, make([]TopicInfoConfig, l)...)
+											a = append(a, make([]TopicInfoConfig, min(l, kbin.MaxPrealloc))...)
 										}
-										for i := int32(0); i < l; i++ {
+										for i := int32(0); i < l && b.Ok(); i++ {
+											if int(i) == len(a) {
+												a = append(a, *new(TopicInfoConfig))
+											}
 											v := &a[i]
 											v.Default()
 											s := v
@@ -64794,9 +65979,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 								}
 								a = a[:0]
 								if l > 0 {
-									a = append(a, make([]TopicInfo, l)...)
+									a = append(a, make([]TopicInfo, min(l, kbin.MaxPrealloc))...)
 								}
-								for i := int32(0); i < l; i++ {
+								for i := int32(0); i < l && b.Ok(); i++ {
+									if int(i) == len(a) {
+										a = append(a, *new(TopicInfo))
+									}
 									v := &a[i]
 									v.Default()
 									s := v
@@ -64839,9 +66027,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 										}
 										a = a[:0]
 										if l > 0 {
-											a = append(a, make([]TopicInfoConfig, l)...)
+											a = append(a, make([]TopicInfoConfig, min(l, kbin.MaxPrealloc))...)
 										}
-										for i := int32(0); i < l; i++ {
+										for i := int32(0); i < l && b.Ok(); i++ {
+											if int(i) == len(a) {
+												a = append(a, *new(TopicInfoConfig))
+											}
 											v := &a[i]
 											v.Default()
 											s := v
@@ -64919,9 +66110,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]StreamsGroupDescribeResponseGroupMember, l)...)
+					a = append(a, make([]StreamsGroupDescribeResponseGroupMember, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(StreamsGroupDescribeResponseGroupMember))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -65081,9 +66275,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]StreamsGroupDescribeResponseGroupMemberClientTag, l)...)
+							a = append(a, make([]StreamsGroupDescribeResponseGroupMemberClientTag, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(StreamsGroupDescribeResponseGroupMemberClientTag))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -65142,9 +66339,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]TaskOffset, l)...)
+							a = append(a, make([]TaskOffset, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(TaskOffset))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -65194,9 +66394,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]TaskOffset, l)...)
+							a = append(a, make([]TaskOffset, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(TaskOffset))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -65250,9 +66453,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 							}
 							a = a[:0]
 							if l > 0 {
-								a = append(a, make([]TaskIDs, l)...)
+								a = append(a, make([]TaskIDs, min(l, kbin.MaxPrealloc))...)
 							}
-							for i := int32(0); i < l; i++ {
+							for i := int32(0); i < l && b.Ok(); i++ {
+								if int(i) == len(a) {
+									a = append(a, *new(TaskIDs))
+								}
 								v := &a[i]
 								v.Default()
 								s := v
@@ -65287,9 +66493,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 									}
 									a = a[:0]
 									if l > 0 {
-										a = append(a, make([]int32, l)...)
+										a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 									}
-									for i := int32(0); i < l; i++ {
+									for i := int32(0); i < l && b.Ok(); i++ {
+										if int(i) == len(a) {
+											a = append(a, *new(int32))
+										}
 										v := b.Int32()
 										a[i] = v
 									}
@@ -65317,9 +66526,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 							}
 							a = a[:0]
 							if l > 0 {
-								a = append(a, make([]TaskIDs, l)...)
+								a = append(a, make([]TaskIDs, min(l, kbin.MaxPrealloc))...)
 							}
-							for i := int32(0); i < l; i++ {
+							for i := int32(0); i < l && b.Ok(); i++ {
+								if int(i) == len(a) {
+									a = append(a, *new(TaskIDs))
+								}
 								v := &a[i]
 								v.Default()
 								s := v
@@ -65354,9 +66566,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 									}
 									a = a[:0]
 									if l > 0 {
-										a = append(a, make([]int32, l)...)
+										a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 									}
-									for i := int32(0); i < l; i++ {
+									for i := int32(0); i < l && b.Ok(); i++ {
+										if int(i) == len(a) {
+											a = append(a, *new(int32))
+										}
 										v := b.Int32()
 										a[i] = v
 									}
@@ -65384,9 +66599,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 							}
 							a = a[:0]
 							if l > 0 {
-								a = append(a, make([]TaskIDs, l)...)
+								a = append(a, make([]TaskIDs, min(l, kbin.MaxPrealloc))...)
 							}
-							for i := int32(0); i < l; i++ {
+							for i := int32(0); i < l && b.Ok(); i++ {
+								if int(i) == len(a) {
+									a = append(a, *new(TaskIDs))
+								}
 								v := &a[i]
 								v.Default()
 								s := v
@@ -65421,9 +66639,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 									}
 									a = a[:0]
 									if l > 0 {
-										a = append(a, make([]int32, l)...)
+										a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 									}
-									for i := int32(0); i < l; i++ {
+									for i := int32(0); i < l && b.Ok(); i++ {
+										if int(i) == len(a) {
+											a = append(a, *new(int32))
+										}
 										v := b.Int32()
 										a[i] = v
 									}
@@ -65459,9 +66680,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 							}
 							a = a[:0]
 							if l > 0 {
-								a = append(a, make([]TaskIDs, l)...)
+								a = append(a, make([]TaskIDs, min(l, kbin.MaxPrealloc))...)
 							}
-							for i := int32(0); i < l; i++ {
+							for i := int32(0); i < l && b.Ok(); i++ {
+								if int(i) == len(a) {
+									a = append(a, *new(TaskIDs))
+								}
 								v := &a[i]
 								v.Default()
 								s := v
@@ -65496,9 +66720,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 									}
 									a = a[:0]
 									if l > 0 {
-										a = append(a, make([]int32, l)...)
+										a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 									}
-									for i := int32(0); i < l; i++ {
+									for i := int32(0); i < l && b.Ok(); i++ {
+										if int(i) == len(a) {
+											a = append(a, *new(int32))
+										}
 										v := b.Int32()
 										a[i] = v
 									}
@@ -65526,9 +66753,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 							}
 							a = a[:0]
 							if l > 0 {
-								a = append(a, make([]TaskIDs, l)...)
+								a = append(a, make([]TaskIDs, min(l, kbin.MaxPrealloc))...)
 							}
-							for i := int32(0); i < l; i++ {
+							for i := int32(0); i < l && b.Ok(); i++ {
+								if int(i) == len(a) {
+									a = append(a, *new(TaskIDs))
+								}
 								v := &a[i]
 								v.Default()
 								s := v
@@ -65563,9 +66793,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 									}
 									a = a[:0]
 									if l > 0 {
-										a = append(a, make([]int32, l)...)
+										a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 									}
-									for i := int32(0); i < l; i++ {
+									for i := int32(0); i < l && b.Ok(); i++ {
+										if int(i) == len(a) {
+											a = append(a, *new(int32))
+										}
 										v := b.Int32()
 										a[i] = v
 									}
@@ -65593,9 +66826,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 							}
 							a = a[:0]
 							if l > 0 {
-								a = append(a, make([]TaskIDs, l)...)
+								a = append(a, make([]TaskIDs, min(l, kbin.MaxPrealloc))...)
 							}
-							for i := int32(0); i < l; i++ {
+							for i := int32(0); i < l && b.Ok(); i++ {
+								if int(i) == len(a) {
+									a = append(a, *new(TaskIDs))
+								}
 								v := &a[i]
 								v.Default()
 								s := v
@@ -65630,9 +66866,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 									}
 									a = a[:0]
 									if l > 0 {
-										a = append(a, make([]int32, l)...)
+										a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 									}
-									for i := int32(0); i < l; i++ {
+									for i := int32(0); i < l && b.Ok(); i++ {
+										if int(i) == len(a) {
+											a = append(a, *new(int32))
+										}
 										v := b.Int32()
 										a[i] = v
 									}
@@ -65685,9 +66924,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]TopologyDescriptionSubtopology, l)...)
+							a = append(a, make([]TopologyDescriptionSubtopology, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(TopologyDescriptionSubtopology))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -65722,9 +66964,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 								}
 								a = a[:0]
 								if l > 0 {
-									a = append(a, make([]TopologyDescriptionNode, l)...)
+									a = append(a, make([]TopologyDescriptionNode, min(l, kbin.MaxPrealloc))...)
 								}
-								for i := int32(0); i < l; i++ {
+								for i := int32(0); i < l && b.Ok(); i++ {
+									if int(i) == len(a) {
+										a = append(a, *new(TopologyDescriptionNode))
+									}
 									v := &a[i]
 									v.Default()
 									s := v
@@ -65763,9 +67008,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 										}
 										a = a[:0]
 										if l > 0 {
-											a = append(a, make([]string, l)...)
+											a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 										}
-										for i := int32(0); i < l; i++ {
+										for i := int32(0); i < l && b.Ok(); i++ {
+											if int(i) == len(a) {
+												a = append(a, *new(string))
+											}
 											var v string
 											if unsafe {
 												if isFlexible {
@@ -65816,9 +67064,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 										}
 										a = a[:0]
 										if l > 0 {
-											a = append(a, make([]string, l)...)
+											a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 										}
-										for i := int32(0); i < l; i++ {
+										for i := int32(0); i < l && b.Ok(); i++ {
+											if int(i) == len(a) {
+												a = append(a, *new(string))
+											}
 											var v string
 											if unsafe {
 												if isFlexible {
@@ -65852,9 +67103,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 										}
 										a = a[:0]
 										if l > 0 {
-											a = append(a, make([]string, l)...)
+											a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 										}
-										for i := int32(0); i < l; i++ {
+										for i := int32(0); i < l && b.Ok(); i++ {
+											if int(i) == len(a) {
+												a = append(a, *new(string))
+											}
 											var v string
 											if unsafe {
 												if isFlexible {
@@ -65902,9 +67156,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]TopologyDescriptionGlobalStore, l)...)
+							a = append(a, make([]TopologyDescriptionGlobalStore, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(TopologyDescriptionGlobalStore))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -65947,9 +67204,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 									}
 									a = a[:0]
 									if l > 0 {
-										a = append(a, make([]string, l)...)
+										a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 									}
-									for i := int32(0); i < l; i++ {
+									for i := int32(0); i < l && b.Ok(); i++ {
+										if int(i) == len(a) {
+											a = append(a, *new(string))
+										}
 										var v string
 										if unsafe {
 											if isFlexible {
@@ -66000,9 +67260,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 									}
 									a = a[:0]
 									if l > 0 {
-										a = append(a, make([]string, l)...)
+										a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 									}
-									for i := int32(0); i < l; i++ {
+									for i := int32(0); i < l && b.Ok(); i++ {
+										if int(i) == len(a) {
+											a = append(a, *new(string))
+										}
 										var v string
 										if unsafe {
 											if isFlexible {
@@ -66036,9 +67299,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 									}
 									a = a[:0]
 									if l > 0 {
-										a = append(a, make([]string, l)...)
+										a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 									}
-									for i := int32(0); i < l; i++ {
+									for i := int32(0); i < l && b.Ok(); i++ {
+										if int(i) == len(a) {
+											a = append(a, *new(string))
+										}
 										var v string
 										if unsafe {
 											if isFlexible {
@@ -66101,9 +67367,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 									}
 									a = a[:0]
 									if l > 0 {
-										a = append(a, make([]string, l)...)
+										a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 									}
-									for i := int32(0); i < l; i++ {
+									for i := int32(0); i < l && b.Ok(); i++ {
+										if int(i) == len(a) {
+											a = append(a, *new(string))
+										}
 										var v string
 										if unsafe {
 											if isFlexible {
@@ -66154,9 +67423,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 									}
 									a = a[:0]
 									if l > 0 {
-										a = append(a, make([]string, l)...)
+										a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 									}
-									for i := int32(0); i < l; i++ {
+									for i := int32(0); i < l && b.Ok(); i++ {
+										if int(i) == len(a) {
+											a = append(a, *new(string))
+										}
 										var v string
 										if unsafe {
 											if isFlexible {
@@ -66190,9 +67462,12 @@ func (v *StreamsGroupDescribeResponse) readFrom(src []byte, unsafe bool) error {
 									}
 									a = a[:0]
 									if l > 0 {
-										a = append(a, make([]string, l)...)
+										a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 									}
-									for i := int32(0); i < l; i++ {
+									for i := int32(0); i < l && b.Ok(); i++ {
+										if int(i) == len(a) {
+											a = append(a, *new(string))
+										}
 										var v string
 										if unsafe {
 											if isFlexible {
@@ -66463,9 +67738,12 @@ func (v *DescribeShareGroupOffsetsRequest) readFrom(src []byte, unsafe bool) err
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeShareGroupOffsetsRequestGroup, l)...)
+			a = append(a, make([]DescribeShareGroupOffsetsRequestGroup, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeShareGroupOffsetsRequestGroup))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -66503,9 +67781,12 @@ func (v *DescribeShareGroupOffsetsRequest) readFrom(src []byte, unsafe bool) err
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeShareGroupOffsetsRequestGroupTopic, l)...)
+					a = append(a, make([]DescribeShareGroupOffsetsRequestGroupTopic, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeShareGroupOffsetsRequestGroupTopic))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -66540,9 +67821,12 @@ func (v *DescribeShareGroupOffsetsRequest) readFrom(src []byte, unsafe bool) err
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]int32, l)...)
+							a = append(a, make([]int32, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(int32))
+							}
 							v := b.Int32()
 							a[i] = v
 						}
@@ -66882,9 +68166,12 @@ func (v *DescribeShareGroupOffsetsResponse) readFrom(src []byte, unsafe bool) er
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DescribeShareGroupOffsetsResponseGroup, l)...)
+			a = append(a, make([]DescribeShareGroupOffsetsResponseGroup, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DescribeShareGroupOffsetsResponseGroup))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -66919,9 +68206,12 @@ func (v *DescribeShareGroupOffsetsResponse) readFrom(src []byte, unsafe bool) er
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]DescribeShareGroupOffsetsResponseGroupTopic, l)...)
+					a = append(a, make([]DescribeShareGroupOffsetsResponseGroupTopic, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(DescribeShareGroupOffsetsResponseGroupTopic))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -66960,9 +68250,12 @@ func (v *DescribeShareGroupOffsetsResponse) readFrom(src []byte, unsafe bool) er
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]DescribeShareGroupOffsetsResponseGroupTopicPartition, l)...)
+							a = append(a, make([]DescribeShareGroupOffsetsResponseGroupTopicPartition, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(DescribeShareGroupOffsetsResponseGroupTopicPartition))
+							}
 							v := &a[i]
 							v.Default()
 							s := v
@@ -67266,9 +68559,12 @@ func (v *AlterShareGroupOffsetsRequest) readFrom(src []byte, unsafe bool) error 
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AlterShareGroupOffsetsRequestTopic, l)...)
+			a = append(a, make([]AlterShareGroupOffsetsRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AlterShareGroupOffsetsRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -67303,9 +68599,12 @@ func (v *AlterShareGroupOffsetsRequest) readFrom(src []byte, unsafe bool) error 
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AlterShareGroupOffsetsRequestTopicPartition, l)...)
+					a = append(a, make([]AlterShareGroupOffsetsRequestTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AlterShareGroupOffsetsRequestTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -67600,9 +68899,12 @@ func (v *AlterShareGroupOffsetsResponse) readFrom(src []byte, unsafe bool) error
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]AlterShareGroupOffsetsResponseTopic, l)...)
+			a = append(a, make([]AlterShareGroupOffsetsResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(AlterShareGroupOffsetsResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -67641,9 +68943,12 @@ func (v *AlterShareGroupOffsetsResponse) readFrom(src []byte, unsafe bool) error
 				}
 				a = a[:0]
 				if l > 0 {
-					a = append(a, make([]AlterShareGroupOffsetsResponseTopicPartition, l)...)
+					a = append(a, make([]AlterShareGroupOffsetsResponseTopicPartition, min(l, kbin.MaxPrealloc))...)
 				}
-				for i := int32(0); i < l; i++ {
+				for i := int32(0); i < l && b.Ok(); i++ {
+					if int(i) == len(a) {
+						a = append(a, *new(AlterShareGroupOffsetsResponseTopicPartition))
+					}
 					v := &a[i]
 					v.Default()
 					s := v
@@ -67857,9 +69162,12 @@ func (v *DeleteShareGroupOffsetsRequest) readFrom(src []byte, unsafe bool) error
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DeleteShareGroupOffsetsRequestTopic, l)...)
+			a = append(a, make([]DeleteShareGroupOffsetsRequestTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DeleteShareGroupOffsetsRequestTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -68115,9 +69423,12 @@ func (v *DeleteShareGroupOffsetsResponse) readFrom(src []byte, unsafe bool) erro
 		}
 		a = a[:0]
 		if l > 0 {
-			a = append(a, make([]DeleteShareGroupOffsetsResponseTopic, l)...)
+			a = append(a, make([]DeleteShareGroupOffsetsResponseTopic, min(l, kbin.MaxPrealloc))...)
 		}
-		for i := int32(0); i < l; i++ {
+		for i := int32(0); i < l && b.Ok(); i++ {
+			if int(i) == len(a) {
+				a = append(a, *new(DeleteShareGroupOffsetsResponseTopic))
+			}
 			v := &a[i]
 			v.Default()
 			s := v
@@ -68646,9 +69957,12 @@ func (v *StreamsGroupTopologyDescriptionUpdateRequest) readFrom(src []byte, unsa
 			}
 			a = a[:0]
 			if l > 0 {
-				a = append(a, make([]TopologyDescriptionSubtopology, l)...)
+				a = append(a, make([]TopologyDescriptionSubtopology, min(l, kbin.MaxPrealloc))...)
 			}
-			for i := int32(0); i < l; i++ {
+			for i := int32(0); i < l && b.Ok(); i++ {
+				if int(i) == len(a) {
+					a = append(a, *new(TopologyDescriptionSubtopology))
+				}
 				v := &a[i]
 				v.Default()
 				s := v
@@ -68683,9 +69997,12 @@ func (v *StreamsGroupTopologyDescriptionUpdateRequest) readFrom(src []byte, unsa
 					}
 					a = a[:0]
 					if l > 0 {
-						a = append(a, make([]TopologyDescriptionNode, l)...)
+						a = append(a, make([]TopologyDescriptionNode, min(l, kbin.MaxPrealloc))...)
 					}
-					for i := int32(0); i < l; i++ {
+					for i := int32(0); i < l && b.Ok(); i++ {
+						if int(i) == len(a) {
+							a = append(a, *new(TopologyDescriptionNode))
+						}
 						v := &a[i]
 						v.Default()
 						s := v
@@ -68724,9 +70041,12 @@ func (v *StreamsGroupTopologyDescriptionUpdateRequest) readFrom(src []byte, unsa
 							}
 							a = a[:0]
 							if l > 0 {
-								a = append(a, make([]string, l)...)
+								a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 							}
-							for i := int32(0); i < l; i++ {
+							for i := int32(0); i < l && b.Ok(); i++ {
+								if int(i) == len(a) {
+									a = append(a, *new(string))
+								}
 								var v string
 								if unsafe {
 									if isFlexible {
@@ -68777,9 +70097,12 @@ func (v *StreamsGroupTopologyDescriptionUpdateRequest) readFrom(src []byte, unsa
 							}
 							a = a[:0]
 							if l > 0 {
-								a = append(a, make([]string, l)...)
+								a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 							}
-							for i := int32(0); i < l; i++ {
+							for i := int32(0); i < l && b.Ok(); i++ {
+								if int(i) == len(a) {
+									a = append(a, *new(string))
+								}
 								var v string
 								if unsafe {
 									if isFlexible {
@@ -68813,9 +70136,12 @@ func (v *StreamsGroupTopologyDescriptionUpdateRequest) readFrom(src []byte, unsa
 							}
 							a = a[:0]
 							if l > 0 {
-								a = append(a, make([]string, l)...)
+								a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 							}
-							for i := int32(0); i < l; i++ {
+							for i := int32(0); i < l && b.Ok(); i++ {
+								if int(i) == len(a) {
+									a = append(a, *new(string))
+								}
 								var v string
 								if unsafe {
 									if isFlexible {
@@ -68863,9 +70189,12 @@ func (v *StreamsGroupTopologyDescriptionUpdateRequest) readFrom(src []byte, unsa
 			}
 			a = a[:0]
 			if l > 0 {
-				a = append(a, make([]TopologyDescriptionGlobalStore, l)...)
+				a = append(a, make([]TopologyDescriptionGlobalStore, min(l, kbin.MaxPrealloc))...)
 			}
-			for i := int32(0); i < l; i++ {
+			for i := int32(0); i < l && b.Ok(); i++ {
+				if int(i) == len(a) {
+					a = append(a, *new(TopologyDescriptionGlobalStore))
+				}
 				v := &a[i]
 				v.Default()
 				s := v
@@ -68908,9 +70237,12 @@ func (v *StreamsGroupTopologyDescriptionUpdateRequest) readFrom(src []byte, unsa
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]string, l)...)
+							a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(string))
+							}
 							var v string
 							if unsafe {
 								if isFlexible {
@@ -68961,9 +70293,12 @@ func (v *StreamsGroupTopologyDescriptionUpdateRequest) readFrom(src []byte, unsa
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]string, l)...)
+							a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(string))
+							}
 							var v string
 							if unsafe {
 								if isFlexible {
@@ -68997,9 +70332,12 @@ func (v *StreamsGroupTopologyDescriptionUpdateRequest) readFrom(src []byte, unsa
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]string, l)...)
+							a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(string))
+							}
 							var v string
 							if unsafe {
 								if isFlexible {
@@ -69062,9 +70400,12 @@ func (v *StreamsGroupTopologyDescriptionUpdateRequest) readFrom(src []byte, unsa
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]string, l)...)
+							a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(string))
+							}
 							var v string
 							if unsafe {
 								if isFlexible {
@@ -69115,9 +70456,12 @@ func (v *StreamsGroupTopologyDescriptionUpdateRequest) readFrom(src []byte, unsa
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]string, l)...)
+							a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(string))
+							}
 							var v string
 							if unsafe {
 								if isFlexible {
@@ -69151,9 +70495,12 @@ func (v *StreamsGroupTopologyDescriptionUpdateRequest) readFrom(src []byte, unsa
 						}
 						a = a[:0]
 						if l > 0 {
-							a = append(a, make([]string, l)...)
+							a = append(a, make([]string, min(l, kbin.MaxPrealloc))...)
 						}
-						for i := int32(0); i < l; i++ {
+						for i := int32(0); i < l && b.Ok(); i++ {
+							if int(i) == len(a) {
+								a = append(a, *new(string))
+							}
 							var v string
 							if unsafe {
 								if isFlexible {

@@ -637,6 +637,31 @@ func (b *Reader) Uvarint() uint32 {
 	return val
 }
 
+// Riffle: limits on what a decoder accepts from untrusted input, as Kafka
+// 4.4's generated readers enforce them (MessageUtil / the generated
+// read methods): an array claiming more than MaxArrayLen elements and a
+// tagged-field section claiming more than MaxTagCount fields make the read
+// fail, and no array is preallocated beyond MaxPrealloc elements before its
+// elements have been read, so a small request cannot make the broker
+// allocate for a length it only claims.
+const (
+	MaxArrayLen = 1_000_000
+	MaxTagCount = 10_000
+	MaxPrealloc = 1_000
+)
+
+// TagCount returns the number of tagged fields that follow (KIP-482), or 0
+// and a failed reader when more than MaxTagCount are claimed. (Riffle.)
+func (b *Reader) TagCount() uint32 {
+	n := b.Uvarint()
+	if n > MaxTagCount {
+		b.bad = true
+		b.Src = nil
+		return 0
+	}
+	return n
+}
+
 // Span returns l bytes from the reader.
 func (b *Reader) Span(l int) []byte {
 	if len(b.Src) < l || l < 0 {
@@ -777,7 +802,8 @@ func (b *Reader) ArrayLen() int32 {
 	r := b.Int32()
 	// The min size of a Kafka type is a byte, so if we do not have
 	// at least the array length of bytes left, it is bad.
-	if len(b.Src) < int(r) {
+	// Riffle: so is a length above MaxArrayLen.
+	if len(b.Src) < int(r) || r > MaxArrayLen {
 		b.bad = true
 		b.Src = nil
 		return 0
@@ -790,7 +816,8 @@ func (b *Reader) VarintArrayLen() int32 {
 	r := b.Varint()
 	// The min size of a Kafka type is a byte, so if we do not have
 	// at least the array length of bytes left, it is bad.
-	if len(b.Src) < int(r) {
+	// Riffle: so is a length above MaxArrayLen.
+	if len(b.Src) < int(r) || r > MaxArrayLen {
 		b.bad = true
 		b.Src = nil
 		return 0
@@ -803,7 +830,8 @@ func (b *Reader) CompactArrayLen() int32 {
 	r := int32(b.Uvarint()) - 1
 	// The min size of a Kafka type is a byte, so if we do not have
 	// at least the array length of bytes left, it is bad.
-	if len(b.Src) < int(r) {
+	// Riffle: so is a length above MaxArrayLen.
+	if len(b.Src) < int(r) || r > MaxArrayLen {
 		b.bad = true
 		b.Src = nil
 		return 0
