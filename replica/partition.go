@@ -3,6 +3,7 @@ package replica
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -165,8 +166,9 @@ func (p *Partition) AppendRecordsToLeader(data []byte, now time.Time) (storage.A
 }
 
 // validateProducerBatch applies Kafka's LogValidator rules that do not need
-// producer state. The batch is only decompressed when the topic demands it:
-// recompression to the topic's codec, or key checks on a compacted topic.
+// producer state (UnifiedLog.analyzeAndValidateRecords, LogValidator
+// .validateBatch and the record walk), and stores the records' largest
+// timestamp as the batch's max timestamp.
 func validateProducerBatch(data []byte, cfg PartitionConfig, now time.Time) (records.Batch, error) {
 	b, rest, err := records.ReadBatch(data)
 	if err != nil {
@@ -177,6 +179,11 @@ func validateProducerBatch(data []byte, cfg PartitionConfig, now time.Time) (rec
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%w: produce requests v3+ may contain exactly one record batch", kerr.InvalidRecord)
+	}
+	if bo := b.BaseOffset(); bo != 0 {
+		// UnifiedLog.analyzeAndValidateRecords: a client's v2 batch starts
+		// at offset 0; the leader assigns the real one.
+		return nil, fmt.Errorf("%w: the base offset of a produced batch must be 0, not %d", kerr.InvalidRecord, bo)
 	}
 	if err := b.Validate(); err != nil {
 		if errors.Is(err, records.ErrInvalidRecord) {
@@ -204,8 +211,17 @@ func validateProducerBatch(data []byte, cfg PartitionConfig, now time.Time) (rec
 		// KIP-98: a transactional batch belongs to a producer id.
 		return nil, fmt.Errorf("%w: transactional batch without a producer id", kerr.InvalidRecord)
 	}
-	if err := validateRecords(b, cfg, now); err != nil {
+	maxTs, err := validateRecords(b, cfg, now)
+	if err != nil {
 		return nil, err
+	}
+	if !cfg.LogAppendTime {
+		// LogValidator sets the max timestamp from the records for
+		// CreateTime (the log stamps LogAppendTime itself). A header that
+		// disagrees (librdkafka can write records with timestamp -1 under
+		// a max timestamp of 0) would otherwise make the segment look
+		// decades old to retention and segment.ms.
+		b.SetCreateTimeMaxTimestamp(maxTs)
 	}
 	if cfg.Recompress && b.Codec() != cfg.Compression {
 		nb, err := records.Recompress(b, cfg.Compression)
@@ -315,50 +331,63 @@ func (p *Partition) Read(offset int64, currentLeaderEpoch int32, maxBytes int, m
 	return out
 }
 
-// validateRecords applies LogValidator's per-record rules. An uncompressed
-// batch is walked record by record (no copy): every record must be well formed
-// and the count must match the header, keys must be present on compacted
-// topics, and CreateTime timestamps must lie within the configured bounds.
-// A compressed batch is only opened when the topic is compacted; otherwise its
-// header's timestamps stand for its records, so the produce path never
-// decompresses what it does not have to.
-func validateRecords(b records.Batch, cfg PartitionConfig, now time.Time) error {
+// decompressLimit bounds how far a produced batch's records may inflate:
+// 64 times max.message.bytes, and at least records.DefaultDecompressLimit
+// (64 MiB, 64 times Kafka's default max.message.bytes). Clients bound their
+// batches before compression (librdkafka, franz-go, Sarama by
+// max.message.bytes or batch.size; the Java producer by an estimate of the
+// compressed size that starts at ratio 1), so real batches stay far below
+// it; a batch past it is refused with MESSAGE_TOO_LARGE, which makes the
+// Java producer split the batch and retry. Kafka itself has no bound. The
+// cap keeps the work a decompression bomb can cause below 1 GiB.
+func decompressLimit(maxMessageBytes int) int {
+	return int(min(max(records.DefaultDecompressLimit, 64*int64(maxMessageBytes)), 1<<30))
+}
+
+// validateRecords walks every record of every batch, compressed or not, as
+// Kafka's LogValidator does (records.Batch.WalkRecords): malformed records
+// and counts that disagree with the header are INVALID_RECORD, a payload
+// the codec cannot decode or an unknown codec CORRUPT_MESSAGE (Kafka fails
+// those with an internal error), records inflating past decompressLimit
+// MESSAGE_TOO_LARGE. Keys must be present on compacted topics, and
+// CreateTime timestamps other than -1 (NO_TIMESTAMP) must lie within
+// message.timestamp.before/after.max.ms. It returns the largest record
+// timestamp, -1 when no record has one.
+func validateRecords(b records.Batch, cfg PartitionConfig, now time.Time) (int64, error) {
 	nowMs := now.UnixMilli()
-	checkTS := func(ts int64) error {
-		if cfg.LogAppendTime || ts < 0 {
-			return nil
+	// Saturating bounds: the configs default to Long.MAX_VALUE.
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if cfg.TimestampBeforeMaxMs >= 0 && nowMs >= math.MinInt64+cfg.TimestampBeforeMaxMs {
+		lo = nowMs - cfg.TimestampBeforeMaxMs
+	}
+	if cfg.TimestampAfterMaxMs >= 0 && nowMs <= math.MaxInt64-cfg.TimestampAfterMaxMs {
+		hi = nowMs + cfg.TimestampAfterMaxMs
+	}
+	checkTS := !cfg.LogAppendTime
+	compacted := cfg.Compacted
+	maxTs, err := b.WalkRecords(decompressLimit(cfg.MaxMessageBytes), func(r *records.RecordInfo) error {
+		if compacted && r.NullKey {
+			return fmt.Errorf("%w: compacted topic cannot accept a record without a key (record %d)", kerr.InvalidRecord, r.Index)
 		}
-		if d := nowMs - ts; d > cfg.TimestampBeforeMaxMs ||
-			-d > cfg.TimestampAfterMaxMs {
-			return fmt.Errorf("%w: timestamp %d is out of range [%d, %d]", kerr.InvalidTimestamp, ts,
-				nowMs-cfg.TimestampBeforeMaxMs, nowMs+cfg.TimestampAfterMaxMs)
+		if checkTS && r.Timestamp != -1 && (r.Timestamp < lo || r.Timestamp > hi) {
+			return fmt.Errorf("%w: timestamp %d of record %d is out of range [%d, %d]", kerr.InvalidTimestamp,
+				r.Timestamp, r.Index, lo, hi)
 		}
 		return nil
-	}
-	if b.Codec() != records.CodecNone && !cfg.Compacted {
-		if err := checkTS(b.MaxTimestamp()); err != nil {
-			return err
-		}
-		return checkTS(b.BaseTimestamp())
-	}
-	base := b.BaseTimestamp()
-	err := b.ForEachRecord(func(r *records.Record) error {
-		if cfg.Compacted && r.Key == nil {
-			return fmt.Errorf("%w: compacted topic cannot accept a record without a key", kerr.InvalidRecord)
-		}
-		return checkTS(base + r.TimestampDelta)
 	})
 	switch {
 	case err == nil:
-		return nil
+		return maxTs, nil
 	case errors.Is(err, kerr.InvalidRecord), errors.Is(err, kerr.InvalidTimestamp):
-		return err
+		return 0, err
 	case errors.Is(err, records.ErrRecordTooLarge):
-		return fmt.Errorf("%w: %v", kerr.MessageTooLarge, err)
+		return 0, fmt.Errorf("%w: %v", kerr.MessageTooLarge, err)
+	case errors.Is(err, records.ErrCorrupt):
+		return 0, fmt.Errorf("%w: %v", kerr.CorruptMessage, err)
 	default:
-		// Kafka: InvalidRecordException ("Incorrect declared batch
-		// size", malformed records) → INVALID_RECORD.
-		return fmt.Errorf("%w: %v", kerr.InvalidRecord, err)
+		// InvalidRecordException: malformed records, "Incorrect declared
+		// batch size".
+		return 0, fmt.Errorf("%w: %v", kerr.InvalidRecord, err)
 	}
 }
 

@@ -158,6 +158,20 @@ func (b Batch) SetLogAppendTime(ts int64) {
 	be.PutUint32(b[offCRC:], b.ComputeCRC())
 }
 
+// SetCreateTimeMaxTimestamp stores ts, the largest timestamp of the batch's
+// records, as the CreateTime batch's maxTimestamp and recomputes the CRC, as
+// Kafka's LogValidator does on every produce (DefaultRecordBatch
+// .setMaxTimestamp). A batch whose header already agrees with its records
+// keeps its bytes untouched. Unlike SetLogAppendTime it keeps the attributes
+// as they are.
+func (b Batch) SetCreateTimeMaxTimestamp(ts int64) {
+	if b.MaxTimestamp() == ts {
+		return
+	}
+	be.PutUint64(b[offMaxTimestamp:], uint64(ts))
+	be.PutUint32(b[offCRC:], b.ComputeCRC())
+}
+
 // ComputeCRC is the CRC-32C (Castagnoli) of everything from attributes to
 // the end of the batch, the value the crc field must hold.
 func (b Batch) ComputeCRC() uint32 { return crc32.Checksum(b[offAttributes:], castagnoli) }
