@@ -391,7 +391,11 @@ func (l *Log) appendBatchLocked(b []byte, h batchHeader, now time.Time, cfg LogC
 	seg.size += h.size()
 	seg.nextOffset = h.nextOffset()
 	seg.maxTimestamp, seg.offsetOfMaxTimestamp = maxTs, offMax
-	if seg.firstBatchTimestamp < 0 {
+	if pos == 0 {
+		// Kafka's LogSegment.append: the rolling-based timestamp is the
+		// first batch's, even when it has none (-1): segment.ms then
+		// counts from the segment's creation (timeWaitedForRoll), as
+		// loading the segment back does.
 		seg.firstBatchTimestamp = h.maxTimestamp
 	}
 	l.mu.logEndOffset = h.nextOffset()

@@ -33,7 +33,8 @@ func (l *Log) IncrementLogStartOffset(offset int64) error {
 // DeleteOldSegments applies retention.ms and retention.bytes (negative
 // values disable each), as Kafka's UnifiedLog.deleteOldSegments for
 // cleanup.policy=delete: from the oldest, segments whose largest timestamp
-// is older than retentionMs, and segments whose removal keeps the log at or
+// (the file's modification time when no batch has one) is older than
+// retentionMs, and segments whose removal keeps the log at or
 // above retentionBytes. Only segments wholly below the high watermark go,
 // and never the active one. It returns the number of segments deleted.
 func (l *Log) DeleteOldSegments(now time.Time, retentionMs, retentionBytes int64) (int, error) {
@@ -44,7 +45,12 @@ func (l *Log) DeleteOldSegments(now time.Time, retentionMs, retentionBytes int64
 	}
 	remaining := l.Size()
 	return l.deleteSegmentsLocked(now, func(s *logSegment, _ int64) bool {
-		byTime := retentionMs >= 0 && s.maxTimestamp >= 0 && now.UnixMilli()-s.maxTimestamp > retentionMs
+		byTime := false
+		if retentionMs >= 0 {
+			if ts, ok := s.largestTimestamp(); ok {
+				byTime = now.UnixMilli()-ts > retentionMs
+			}
+		}
 		bySize := retentionBytes >= 0 && remaining-s.size >= retentionBytes
 		if byTime || bySize {
 			remaining -= s.size
@@ -52,6 +58,23 @@ func (l *Log) DeleteOldSegments(now time.Time, retentionMs, retentionBytes int64
 		}
 		return false
 	})
+}
+
+// largestTimestamp is Kafka's LogSegment.largestTimestamp: the largest
+// batch max timestamp in the segment, or, when no batch carries a valid
+// one (records with timestamp -1, as librdkafka can write), the .log
+// file's modification time, so that such a segment ages from its last
+// write instead of looking infinitely old or never ageing. ok is false
+// only when the file cannot be examined; retention then keeps it.
+func (s *logSegment) largestTimestamp() (ts int64, ok bool) {
+	if s.maxTimestamp >= 0 {
+		return s.maxTimestamp, true
+	}
+	fi, err := s.log.Stat()
+	if err != nil {
+		return 0, false
+	}
+	return fi.ModTime().UnixMilli(), true
 }
 
 // ApplyRetention is one pass of Kafka's retention check
