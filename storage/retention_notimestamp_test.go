@@ -67,7 +67,7 @@ func TestSegmentMsWithoutFirstTimestampCountsFromCreation(t *testing.T) {
 	if l.NumSegments() != 1 {
 		t.Fatalf("rolled a segment created just now: %d segments", l.NumSegments())
 	}
-	if err := l.RollIfDue(created.Add(segmentMs/2 * time.Millisecond)); err != nil || l.NumSegments() != 1 {
+	if err := l.RollIfDue(created.Add(segmentMs / 2 * time.Millisecond)); err != nil || l.NumSegments() != 1 {
 		t.Fatalf("rolled half-way through segment.ms: %d segments, %v", l.NumSegments(), err)
 	}
 	if err := l.RollIfDue(created.Add((segmentMs + 1000) * time.Millisecond)); err != nil || l.NumSegments() != 2 {
