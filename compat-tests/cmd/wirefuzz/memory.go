@@ -1,0 +1,263 @@
+package main
+
+// Memory mode: many connections pipeline fetches and produces and never read
+// a response, others send frames whose first array claims 2^31-1 elements,
+// while a well-behaved producer and consumer must keep being served within
+// the timeout and the broker's RSS must stay under the bound.
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	memoryTopic = "wirefuzz-memory"
+	probeTopic  = "wirefuzz-memory-probe"
+)
+
+func memory(o options, rep *reporter) error {
+	ctx := context.Background()
+	apis, err := apiVersions(o.brokers)
+	if err != nil {
+		return err
+	}
+	adm, err := newAdmin(o.brokers)
+	if err != nil {
+		return err
+	}
+	defer adm.close()
+	ids, err := adm.ensureTopics(ctx, map[string]int32{memoryTopic: 1, probeTopic: 1})
+	if err != nil {
+		return err
+	}
+	if err := fillMemoryTopic(o.brokers); err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewSource(o.seed))
+	fetch, produce := floodFrames(rng, apis, ids[memoryTopic])
+
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+	var rss rssWatch
+	if o.pid > 0 {
+		bg.Add(1)
+		go func() { defer bg.Done(); rss.run(o.pid, o.maxRSS, rep, stop) }()
+	}
+
+	deadline := time.Now().Add(o.duration)
+	var written atomic.Int64
+	var conns sync.Map
+	var wg sync.WaitGroup
+	for i := 0; i < o.conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			flood(o.brokers, []([]byte){fetch, produce}[i%2], deadline, &written, &conns)
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		seed := o.seed + int64(i)
+		go func() {
+			defer wg.Done()
+			hugeClaims(o.brokers, rand.New(rand.NewSource(seed)), apis, deadline, &written)
+		}()
+	}
+	served := wellBehaved(o.brokers, deadline, o.timeout, rep)
+	// Writers blocked on a broker that stopped reading end when closed.
+	conns.Range(func(k, _ any) bool { k.(*conn).Close(); return true })
+	wg.Wait()
+	close(stop)
+	bg.Wait()
+	fmt.Printf("== memory: %d connections wrote %d MiB never reading a response; well-behaved client served %d round trips\n",
+		o.conns, written.Load()>>20, served)
+	if o.pid > 0 {
+		fmt.Printf("== broker peak VmRSS %d MiB (bound %d MiB)\n", rss.peakMiB(), o.maxRSS)
+	}
+	return nil
+}
+
+// fillMemoryTopic puts about 16 MiB in the flood topic, so every pipelined
+// fetch has megabytes to answer with.
+func fillMemoryTopic(addr string) error {
+	ends, err := listEnds(addr, memoryTopic)
+	if err != nil || ends[0] >= 64 {
+		return err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(memoryTopic), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	val := []byte(strings.Repeat("m", 256<<10))
+	for i := 0; i < 64; i++ {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: val}).FirstErr(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// floodFrames builds the pipelined requests: a fetch of the whole topic and a
+// produce of a 256 KiB batch.
+func floodFrames(rng *rand.Rand, apis []apiRange, id [16]byte) (fetch, produce []byte) {
+	fv, pv := int16(12), int16(9)
+	for _, a := range apis {
+		switch a.key {
+		case 1:
+			fv = min(a.max, 12)
+		case 0:
+			pv = a.max
+		}
+	}
+	f := kmsg.NewPtrFetchRequest()
+	f.SetVersion(fv)
+	f.ReplicaID, f.MaxBytes, f.SessionEpoch = -1, 64<<20, -1
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = memoryTopic
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes, fp.LogStartOffset, fp.CurrentLeaderEpoch = 32<<20, -1, -1
+	ft.Partitions = append(ft.Partitions, fp)
+	f.Topics = append(f.Topics, ft)
+
+	p := kmsg.NewPtrProduceRequest()
+	p.SetVersion(pv)
+	p.Acks, p.TimeoutMillis = 1, 5000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic, pt.TopicID = memoryTopic, id
+	pp := kmsg.NewProduceRequestTopicPartition()
+	recs := []kmsg.Record{{Value: randBytes(rng, 256<<10)}}
+	h := newHeader(codecNone, 1)
+	pp.Records = finish(h, encodeRecords(recs), time.Now().UnixMilli())
+	pt.Partitions = append(pt.Partitions, pp)
+	p.Topics = append(p.Topics, pt)
+	return frame(f, 1), frame(p, 1)
+}
+
+// flood writes req over and over on one connection and never reads.
+// A broker that mutes the connection (as Kafka does while a response is
+// pending) blocks the writes; that is the point.
+func flood(addr string, req []byte, deadline time.Time, written *atomic.Int64, conns *sync.Map) {
+	for time.Now().Before(deadline) {
+		c, err := dial(addr)
+		if err != nil {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		conns.Store(c, true)
+		for time.Now().Before(deadline) {
+			if err := c.write(req, time.Until(deadline)); err != nil {
+				break
+			}
+			written.Add(int64(len(req)))
+		}
+		conns.Delete(c)
+		c.Close()
+	}
+}
+
+// hugeClaims sends requests whose first array claims 2^31-1 (or, flexible,
+// 2^32-2) elements, followed by up to 64 MiB of zeros.
+func hugeClaims(addr string, rng *rand.Rand, apis []apiRange, deadline time.Time, written *atomic.Int64) {
+	// Requests whose first body field is an array: Metadata (topics),
+	// DescribeGroups (groups), DescribeConfigs (resources), DeleteGroups (groups).
+	var keys []apiRange
+	for _, a := range apis {
+		switch a.key {
+		case 3, 15, 32, 42:
+			keys = append(keys, a)
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	zeros := make([]byte, 1<<20)
+	for time.Now().Before(deadline) {
+		a := keys[rng.Intn(len(keys))]
+		ver := a.min + int16(rng.Intn(int(a.max-a.min)+1))
+		probe := kmsg.RequestForKey(a.key)
+		probe.SetVersion(ver)
+		var body []byte
+		if probe.IsFlexible() {
+			body = rawHeader(a.key, ver, 1, []byte{0})
+			body = binary.AppendUvarint(body, math.MaxUint32-1)
+		} else {
+			body = rawHeader(a.key, ver, 1, nil)
+			body = binary.BigEndian.AppendUint32(body, math.MaxInt32)
+		}
+		pad := rng.Intn(64 << 20)
+		c, err := dial(addr)
+		if err != nil {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		hdr := binary.BigEndian.AppendUint32(nil, uint32(len(body)+pad))
+		err = c.write(append(hdr, body...), 10*time.Second)
+		for left := pad; err == nil && left > 0; left -= len(zeros) {
+			err = c.write(zeros[:min(left, len(zeros))], 10*time.Second)
+			if err == nil {
+				written.Add(int64(min(left, len(zeros))))
+			}
+		}
+		if err == nil {
+			c.readFrame(10 * time.Second) // an answer or a close; either is fine
+		}
+		c.Close()
+	}
+}
+
+// wellBehaved produces one record at a time and waits for a consumer to see
+// it; each round trip must finish within timeout.
+func wellBehaved(addr string, deadline time.Time, timeout time.Duration, rep *reporter) int {
+	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(probeTopic))
+	if err != nil {
+		rep.report(finding{class: classStarved, what: "client", detail: err.Error()})
+		return 0
+	}
+	defer prod.Close()
+	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(probeTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		rep.report(finding{class: classStarved, what: "client", detail: err.Error()})
+		return 0
+	}
+	defer cons.Close()
+	served := 0
+	for time.Now().Before(deadline) {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		val := fmt.Sprintf("probe %d", served)
+		r, err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(val)}).First()
+		for err == nil {
+			fs := cons.PollFetches(ctx)
+			if ctx.Err() != nil {
+				err = fmt.Errorf("record at offset %d not consumed: %w", r.Offset, ctx.Err())
+				break
+			}
+			seen := false
+			fs.EachRecord(func(rec *kgo.Record) { seen = seen || string(rec.Value) == val })
+			if seen {
+				break
+			}
+		}
+		cancel()
+		if err != nil {
+			rep.report(finding{class: classStarved, what: "produce+consume", detail: fmt.Sprintf("after %v: %v", time.Since(start).Round(time.Millisecond), err)})
+			time.Sleep(time.Second) // one report per second at most
+			continue
+		}
+		served++
+		time.Sleep(200 * time.Millisecond)
+	}
+	return served
+}

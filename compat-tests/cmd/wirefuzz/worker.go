@@ -1,0 +1,181 @@
+package main
+
+import (
+	"fmt"
+	"math/rand"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// stats counts cases by kind for the summary.
+type stats struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (s *stats) add(k string) {
+	s.mu.Lock()
+	if s.n == nil {
+		s.n = map[string]int{}
+	}
+	s.n[k]++
+	s.mu.Unlock()
+}
+
+func (s *stats) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Sprintf("%d API requests, %d malformed frames, %d batches (%d corrupt, %d refused as they should be)",
+		s.n["api"], s.n["frame"], s.n["batch"], s.n["corrupt"], s.n["refused"])
+}
+
+// worker owns one connection for well-formed requests and one partition of
+// the batch topic, so its expected next offset needs no locking.
+type worker struct {
+	id        int
+	addr      string
+	rng       *rand.Rand
+	apis      []apiRange
+	flexible  []apiRange // APIs with a flexible max version
+	produce   apiRange
+	protected []string
+	topic     string
+	topicID   [16]byte
+	partition int32
+	next      int64 // where the next accepted batch must land
+	timeout   time.Duration
+	rep       *reporter
+	stats     *stats
+	c         *conn
+}
+
+func (w *worker) conn() (*conn, error) {
+	if w.c == nil {
+		c, err := dial(w.addr)
+		if err != nil {
+			return nil, err
+		}
+		w.c = c
+	}
+	return w.c, nil
+}
+
+func (w *worker) drop() {
+	if w.c != nil {
+		w.c.Close()
+		w.c = nil
+	}
+}
+
+// run does random cases until the deadline: about half random API requests,
+// a third record batches, the rest malformed frames.
+func (w *worker) run(deadline time.Time) {
+	defer w.drop()
+	for time.Now().Before(deadline) {
+		switch r := w.rng.Intn(20); {
+		case r < 10:
+			w.apiCase()
+		case r < 17:
+			w.batchCase()
+		default:
+			w.frameCase()
+		}
+	}
+}
+
+// produceBatch sends one batch to the worker's partition and returns the
+// partition's error code and base offset.
+func (w *worker) produceBatch(records []byte) (errCode int16, base int64, reqBytes []byte, err error) {
+	c, err := w.conn()
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(3 + int16(w.rng.Intn(int(w.produce.max-3)+1)))
+	req.Acks = -1
+	req.TimeoutMillis = 5000
+	t := kmsg.NewProduceRequestTopic()
+	t.Topic, t.TopicID = w.topic, w.topicID
+	p := kmsg.NewProduceRequestTopicPartition()
+	p.Partition, p.Records = w.partition, records
+	t.Partitions = append(t.Partitions, p)
+	req.Topics = append(req.Topics, t)
+	reqBytes, r, err := c.roundTrip(req, w.timeout)
+	if err != nil {
+		return 0, 0, reqBytes, err
+	}
+	resp := r.(*kmsg.ProduceResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return 0, 0, reqBytes, fmt.Errorf("%w: %d topics in a produce response to one partition", errUndecodable, len(resp.Topics))
+	}
+	pr := resp.Topics[0].Partitions[0]
+	return pr.ErrorCode, pr.BaseOffset, reqBytes, nil
+}
+
+// batchCase produces a random batch; after a refused one, a valid batch must
+// land at the next offset.
+func (w *worker) batchCase() {
+	now := time.Now().UnixMilli()
+	var b batch
+	if w.rng.Intn(30) == 0 {
+		b = twoBatches(w.rng, now)
+	} else {
+		b = genBatch(w.rng, "", -1, now)
+	}
+	w.stats.add("batch")
+	if !b.valid {
+		w.stats.add("corrupt")
+	}
+	ec, base, reqBytes, err := w.produceBatch(b.bytes)
+	what := fmt.Sprintf("Produce %s", b.variant)
+	if err != nil {
+		w.check(err, what, reqBytes)
+		w.drop()
+		return
+	}
+	switch {
+	case !b.valid && ec == 0:
+		w.rep.report(finding{class: classCorruptAccepted, what: b.variant,
+			detail: fmt.Sprintf("error 0, stored at offset %d of %s[%d]", base, w.topic, w.partition), req: reqBytes})
+		w.resync()
+		return
+	case b.valid && ec != 0:
+		w.rep.report(finding{class: classValidRefused, what: b.variant, detail: fmt.Sprintf("error %d for a valid batch", ec), req: reqBytes})
+		return
+	case b.valid:
+		w.landed(b, base, reqBytes)
+		return
+	}
+	w.stats.add("refused")
+	// The refused batch must leave nothing behind.
+	v := genBatch(w.rng, "valid", -1, now)
+	ec, base, reqBytes, err = w.produceBatch(v.bytes)
+	if err != nil {
+		w.check(err, "Produce valid after "+b.variant, reqBytes)
+		w.drop()
+		return
+	}
+	if ec != 0 {
+		w.rep.report(finding{class: classValidRefused, what: "after " + b.variant, detail: fmt.Sprintf("error %d for a valid batch", ec), req: reqBytes})
+		return
+	}
+	w.landed(v, base, reqBytes)
+}
+
+func (w *worker) landed(b batch, base int64, reqBytes []byte) {
+	if base != w.next {
+		w.rep.report(finding{class: classValidRefused, what: b.variant,
+			detail: fmt.Sprintf("accepted at offset %d, want %d", base, w.next), req: reqBytes})
+	}
+	w.next = base + int64(b.records)
+}
+
+// resync asks for the partition's end after a corrupt batch was stored.
+func (w *worker) resync() {
+	ends, err := listEnds(w.addr, w.topic)
+	if err == nil {
+		w.next = ends[w.partition]
+	}
+}
