@@ -47,6 +47,7 @@ type batch struct {
 	variant string
 	valid   bool
 	records int
+	codec   int
 	bytes   []byte
 }
 
@@ -440,7 +441,7 @@ func genBatch(rng *rand.Rand, name string, codec int, ts int64) batch {
 	} else {
 		label += fmt.Sprintf("/codec%d", h.attributes&7)
 	}
-	return batch{variant: label, valid: v.valid, records: n, bytes: finish(h, payload, ts)}
+	return batch{variant: label, valid: v.valid, records: n, codec: int(h.attributes & 7), bytes: finish(h, payload, ts)}
 }
 
 // twoBatches is a request payload with two valid batches: Kafka takes exactly

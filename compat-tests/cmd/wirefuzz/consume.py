@@ -1,6 +1,6 @@
 # Reads partitions from a start offset to an end offset with kafka-python or
 # librdkafka (confluent-kafka) and prints "STUCK ..." for each partition it
-# could not read to its end within 60 s. Run by wirefuzz:
+# could not read to its end within 60 s, or after 15 s without progress. Run by wirefuzz:
 #   /usr/bin/python3 consume.py kafka-python|librdkafka host:port '[{"topic":..,"partition":..,"start":..,"end":..}]'
 import json
 import sys
@@ -9,6 +9,15 @@ import time
 client, bootstrap, spec = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 deadline = time.time() + 60
 errors = {}
+progress = [time.time(), None]
+
+
+def moving(positions):
+    """False once the positions have not changed for 15 s."""
+    snap = sorted(positions.items())
+    if snap != progress[1]:
+        progress[0], progress[1] = time.time(), snap
+    return time.time() - progress[0] < 15
 
 
 def report(positions):
@@ -42,7 +51,7 @@ if client == "kafka-python":
                 errors.setdefault(k, repr(e))
         for k, tp in tps.items():
             positions[k] = c.position(tp)
-        if all(positions[(s["topic"], s["partition"])] >= s["end"] for s in spec):
+        if all(positions[(s["topic"], s["partition"])] >= s["end"] for s in spec) or not moving(positions):
             break
     c.close()
     report(positions)
@@ -64,7 +73,7 @@ elif client == "librdkafka":
                 positions[key] = max(positions.get(key, 0), m.offset())
             else:
                 errors[key] = str(m.error())
-        if all(positions.get((s["topic"], s["partition"]), s["start"]) >= s["end"] for s in spec):
+        if all(positions.get((s["topic"], s["partition"]), s["start"]) >= s["end"] for s in spec) or not moving(positions):
             break
     c.close()
     report(positions)

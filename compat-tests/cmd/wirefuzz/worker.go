@@ -87,19 +87,25 @@ func (w *worker) run(deadline time.Time) {
 
 // produceBatch sends one batch to the worker's partition and returns the
 // partition's error code and base offset.
-func (w *worker) produceBatch(records []byte) (errCode int16, base int64, reqBytes []byte, err error) {
+// Kafka takes zstd only from Produce v7 (KIP-110) and answers older
+// versions UNSUPPORTED_COMPRESSION_TYPE.
+func (w *worker) produceBatch(b batch) (errCode int16, base int64, reqBytes []byte, err error) {
 	c, err := w.conn()
 	if err != nil {
 		return 0, 0, nil, err
 	}
 	req := kmsg.NewPtrProduceRequest()
-	req.SetVersion(3 + int16(w.rng.Intn(int(w.produce.max-3)+1)))
+	lo := w.produce.min
+	if b.codec == codecZstd {
+		lo = max(lo, 7)
+	}
+	req.SetVersion(lo + int16(w.rng.Intn(int(w.produce.max-lo)+1)))
 	req.Acks = -1
 	req.TimeoutMillis = 5000
 	t := kmsg.NewProduceRequestTopic()
 	t.Topic, t.TopicID = w.topic, w.topicID
 	p := kmsg.NewProduceRequestTopicPartition()
-	p.Partition, p.Records = w.partition, records
+	p.Partition, p.Records = w.partition, b.bytes
 	t.Partitions = append(t.Partitions, p)
 	req.Topics = append(req.Topics, t)
 	reqBytes, r, err := c.roundTrip(req, w.timeout)
@@ -128,8 +134,9 @@ func (w *worker) batchCase() {
 	if !b.valid {
 		w.stats.add("corrupt")
 	}
-	ec, base, reqBytes, err := w.produceBatch(b.bytes)
+	ec, base, reqBytes, err := w.produceBatch(b)
 	what := fmt.Sprintf("Produce %s", b.variant)
+	ver := fmt.Sprintf("Produce v%d, ", frameVersion(reqBytes))
 	if err != nil {
 		w.check(err, what, reqBytes)
 		w.drop()
@@ -138,11 +145,11 @@ func (w *worker) batchCase() {
 	switch {
 	case !b.valid && ec == 0:
 		w.rep.report(finding{class: classCorruptAccepted, what: b.variant,
-			detail: fmt.Sprintf("error 0, stored at offset %d of %s[%d]", base, w.topic, w.partition), req: reqBytes})
+			detail: ver + fmt.Sprintf("error 0, stored at offset %d of %s[%d]", base, w.topic, w.partition), req: reqBytes})
 		w.resync()
 		return
 	case b.valid && ec != 0:
-		w.rep.report(finding{class: classValidRefused, what: b.variant, detail: fmt.Sprintf("error %d for a valid batch", ec), req: reqBytes})
+		w.rep.report(finding{class: classValidRefused, what: b.variant, detail: ver + fmt.Sprintf("error %d for a valid batch", ec), req: reqBytes})
 		return
 	case b.valid:
 		w.landed(b, base, reqBytes)
@@ -151,14 +158,14 @@ func (w *worker) batchCase() {
 	w.stats.add("refused")
 	// The refused batch must leave nothing behind.
 	v := genBatch(w.rng, "valid", -1, now)
-	ec, base, reqBytes, err = w.produceBatch(v.bytes)
+	ec, base, reqBytes, err = w.produceBatch(v)
 	if err != nil {
 		w.check(err, "Produce valid after "+b.variant, reqBytes)
 		w.drop()
 		return
 	}
 	if ec != 0 {
-		w.rep.report(finding{class: classValidRefused, what: "after " + b.variant, detail: fmt.Sprintf("error %d for a valid batch", ec), req: reqBytes})
+		w.rep.report(finding{class: classValidRefused, what: "after " + b.variant, detail: fmt.Sprintf("Produce v%d, error %d for a valid %s batch", frameVersion(reqBytes), ec, v.variant), req: reqBytes})
 		return
 	}
 	w.landed(v, base, reqBytes)
@@ -167,7 +174,7 @@ func (w *worker) batchCase() {
 func (w *worker) landed(b batch, base int64, reqBytes []byte) {
 	if base != w.next {
 		w.rep.report(finding{class: classValidRefused, what: b.variant,
-			detail: fmt.Sprintf("accepted at offset %d, want %d", base, w.next), req: reqBytes})
+			detail: fmt.Sprintf("Produce v%d, accepted at offset %d, want %d", frameVersion(reqBytes), base, w.next), req: reqBytes})
 	}
 	w.next = base + int64(b.records)
 }
@@ -178,4 +185,12 @@ func (w *worker) resync() {
 	if err == nil {
 		w.next = ends[w.partition]
 	}
+}
+
+// frameVersion reads the API version from a request frame.
+func frameVersion(b []byte) int16 {
+	if len(b) < 8 {
+		return -1
+	}
+	return int16(uint16(b[6])<<8 | uint16(b[7]))
 }
