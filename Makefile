@@ -13,6 +13,11 @@ DATA      ?= data
 BIN       ?= riffle
 TIMEOUT   ?= 15m
 FUZZTIME  ?= 10s
+# The black-box wire fuzzer's run (fuzz mode), its memory mode, and extra
+# flags, e.g. WIREFUZZ_ARGS='-seed 7 -allow corrupt-accepted'.
+WIREFUZZ_TIME ?= 60s
+WIREFUZZ_MEMORY_TIME ?= 60s
+WIREFUZZ_ARGS ?=
 # Extra arguments for the broker, e.g. RIFFLE_ARGS='--override num.partitions=3'.
 RIFFLE_ARGS ?=
 
@@ -64,7 +69,8 @@ readme:
 	mv .readme.tmp README.md
 	rm -f .readme-apis.tmp
 
-# Short runs of every fuzz target (go test -fuzz takes one target at a time).
+# Short runs of every fuzz target (go test -fuzz takes one target at a time),
+# then compat-tests/cmd/wirefuzz against a fresh broker (compat-tests/wirefuzz.sh).
 fuzz:
 	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./compat-tests/'); do \
 		pkg=./$$(dirname $${f#./}); \
@@ -73,6 +79,7 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
+	RIFFLE_ARGS='$(RIFFLE_ARGS)' WIREFUZZ_TIME=$(WIREFUZZ_TIME) WIREFUZZ_MEMORY_TIME=$(WIREFUZZ_MEMORY_TIME) bash compat-tests/wirefuzz.sh $(WIREFUZZ_ARGS)
 
 clean:
 	rm -f $(BIN)

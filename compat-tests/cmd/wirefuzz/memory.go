@@ -70,7 +70,7 @@ func memory(o options, rep *reporter) error {
 		seed := o.seed + int64(i)
 		go func() {
 			defer wg.Done()
-			hugeClaims(o.brokers, rand.New(rand.NewSource(seed)), apis, deadline, &written)
+			hugeClaims(o.brokers, rand.New(rand.NewSource(seed)), apis, deadline, &written, o.timeout, rep)
 		}()
 	}
 	served := wellBehaved(o.brokers, deadline, o.timeout, rep)
@@ -168,7 +168,7 @@ func flood(addr string, req []byte, deadline time.Time, written *atomic.Int64, c
 
 // hugeClaims sends requests whose first array claims 2^31-1 (or, flexible,
 // 2^32-2) elements, followed by up to 64 MiB of zeros.
-func hugeClaims(addr string, rng *rand.Rand, apis []apiRange, deadline time.Time, written *atomic.Int64) {
+func hugeClaims(addr string, rng *rand.Rand, apis []apiRange, deadline time.Time, written *atomic.Int64, timeout time.Duration, rep *reporter) {
 	// Requests whose first body field is an array: Metadata (topics),
 	// DescribeGroups (groups), DescribeConfigs (resources), DeleteGroups (groups).
 	var keys []apiRange
@@ -188,7 +188,9 @@ func hugeClaims(addr string, rng *rand.Rand, apis []apiRange, deadline time.Time
 		probe := kmsg.RequestForKey(a.key)
 		probe.SetVersion(ver)
 		var body []byte
+		claim := "2^31-1"
 		if probe.IsFlexible() {
+			claim = "2^32-2 (compact)"
 			body = rawHeader(a.key, ver, 1, []byte{0})
 			body = binary.AppendUvarint(body, math.MaxUint32-1)
 		} else {
@@ -210,7 +212,11 @@ func hugeClaims(addr string, rng *rand.Rand, apis []apiRange, deadline time.Time
 			}
 		}
 		if err == nil {
-			c.readFrame(10 * time.Second) // an answer or a close; either is fine
+			// An answer or a close; either is fine, silence is not.
+			if _, err := c.readFrame(timeout); err == errTimeout {
+				rep.report(finding{class: classUnanswered, what: fmt.Sprintf("%s v%d huge claimed array", kmsg.NameForKey(a.key), ver),
+					detail: fmt.Sprintf("%d-byte frame whose first array claims %s elements: no response and no close within %v", len(body)+pad, claim, timeout)})
+			}
 		}
 		c.Close()
 	}
