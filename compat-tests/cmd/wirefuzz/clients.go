@@ -109,7 +109,7 @@ func listOffsets(addr, topic string, end bool) (map[int32]int64, error) {
 		return nil, err
 	}
 	defer a.close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var offs kadm.ListedOffsets
 	if end {
@@ -257,10 +257,10 @@ func consumeFranz(addr string, sp []span) []string {
 	errs := map[string]string{}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	// Stop early when nothing moves for 15 s: a consumer stuck at a corrupt
+	// Stop early when nothing moves for 10 s: a consumer stuck at a corrupt
 	// batch stays stuck.
 	progress := time.Now()
-	for len(left) > 0 && ctx.Err() == nil && time.Since(progress) < 15*time.Second {
+	for len(left) > 0 && ctx.Err() == nil && time.Since(progress) < 10*time.Second {
 		pctx, pcancel := context.WithTimeout(ctx, time.Second)
 		fs := cl.PollFetches(pctx)
 		pcancel()

@@ -1,6 +1,6 @@
 # Reads partitions from a start offset to an end offset with kafka-python or
 # librdkafka (confluent-kafka) and prints "STUCK ..." for each partition it
-# could not read to its end within 60 s, or after 15 s without progress. Run by wirefuzz:
+# could not read to its end within 60 s, or after 10 s without progress. Run by wirefuzz:
 #   /usr/bin/python3 consume.py kafka-python|librdkafka host:port '[{"topic":..,"partition":..,"start":..,"end":..}]'
 import json
 import sys
@@ -13,11 +13,11 @@ progress = [time.time(), None]
 
 
 def moving(positions):
-    """False once the positions have not changed for 15 s."""
+    """False once the positions have not changed for 10 s."""
     snap = sorted(positions.items())
     if snap != progress[1]:
         progress[0], progress[1] = time.time(), snap
-    return time.time() - progress[0] < 15
+    return time.time() - progress[0] < 10
 
 
 def report(positions):
