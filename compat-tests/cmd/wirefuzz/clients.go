@@ -299,9 +299,9 @@ func consumePython(python, client, addr string, sp []span) []string {
 	if err := os.WriteFile(script, consumePy, 0o644); err != nil {
 		return []string{err.Error()}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, python, script, client, addr, string(spec)).CombinedOutput()
+	out, err := exec.CommandContext(ctx, python, "-u", script, client, addr, string(spec)).CombinedOutput()
 	var stuck []string
 	for _, line := range strings.Split(string(out), "\n") {
 		if strings.HasPrefix(line, "STUCK ") {

@@ -3,6 +3,7 @@
 # could not read to its end within 60 s, or after 10 s without progress. Run by wirefuzz:
 #   /usr/bin/python3 consume.py kafka-python|librdkafka host:port '[{"topic":..,"partition":..,"start":..,"end":..}]'
 import json
+import os
 import sys
 import time
 
@@ -30,7 +31,10 @@ def report(positions):
             print("STUCK %s %s[%d] at %d of %d (from %d): %s" % (
                 client, key[0], key[1], pos, s["end"], s["start"], errors.get(key, "no error")))
     print("%s: %d partitions, %d stuck" % (client, len(spec), bad))
-    sys.exit(1 if bad else 0)
+    sys.stdout.flush()
+    # No close(): a client's close can block on a broker in trouble, and the
+    # answer is already out.
+    os._exit(1 if bad else 0)
 
 
 if client == "kafka-python":
@@ -53,7 +57,6 @@ if client == "kafka-python":
             positions[k] = c.position(tp)
         if all(positions[(s["topic"], s["partition"])] >= s["end"] for s in spec) or not moving(positions):
             break
-    c.close()
     report(positions)
 
 elif client == "librdkafka":
@@ -75,7 +78,6 @@ elif client == "librdkafka":
                 errors[key] = str(m.error())
         if all(positions.get((s["topic"], s["partition"]), s["start"]) >= s["end"] for s in spec) or not moving(positions):
             break
-    c.close()
     report(positions)
 
 else:
