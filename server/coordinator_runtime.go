@@ -14,8 +14,8 @@ package server
 // What a shard is, how a record replays into it and what happens around a
 // tick, a load or an unload is the coordinator's own: coordinatorHooks.
 //
-// Lock order: coordinatorRuntime.mu, then coordinatorShard.mu, then the
-// partition's own locks (taken inside replica and storage). A transaction
+// Lock order: coordinatorRuntime.imageMu, then coordinatorRuntime.mu, then
+// coordinatorShard.mu, then the partition's own locks (taken inside replica and storage). A transaction
 // marker writer takes a group shard's lock (for __consumer_offsets markers)
 // without holding any transaction shard lock.
 
@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -66,8 +67,10 @@ type coordinatorHooks[S, X any] interface {
 	tickLocked(sh *coordinatorShard[S, X], now time.Time)
 	// unloadLocked runs as the shard retires. sh.mu held.
 	unloadLocked(sh *coordinatorShard[S, X])
-	// imageChanged passes metadata to the shards after syncShards:
-	// newImage when the image moved, loaded when shards were loaded.
+	// imageChanged passes metadata to the ready shards after syncShards:
+	// newImage when the image moved, loaded when shards were loaded
+	// (their replay may have started from an older image). Calls are
+	// serialized under imageMu and img never goes backwards.
 	imageChanged(img *controller.Image, newImage, loaded bool)
 }
 
@@ -96,11 +99,23 @@ type coordinatorRuntime[S, X any] struct {
 
 	createMu sync.Mutex // one creation of the topic at a time
 
+	// imageMu serializes passing metadata images to the shards and
+	// loading shards, which syncShards runs from the tick and from request
+	// goroutines alike. Without it a shard could finish loading from an
+	// older image after a concurrent pass of a newer one had skipped it
+	// (not yet ready), or an older pass could overwrite a newer one: the
+	// shard then missed a topic created meanwhile (for example
+	// __consumer_offsets, created on the first FindCoordinator) until
+	// the next metadata change, and answered UNKNOWN_TOPIC_OR_PARTITION
+	// or UNKNOWN_TOPIC_ID for it. appliedImage is the offset of the image
+	// last passed.
+	imageMu      sync.Mutex
+	appliedImage atomic.Uint64
+
 	mu struct {
 		sync.Mutex
-		shards      map[int32]*coordinatorShard[S, X]
-		imageOffset uint64
-		closed      bool
+		shards map[int32]*coordinatorShard[S, X]
+		closed bool
 	}
 	// loaded is closed and replaced whenever shards change, so requests
 	// waiting for a load wake up.
@@ -216,12 +231,11 @@ func (rt *coordinatorRuntime[S, X]) syncShards() {
 			}
 		}
 	}
-	newImage := img.Offset != rt.mu.imageOffset
-	rt.mu.imageOffset = img.Offset
 	rt.mu.Unlock()
 
+	loaded := false
 	for _, sh := range toLoad {
-		if err := rt.load(sh, img); err != nil {
+		if err := rt.load(sh); err != nil {
 			// Typically the metadata image is ahead of the local
 			// partitions for a moment; the next tick retries.
 			rt.b.logger.Debug("loading "+rt.topic.kind+" shard", "partition", sh.partition, "err", err)
@@ -232,9 +246,9 @@ func (rt *coordinatorRuntime[S, X]) syncShards() {
 			rt.mu.Unlock()
 			continue
 		}
-		changed = true
+		changed, loaded = true, true
 	}
-	rt.hooks.imageChanged(img, newImage, len(toLoad) > 0)
+	rt.applyImage(loaded)
 	if changed {
 		rt.loadedMu.Lock()
 		close(rt.loaded)
@@ -243,13 +257,32 @@ func (rt *coordinatorRuntime[S, X]) syncShards() {
 	}
 }
 
-// load replays the shard's partition and makes the shard ready.
-func (rt *coordinatorRuntime[S, X]) load(sh *coordinatorShard[S, X], img *controller.Image) error {
+// applyImage passes the newest metadata image to the shards when it moved
+// since the last pass or when shards were loaded.
+func (rt *coordinatorRuntime[S, X]) applyImage(loaded bool) {
+	if !loaded && rt.b.ctrl.Image().Offset == rt.appliedImage.Load() {
+		return
+	}
+	rt.imageMu.Lock()
+	defer rt.imageMu.Unlock()
+	img := rt.b.ctrl.Image()
+	newImage := img.Offset != rt.appliedImage.Load()
+	rt.hooks.imageChanged(img, newImage, loaded)
+	rt.appliedImage.Store(img.Offset)
+}
+
+// load replays the shard's partition and makes the shard ready. It holds
+// imageMu, so the replay starts from the newest image and no pass of a
+// newer one can slip between it and the shard becoming ready; syncShards
+// passes the newest image to the loaded shard right after.
+func (rt *coordinatorRuntime[S, X]) load(sh *coordinatorShard[S, X]) error {
 	p, err := rt.b.replicas.Partition(storage.TopicPartition{Topic: rt.topic.name, Partition: sh.partition})
 	if err != nil {
 		return err
 	}
-	shard, err := rt.hooks.replayShard(sh, p, img)
+	rt.imageMu.Lock()
+	defer rt.imageMu.Unlock()
+	shard, err := rt.hooks.replayShard(sh, p, rt.b.ctrl.Image())
 	if err != nil {
 		return err
 	}
@@ -478,10 +511,7 @@ func (rt *coordinatorRuntime[S, X]) shardForKey(ctx context.Context, key string)
 	// A request must see the metadata its client already saw: a topic
 	// created a moment ago is known to the shards before the request is
 	// stepped, rather than at the next tick (UNKNOWN_TOPIC_ID otherwise).
-	rt.mu.Lock()
-	stale := rt.b.ctrl.Image().Offset != rt.mu.imageOffset
-	rt.mu.Unlock()
-	if stale {
+	if rt.b.ctrl.Image().Offset != rt.appliedImage.Load() {
 		rt.syncShards()
 	}
 	t := rt.b.ctrl.Image().Topics[rt.topic.name]

@@ -105,8 +105,8 @@ func (rt *txnRuntime) tickLocked(sh *txnShard, now time.Time) {
 }
 
 // imageChanged passes topic metadata to the shards when the image moved.
-func (rt *txnRuntime) imageChanged(img *controller.Image, newImage, _ bool) {
-	if !newImage {
+func (rt *txnRuntime) imageChanged(img *controller.Image, newImage, loaded bool) {
+	if !newImage && !loaded {
 		return
 	}
 	topics := txnTopicInfos(img)
