@@ -137,6 +137,10 @@ func (f *filler) str(name string) string {
 	switch r := rng.Intn(10); {
 	case r == 0:
 		return ""
+	case r == 1 && rng.Intn(10) == 0:
+		// Longer than an int16 length can say: only compact (flexible)
+		// strings carry it; a broker must not store what it cannot encode.
+		return strings.Repeat("y", 32768+rng.Intn(40000))
 	case r == 1:
 		return strings.Repeat("x", 200+rng.Intn(2000))
 	case r == 2:
@@ -144,6 +148,11 @@ func (f *filler) str(name string) string {
 	case strings.Contains(lower, "topic") || lower == "name":
 		if f.readOnly && rng.Intn(3) == 0 {
 			return f.protected[rng.Intn(len(f.protected))]
+		}
+		if rng.Intn(20) == 0 {
+			// A new name: auto-creation and creation paths. Rarely, as each
+			// costs the broker files for the rest of the run.
+			return fmt.Sprintf("wfz-t-%x", rng.Int63())
 		}
 		return fmt.Sprintf("wfz-t-%d", rng.Intn(40))
 	case strings.Contains(lower, "group"):
@@ -230,8 +239,49 @@ func (w *worker) apiCase() {
 		w.drop()
 		return
 	}
-	_, err = c.readResponse(req, corr, w.timeout)
+	resp, err := c.readResponse(req, corr, w.timeout)
 	w.check(err, what, b)
+	if err == nil {
+		w.checkLimits(req, resp, what, b)
+	}
+}
+
+// maxRecordsPerOp is KRaft's QuorumController.MAX_RECORDS_PER_USER_OP: one
+// admin request may not create more partitions than this, so Kafka refuses
+// a CreateTopics or CreatePartitions that asks for more.
+const maxRecordsPerOp = 10000
+
+// checkLimits reports topic and partition creations that Kafka would refuse
+// for their size but the broker accepted.
+func (w *worker) checkLimits(req kmsg.Request, resp kmsg.Response, what string, b []byte) {
+	over := func(name string, n int64, code int16) {
+		if n > maxRecordsPerOp && code == 0 {
+			w.rep.report(finding{class: classOverLimit, what: what,
+				detail: fmt.Sprintf("%s: %d partitions accepted (Kafka refuses more than %d records per request)", name, n, maxRecordsPerOp), req: b})
+		}
+	}
+	switch r := req.(type) {
+	case *kmsg.CreateTopicsRequest:
+		codes := map[string]int16{}
+		for _, t := range resp.(*kmsg.CreateTopicsResponse).Topics {
+			codes[t.Topic] = t.ErrorCode
+		}
+		for _, t := range r.Topics {
+			if code, ok := codes[t.Topic]; ok && !r.ValidateOnly {
+				over(t.Topic, int64(t.NumPartitions)*int64(max(t.ReplicationFactor, 1)), code)
+			}
+		}
+	case *kmsg.CreatePartitionsRequest:
+		codes := map[string]int16{}
+		for _, t := range resp.(*kmsg.CreatePartitionsResponse).Topics {
+			codes[t.Topic] = t.ErrorCode
+		}
+		for _, t := range r.Topics {
+			if code, ok := codes[t.Topic]; ok && !r.ValidateOnly {
+				over(t.Topic, int64(t.Count), code)
+			}
+		}
+	}
 }
 
 // check turns a response outcome into findings: a close is always an

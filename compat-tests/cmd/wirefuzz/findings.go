@@ -24,7 +24,8 @@ const (
 	classControlChanged  = "control-changed"    // the control topic's bytes differ after the run
 	classConsume         = "consume"            // a consumer could not read a fuzzed partition to its end
 	classUnresponsive    = "broker-unresponsive"
-	classStarved         = "starved" // memory mode: the well-behaved client was not served in time
+	classStarved         = "starved"             // memory mode: the well-behaved client was not served in time
+	classOverLimit       = "over-limit-accepted" // a creation Kafka refuses for its size was accepted
 )
 
 // finding is one failed check with what it takes to reproduce it.
@@ -43,10 +44,11 @@ type reporter struct {
 	byClass map[string]int
 	outDir  string
 	printed int
+	start   time.Time
 }
 
 func newReporter(seed int64, allow string, outDir string) *reporter {
-	r := &reporter{seed: seed, allow: map[string]bool{}, counts: map[string]int{}, byClass: map[string]int{}, outDir: outDir}
+	r := &reporter{start: time.Now(), seed: seed, allow: map[string]bool{}, counts: map[string]int{}, byClass: map[string]int{}, outDir: outDir}
 	for _, c := range strings.Split(allow, ",") {
 		if c = strings.TrimSpace(c); c != "" {
 			r.allow[c] = true
@@ -70,7 +72,7 @@ func (r *reporter) report(f finding) {
 	if r.allow[f.class] {
 		tag = "finding (allowed)"
 	}
-	fmt.Printf("%s %s: %s (seed %d): %s\n", tag, f.class, f.what, r.seed, f.detail)
+	fmt.Printf("%s %s: %s (seed %d, t+%ds): %s\n", tag, f.class, f.what, r.seed, int(time.Since(r.start).Seconds()), f.detail)
 	if f.req != nil {
 		show := f.req
 		if len(show) > 256 {

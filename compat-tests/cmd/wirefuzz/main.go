@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +45,7 @@ type options struct {
 	python    string
 	consumers string
 	conns     int
+	only      string
 }
 
 func main() {
@@ -61,6 +63,7 @@ func main() {
 	flag.StringVar(&o.python, "python", "/usr/bin/python3", "python with kafka-python and confluent-kafka (Debian's import only under /usr/bin/python3)")
 	flag.StringVar(&o.consumers, "consumers", "franz-go,kafka-python,librdkafka", "consumers that read the fuzzed partitions afterwards")
 	flag.IntVar(&o.conns, "conns", 48, "memory mode: flooding connections")
+	flag.StringVar(&o.only, "only", "", "fuzz mode: only these case kinds (comma-separated: api, batch, frame)")
 	replay := flag.String("replay", "", "send one saved request frame and print what comes back")
 	flag.Parse()
 
@@ -157,12 +160,18 @@ func fuzz(o options, rep *reporter) error {
 	st := &stats{}
 	deadline := time.Now().Add(o.duration)
 	var wg sync.WaitGroup
+	only := map[string]bool{}
+	for _, k := range strings.Split(o.only, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			only[k] = true
+		}
+	}
 	workers := make([]*worker, o.workers)
 	for i := range workers {
 		w := &worker{id: i, addr: o.brokers, rng: rand.New(rand.NewSource(o.seed*1000 + int64(i))),
 			apis: apis, flexible: flexible, produce: produce, protected: []string{controlTopic, batchTopic},
 			topic: batchTopic, topicID: ids[batchTopic], partition: int32(i), next: ends[int32(i)],
-			timeout: o.timeout, rep: rep, stats: st}
+			timeout: o.timeout, rep: rep, stats: st, only: only}
 		workers[i] = w
 		wg.Add(1)
 		go func() { defer wg.Done(); w.run(deadline) }()

@@ -87,11 +87,11 @@ func memory(o options, rep *reporter) error {
 	return nil
 }
 
-// fillMemoryTopic puts about 16 MiB in the flood topic, so every pipelined
+// fillMemoryTopic puts 8 MiB in the flood topic, so every pipelined
 // fetch has megabytes to answer with.
 func fillMemoryTopic(addr string) error {
 	ends, err := listEnds(addr, memoryTopic)
-	if err != nil || ends[0] >= 64 {
+	if err != nil || ends[0] >= 32 {
 		return err
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(memoryTopic), kgo.ProducerBatchCompression(kgo.NoCompression()))
@@ -100,7 +100,7 @@ func fillMemoryTopic(addr string) error {
 	}
 	defer cl.Close()
 	val := []byte(strings.Repeat("m", 256<<10))
-	for i := 0; i < 64; i++ {
+	for i := 0; i < 32; i++ {
 		if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: val}).FirstErr(); err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func fillMemoryTopic(addr string) error {
 	return nil
 }
 
-// floodFrames builds the pipelined requests: a fetch of the whole topic and a
+// floodFrames builds the pipelined requests: a fetch of the whole topic (8 MiB) and a
 // produce of a 256 KiB batch.
 func floodFrames(rng *rand.Rand, apis []apiRange, id [16]byte) (fetch, produce []byte) {
 	fv, pv := int16(12), int16(9)
@@ -122,11 +122,11 @@ func floodFrames(rng *rand.Rand, apis []apiRange, id [16]byte) (fetch, produce [
 	}
 	f := kmsg.NewPtrFetchRequest()
 	f.SetVersion(fv)
-	f.ReplicaID, f.MaxBytes, f.SessionEpoch = -1, 64<<20, -1
+	f.ReplicaID, f.MaxBytes, f.SessionEpoch = -1, 8<<20, -1
 	ft := kmsg.NewFetchRequestTopic()
 	ft.Topic = memoryTopic
 	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes, fp.LogStartOffset, fp.CurrentLeaderEpoch = 32<<20, -1, -1
+	fp.PartitionMaxBytes, fp.LogStartOffset, fp.CurrentLeaderEpoch = 8<<20, -1, -1
 	ft.Partitions = append(ft.Partitions, fp)
 	f.Topics = append(f.Topics, ft)
 

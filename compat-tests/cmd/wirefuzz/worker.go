@@ -49,6 +49,7 @@ type worker struct {
 	rep       *reporter
 	stats     *stats
 	c         *conn
+	only      map[string]bool // case kinds to run; all when empty
 }
 
 func (w *worker) conn() (*conn, error) {
@@ -74,10 +75,19 @@ func (w *worker) drop() {
 func (w *worker) run(deadline time.Time) {
 	defer w.drop()
 	for time.Now().Before(deadline) {
-		switch r := w.rng.Intn(20); {
-		case r < 10:
+		kind := "frame"
+		if r := w.rng.Intn(20); r < 10 {
+			kind = "api"
+		} else if r < 17 {
+			kind = "batch"
+		}
+		if len(w.only) > 0 && !w.only[kind] {
+			continue
+		}
+		switch kind {
+		case "api":
 			w.apiCase()
-		case r < 17:
+		case "batch":
 			w.batchCase()
 		default:
 			w.frameCase()
