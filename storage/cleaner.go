@@ -107,8 +107,13 @@ func (l *Log) planClean(firstDirty int64, now time.Time) (cleanPlan, bool) {
 			// transaction's data is neither committed nor aborted yet.
 			break
 		}
-		if s.nextOffset > firstDirty && cfg.MinCompactionLagMs > 0 && s.maxTimestamp > nowMs-cfg.MinCompactionLagMs {
-			break
+		if s.nextOffset > firstDirty && cfg.MinCompactionLagMs > 0 {
+			// LogCleanerManager.cleanableOffsets compares the segment's
+			// largestTimestamp: a segment without timestamps ages by its
+			// file's modification time rather than being always old.
+			if ts, ok := s.largestTimestamp(); !ok || ts > nowMs-cfg.MinCompactionLagMs {
+				break
+			}
 		}
 		if s.nextOffset <= firstDirty {
 			p.cleanBytes += s.size

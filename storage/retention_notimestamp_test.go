@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -72,5 +73,42 @@ func TestSegmentMsWithoutFirstTimestampCountsFromCreation(t *testing.T) {
 	}
 	if err := l.RollIfDue(created.Add((segmentMs + 1000) * time.Millisecond)); err != nil || l.NumSegments() != 2 {
 		t.Fatalf("not rolled segment.ms after creation: %d segments, %v", l.NumSegments(), err)
+	}
+}
+
+// TestMinCompactionLagWithoutTimestampsUsesFileAge: min.compaction.lag.ms
+// keeps a segment without timestamps dirty until its file is that old
+// (LogCleanerManager.cleanableOffsets compares largestTimestamp), instead of
+// treating it as infinitely old.
+func TestMinCompactionLagWithoutTimestampsUsesFileAge(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := compactCfg()
+	cfg.MinCompactionLagMs = time.Hour.Milliseconds()
+	m := newTestManager(t, []string{dir}, cfg)
+	l, err := m.GetOrCreateLog(testTP, [16]byte{1, 2, 3}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for range 5 {
+		mustAppend(t, l, makeBatch(t, noTimestamp(t, 4)), now)
+	}
+	if err := l.Roll(now); err != nil {
+		t.Fatal(err)
+	}
+	l.SetHighWatermark(l.LogEndOffset())
+	ctx := context.Background()
+	if n, err := m.CleanLogs(ctx, now.Add(time.Minute), CleanerConfig{}); err != nil || n != 0 {
+		t.Fatalf("cleaned %d logs (%v) whose data was written a minute ago, within min.compaction.lag.ms", n, err)
+	}
+	old := now.Add(-2 * time.Hour)
+	for _, f := range segmentFiles(t, l.Dir(), ".log") {
+		if err := os.Chtimes(f, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := m.CleanLogs(ctx, now, CleanerConfig{}); err != nil || n != 1 {
+		t.Fatalf("cleaned %d logs (%v), want the one last modified 2h ago", n, err)
 	}
 }

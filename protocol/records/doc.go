@@ -5,9 +5,11 @@
 // in a segment file. Accessors read fields in place; SetBaseOffset and
 // SetPartitionLeaderEpoch patch fields that lie outside the CRC, so a broker
 // can assign offsets without re-encoding anything, as Kafka does. Only
-// Records, ForEachRecord and Recompress look inside the records section, and
-// they decompress with an explicit output bound so a small "zip bomb" cannot
-// exhaust memory.
+// WalkRecords, Records, ForEachRecord and Recompress look inside the records
+// section, and they decompress with an explicit output bound so a small
+// "zip bomb" cannot exhaust memory. WalkRecords is the produce path's check
+// (Kafka LogValidator): it streams through the records into small pooled
+// buffers, skipping keys and values, and allocates nothing per record.
 //
 // The v2 batch header, 61 bytes, big-endian (Kafka DefaultRecordBatch):
 //
