@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang/snappy"
-	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -76,7 +74,7 @@ func compressWith(c records.Codec) func(t testing.TB, raw []byte) []byte {
 var corruptCodecs = []payloadCodec{
 	{"none", records.CodecNone, func(_ testing.TB, raw []byte) []byte { return raw }},
 	{"gzip", records.CodecGzip, compressWith(records.CodecGzip)},
-	{"snappy", records.CodecSnappy, func(_ testing.TB, raw []byte) []byte { return snappy.Encode(nil, raw) }},
+	{"snappy", records.CodecSnappy, func(_ testing.TB, raw []byte) []byte { return records.CompressRawSnappy(raw) }},
 	{"snappy-xerial", records.CodecSnappy, compressWith(records.CodecSnappy)},
 	{"lz4", records.CodecLZ4, compressWith(records.CodecLZ4)},
 	{"zstd", records.CodecZstd, compressWith(records.CodecZstd)},
@@ -141,10 +139,10 @@ func corruptCases(t *testing.T) []corruptCase {
 	// zstd-jni's stream in the Java client), so it is refused while
 	// decoding. Raw snappy cannot compress 65 MiB under max.message.bytes.
 	bomb := rawRecords(1, func(int) []byte { return make([]byte, 65<<20) })
-	var streamed bytes.Buffer
-	zw, _ := zstd.NewWriter(&streamed, zstd.WithEncoderConcurrency(1))
-	zw.Write(bomb)
-	zw.Close()
+	streamed, err := records.CompressZstdStream(bomb)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, b := range []struct {
 		name    string
 		codec   records.Codec
@@ -153,7 +151,7 @@ func corruptCases(t *testing.T) []corruptCase {
 		{"gzip", records.CodecGzip, compressWith(records.CodecGzip)(t, bomb)},
 		{"lz4", records.CodecLZ4, compressWith(records.CodecLZ4)(t, bomb)},
 		{"zstd", records.CodecZstd, compressWith(records.CodecZstd)(t, bomb)},
-		{"zstd streamed", records.CodecZstd, streamed.Bytes()},
+		{"zstd streamed", records.CodecZstd, streamed},
 		{"snappy-xerial", records.CodecSnappy, compressWith(records.CodecSnappy)(t, bomb)},
 	} {
 		cases = append(cases, corruptCase{"bomb/" + b.name, rawBatch(int16(b.codec), 1, ts, ts, 0, b.payload), []error{kerr.MessageTooLarge}})

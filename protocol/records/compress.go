@@ -370,3 +370,26 @@ func zstdEncoder() *zstd.Encoder {
 	})
 	return zstdEnc
 }
+
+// CompressRawSnappy is src as one raw snappy block, the snappy framing
+// franz-go, librdkafka and Sarama write (Compress writes the Java client's
+// xerial framing). Tests and tools use it to produce as those clients do.
+func CompressRawSnappy(src []byte) []byte { return snappy.Encode(nil, src) }
+
+// CompressZstdStream is src as a streamed zstd frame that declares no
+// content size, as zstd-jni's ZstdOutputStream in the Java client writes it
+// (Compress declares the size, as franz-go and librdkafka do).
+func CompressZstdStream(src []byte) ([]byte, error) {
+	var out bytes.Buffer
+	zw, err := zstd.NewWriter(&out, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(src); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
