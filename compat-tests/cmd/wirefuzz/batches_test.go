@@ -28,6 +28,9 @@ func validate(b []byte) (int, error) {
 	if l := int(int32(binary.BigEndian.Uint32(b[8:12]))); l != len(b)-12 {
 		return 0, fmt.Errorf("length %d, %d bytes follow", l, len(b)-12)
 	}
+	if base := int64(binary.BigEndian.Uint64(b)); base != 0 {
+		return 0, fmt.Errorf("base offset %d from a client", base)
+	}
 	if b[16] != 2 {
 		return 0, fmt.Errorf("magic %d", int8(b[16]))
 	}
@@ -169,6 +172,7 @@ func readRecord(b []byte) ([]byte, error) {
 
 // wantErr is part of the reason validate must give for each corrupt variant.
 var wantErr = map[string]string{
+	"nonzero-base-offset":          "base offset",
 	"garbage-payload":              "",
 	"truncated-payload":            "",
 	"bomb":                         "record 0: record length 0",
