@@ -312,3 +312,17 @@ func TestSkipTags(t *testing.T) {
 		t.Fatal("a tag claiming more bytes than there are was skipped")
 	}
 }
+
+func TestMutatedToAcksZero(t *testing.T) {
+	for _, ver := range []int16{4, 9} {
+		for _, acks := range []int16{0, -1, 1} {
+			req := kmsg.NewPtrProduceRequest()
+			req.SetVersion(ver)
+			req.Acks, req.TimeoutMillis = acks, 1000
+			req.Topics = []kmsg.ProduceRequestTopic{{Topic: "t"}}
+			if got := mutatedToAcksZero(frame(req, 1), ver); got != (acks == 0) {
+				t.Fatalf("v%d acks %d: acks=0 is %v", ver, acks, got)
+			}
+		}
+	}
+}
