@@ -30,9 +30,11 @@ import (
 // each input record appears exactly once and no upstream offset was
 // transformed twice.
 //
-// RIFFLE_EOS_RECORDS sets the number of input records (default 2,000, a
-// run of well under a minute on two busy cores); RIFFLE_EOS_RECORDS=100000
-// is the long version.
+// Each output record names the upstream partition/offset it came from and
+// the transactional id of the worker that wrote it, so a failure names the
+// writers of a duplicate. RIFFLE_EOS_RECORDS sets the number of input
+// records (default 2,000, a run of 10-30 s on two busy cores; 500 with
+// -short); RIFFLE_EOS_RECORDS=100000 is the long version.
 
 const eosPartitions = 6
 
@@ -44,6 +46,9 @@ type eosStage struct {
 
 func eosRecordCount(t *testing.T) int {
 	n := 2000
+	if testing.Short() {
+		n = 500
+	}
 	if s := os.Getenv("RIFFLE_EOS_RECORDS"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v <= 0 {
@@ -309,7 +314,8 @@ func (w *eosWorker) run(t *testing.T, ctx context.Context, addr string, st eosSt
 		fs.EachRecord(func(r *kgo.Record) {
 			out := &kgo.Record{Topic: st.to, Key: r.Key, Value: r.Value,
 				Headers: append(r.Headers[:len(r.Headers):len(r.Headers)],
-					kgo.RecordHeader{Key: st.name, Value: []byte(fmt.Sprintf("%d/%d", r.Partition, r.Offset))})}
+					kgo.RecordHeader{Key: st.name, Value: []byte(fmt.Sprintf("%d/%d", r.Partition, r.Offset))},
+					kgo.RecordHeader{Key: st.name + "-by", Value: []byte(w.txnID)})}
 			sess.Produce(ctx, out, func(_ *kgo.Record, err error) {
 				if err != nil {
 					produceErr.Store(err)
@@ -401,6 +407,7 @@ func checkEOSOutput(t *testing.T, addr string, adm *kadm.Client, from string, st
 	defer cl.Close()
 	values := make(map[string]int, n)
 	sources := make(map[string]int, n)
+	writers := make(map[string][]string) // upstream offset -> stage output offsets and writers
 	records := 0
 	next := map[int32]int64{}
 	reached := func() bool {
@@ -424,12 +431,16 @@ func checkEOSOutput(t *testing.T, addr string, adm *kadm.Client, from string, st
 			}
 			records++
 			values[string(r.Value)]++
-			src := ""
+			src, by := "", ""
 			for _, h := range r.Headers {
-				if h.Key == st.name {
+				switch h.Key {
+				case st.name:
 					src = string(h.Value)
+				case st.name + "-by":
+					by = string(h.Value)
 				}
 			}
+			writers[src] = append(writers[src], fmt.Sprintf("%d/%d by %s", r.Partition, r.Offset, by))
 			if src == "" {
 				t.Errorf("%s[%d]@%d: no %q source header", st.to, r.Partition, r.Offset, st.name)
 			}
@@ -450,7 +461,7 @@ func checkEOSOutput(t *testing.T, addr string, adm *kadm.Client, from string, st
 		if c > 1 {
 			dupSources++
 			if example == "" {
-				example = fmt.Sprintf("%s offset %s transformed %d times", from, src, c)
+				example = fmt.Sprintf("%s offset %s transformed %d times: %v", from, src, c, writers[src])
 			}
 		}
 	}
