@@ -133,12 +133,12 @@ func corruptCases(t *testing.T) []corruptCase {
 	for _, c := range []int16{5, 6, 7} {
 		cases = append(cases, corruptCase{fmt.Sprintf("codec %d", c), rawBatch(c, 3, ts, ts, 0, good), []error{kerr.CorruptMessage}})
 	}
-	// Decompression bombs: one record whose 65 MiB value of zeros
-	// compresses to a few KiB, past the 64 MiB bound on decompressed
-	// records. The streamed zstd frame declares no content size (as
-	// zstd-jni's stream in the Java client), so it is refused while
-	// decoding. Raw snappy cannot compress 65 MiB under max.message.bytes.
-	bomb := rawRecords(1, func(int) []byte { return make([]byte, 65<<20) })
+	// Decompression bombs: one record whose 17 MiB value of zeros
+	// compresses to a few KiB, past the 16 MiB bound on decompressed
+	// records (16 × max.message.bytes of 1 MiB). The streamed zstd frame
+	// declares no content size (as zstd-jni's stream in the Java client),
+	// so it is refused while decoding.
+	bomb := rawRecords(1, func(int) []byte { return make([]byte, 17<<20) })
 	streamed, err := records.CompressZstdStream(bomb)
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +153,7 @@ func corruptCases(t *testing.T) []corruptCase {
 		{"zstd", records.CodecZstd, compressWith(records.CodecZstd)(t, bomb)},
 		{"zstd streamed", records.CodecZstd, streamed},
 		{"snappy-xerial", records.CodecSnappy, compressWith(records.CodecSnappy)(t, bomb)},
+		{"snappy", records.CodecSnappy, records.CompressRawSnappy(bomb)},
 	} {
 		cases = append(cases, corruptCase{"bomb/" + b.name, rawBatch(int16(b.codec), 1, ts, ts, 0, b.payload), []error{kerr.MessageTooLarge}})
 	}

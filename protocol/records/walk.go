@@ -71,7 +71,7 @@ func (b Batch) WalkRecords(limit int, fn func(r *RecordInfo) error) (maxTimestam
 		s.resetBytes(src)
 	case CodecGzip:
 		gz := gzipStreams.Get().(*gzipStream)
-		defer gzipStreams.Put(gz)
+		defer func() { gz.br.Reset(nil); gzipStreams.Put(gz) }()
 		gz.br.Reset(src)
 		if err := gz.zr.Reset(&gz.br); err != nil {
 			return maxTimestamp, fmt.Errorf("%w: gzip: %v", ErrCorrupt, err)
@@ -80,7 +80,7 @@ func (b Batch) WalkRecords(limit int, fn func(r *RecordInfo) error) (maxTimestam
 	case CodecSnappy:
 		if len(src) >= xerialHeaderSize && bytes.Equal(src[:len(xerialMagic)], xerialMagic) {
 			xr := xerialReaders.Get().(*xerialReader)
-			defer xerialReaders.Put(xr)
+			defer xr.release()
 			xr.reset(src, limit)
 			s.resetReader(xr, limit)
 			break
@@ -95,7 +95,7 @@ func (b Batch) WalkRecords(limit int, fn func(r *RecordInfo) error) (maxTimestam
 			return maxTimestamp, fmt.Errorf("%w: lz4: empty frame", ErrCorrupt)
 		}
 		lz := lz4Streams.Get().(*lz4Stream)
-		defer lz4Streams.Put(lz)
+		defer func() { lz.br.Reset(nil); lz4Streams.Put(lz) }()
 		lz.br.Reset(src)
 		lz.zr.Reset(&lz.br)
 		s.resetReader(lz.zr, limit)
@@ -426,9 +426,16 @@ var xerialReaders = sync.Pool{New: func() any { return new(xerialReader) }}
 
 func (x *xerialReader) reset(src []byte, limit int) {
 	x.src, x.block, x.limit = src, nil, limit
+}
+
+// release returns x to its pool, without a block buffer grown past
+// maxPooledBuffer by an unusually large block.
+func (x *xerialReader) release() {
+	x.src, x.block = nil, nil
 	if cap(x.buf) > maxPooledBuffer {
 		x.buf = nil
 	}
+	xerialReaders.Put(x)
 }
 
 func (x *xerialReader) Read(p []byte) (int, error) {
