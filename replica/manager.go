@@ -21,7 +21,10 @@ type Manager struct {
 	logs   *storage.LogManager
 	logger *slog.Logger
 
-	mu struct {
+	// applyMu serialises changes to the set of hosted partitions (log
+	// creation and deletion); lock order: applyMu, then mu.
+	applyMu sync.Mutex
+	mu      struct {
 		sync.RWMutex
 		partitions map[storage.TopicPartition]*Partition
 	}
@@ -50,51 +53,70 @@ type PartitionState struct {
 
 // ApplyPartitionState creates the partition's log if needed and applies the
 // leadership and configuration from metadata (Kafka's applyDelta for one
-// partition).
+// partition). Opening, creating and deleting logs touch the disk (fsyncs,
+// recovery), so they run under applyMu only: produce and fetch on other
+// partitions look their partition up under mu, which is held just for the
+// map update, as Kafka's ReplicaManager creates logs without blocking
+// other partitions.
 func (m *Manager) ApplyPartitionState(tp storage.TopicPartition, st PartitionState) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
+	m.mu.RLock()
 	p, ok := m.mu.partitions[tp]
+	m.mu.RUnlock()
 	if ok && p.TopicID != st.TopicID {
 		// The topic was deleted and re-created under the same name: the
 		// old log must not serve the new topic.
+		m.mu.Lock()
+		delete(m.mu.partitions, tp)
+		m.mu.Unlock()
+		p.wake() // delayed fetches re-check and find the partition gone
 		if err := m.logs.DeleteLog(tp); err != nil {
 			return fmt.Errorf("deleting stale log %s-%d: %w", tp.Topic, tp.Partition, err)
 		}
-		delete(m.mu.partitions, tp)
 		ok = false
 	}
-	if !ok {
-		log, err := m.logs.GetOrCreateLog(tp, st.TopicID, st.LogConfig)
-		if errors.Is(err, storage.ErrInconsistentTopicID) {
-			// A log of an earlier topic of this name survived its
-			// deletion (a crash before the directory was removed).
-			// Kafka's startup treats it as a stray replica and deletes
-			// it (LogManager.isStrayKraftReplica); serving the new
-			// topic from it, or not at all, would both be wrong.
-			m.logger.Warn("deleting stray log of an earlier topic with this name", "topic", tp.Topic, "partition", tp.Partition, "err", err)
-			if err := m.logs.DeleteLog(tp); err != nil {
-				return fmt.Errorf("deleting stray log %s-%d: %w", tp.Topic, tp.Partition, err)
-			}
-			log, err = m.logs.GetOrCreateLog(tp, st.TopicID, st.LogConfig)
-		}
-		if err != nil {
-			return fmt.Errorf("opening log %s-%d: %w", tp.Topic, tp.Partition, err)
-		}
-		p = newPartition(m.nodeID, tp, st.TopicID, log)
-		m.mu.partitions[tp] = p
-	} else {
+	if ok {
 		p.log.SetConfig(st.LogConfig)
+		p.setState(st.Leader, st.LeaderEpoch, st.ISR, st.Config)
+		if st.Leader == m.nodeID {
+			p.maybeIncrementHighWatermark()
+		}
+		return nil
 	}
+	log, err := m.logs.GetOrCreateLog(tp, st.TopicID, st.LogConfig)
+	if errors.Is(err, storage.ErrInconsistentTopicID) {
+		// A log of an earlier topic of this name survived its
+		// deletion (a crash before the directory was removed).
+		// Kafka's startup treats it as a stray replica and deletes
+		// it (LogManager.isStrayKraftReplica); serving the new
+		// topic from it, or not at all, would both be wrong.
+		m.logger.Warn("deleting stray log of an earlier topic with this name", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+		if err := m.logs.DeleteLog(tp); err != nil {
+			return fmt.Errorf("deleting stray log %s-%d: %w", tp.Topic, tp.Partition, err)
+		}
+		log, err = m.logs.GetOrCreateLog(tp, st.TopicID, st.LogConfig)
+	}
+	if err != nil {
+		return fmt.Errorf("opening log %s-%d: %w", tp.Topic, tp.Partition, err)
+	}
+	// The partition is published with its role already set, so a request
+	// never sees it without a leader.
+	p = newPartition(m.nodeID, tp, st.TopicID, log)
 	p.setState(st.Leader, st.LeaderEpoch, st.ISR, st.Config)
 	if st.Leader == m.nodeID {
 		p.maybeIncrementHighWatermark()
 	}
+	m.mu.Lock()
+	m.mu.partitions[tp] = p
+	m.mu.Unlock()
 	return nil
 }
 
 // RemovePartition stops hosting tp and deletes its log (topic deletion).
 func (m *Manager) RemovePartition(tp storage.TopicPartition) error {
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
 	m.mu.Lock()
 	p, ok := m.mu.partitions[tp]
 	delete(m.mu.partitions, tp)

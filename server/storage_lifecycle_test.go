@@ -20,6 +20,8 @@ import (
 
 	"github.com/riffle-io/riffle/config"
 	"github.com/riffle-io/riffle/protocol/records"
+	"github.com/riffle-io/riffle/storage"
+	"github.com/riffle-io/riffle/storage/vfs"
 )
 
 func lifecycleBroker(t *testing.T) *testBroker {
@@ -437,8 +439,8 @@ func TestCorruptPartitionAnswersStorageError(t *testing.T) {
 	createTopic(t, adm, "healthy", 1, nil)
 	cl := newClient(t, tb.addr())
 	old := time.Now().Add(-10 * time.Minute)
-	for i := 0; i < 6; i++ {
-		lcProduce(t, cl, "damaged", 1, old.Add(time.Duration(i)*time.Second), nil)
+	for i := 0; i < 6; i++ { // two batches per segment
+		lcProduce(t, cl, "damaged", 2, old.Add(time.Duration(i)*time.Second), nil)
 	}
 	lcProduce(t, cl, "healthy", 3, time.Now(), nil)
 	tb.stop()
@@ -452,16 +454,36 @@ func TestCorruptPartitionAnswersStorageError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data[len(data)-2] ^= 0xff // inside the records: the CRC no longer matches
+	// Inside the records of the segment's first batch: the CRC no longer
+	// matches.
+	b0, _, err := records.ReadBatch(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := len(b0)
+	data[first-2] ^= 0xff
 	if err := os.WriteFile(logs[1], data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// As after a crash: no clean-shutdown marker, no recovery points, so
-	// loading validates every batch.
-	for _, f := range []string{".kafka_cleanshutdown", "recovery-point-offset-checkpoint"} {
-		if err := os.Remove(filepath.Join(tb.dir, f)); err != nil {
-			t.Fatal(err)
-		}
+	// As after a crash: no clean-shutdown marker, so loading validates the
+	// segments past the recovery point. The recovery point lies after the
+	// damaged batch, which had been flushed: damage, not a torn tail
+	// (Kafka would truncate unflushed data there instead).
+	if err := os.Remove(filepath.Join(tb.dir, ".kafka_cleanshutdown")); err != nil {
+		t.Fatal(err)
+	}
+	base, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(logs[1]), ".log"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rpFile := filepath.Join(tb.dir, storage.RecoveryPointCheckpointFile)
+	rps, err := storage.ReadOffsetCheckpoint(vfs.Default, rpFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rps[storage.TopicPartition{Topic: "damaged", Partition: 0}] = base + 1
+	if err := storage.WriteOffsetCheckpoint(vfs.Default, rpFile, rps); err != nil {
+		t.Fatal(err)
 	}
 	tb.start()
 	cl = newClient(t, tb.addr())

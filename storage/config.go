@@ -90,6 +90,10 @@ type options struct {
 	highWatermark     int64
 	hadCleanShutdown  bool
 	producerIDExpirMs int64
+	// syncRollFlush runs a roll's flush before the roll returns instead of
+	// in the background: tests that count filesystem operations need them
+	// in a fixed order.
+	syncRollFlush bool
 }
 
 func defaultOptions() options {

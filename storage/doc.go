@@ -98,8 +98,13 @@
 // swaps them in through .cleaned and .swap files that loading completes or
 // discards (completeSwaps).
 //
-// Lock order: LogManager.cleanMu, then LogManager.mu, then Log.appendMu,
-// then Log.mu, then an index's mu. Log.mu is held only for in-memory work, never across I/O on
+// Lock order: LogManager.cleanMu, then a partition's claim in the
+// LogManager (claimPartition: creation, deletion and moves of one
+// partition), then LogManager.mu, then Log.appendMu, then Log.flushMu,
+// then Log.mu, then an index's mu. LogManager.mu guards only the maps and
+// is never held across disk I/O. A roll fsyncs the rolled segment in the
+// background under Log.flushMu alone (flushRolled), so appends do not wait
+// for it. Log.mu is held only for in-memory work, never across I/O on
 // segment data; readers take a view of the segments under it and then read
 // the files without locks (the appender only ever writes past the sizes
 // published in that view).

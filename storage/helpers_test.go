@@ -158,3 +158,20 @@ func (l *Log) nextBatchAfter(offset int64) int64 {
 	}
 	return found
 }
+
+// withSyncRollFlush makes rolls flush before they return (options.syncRollFlush).
+func withSyncRollFlush() Option { return func(o *options) { o.syncRollFlush = true } }
+
+// pollUntil reports whether cond held within d, checking every millisecond.
+func pollUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -193,8 +193,15 @@ func (m *lifecycleModel) check(t testing.TB, l *Log, mustReach int64, what strin
 // compactions, retention deletions and DeleteRecords against a log on fs,
 // stopping at the first error. It returns the model and how far the log was
 // known to be durable (its recovery point) when it stopped.
-func runLifecycleScript(t testing.TB, dir string, fs vfs.FS, cfg LogConfig) (*lifecycleModel, int64, int64, error) {
-	l, err := OpenLog(dir, testTP, [16]byte{7}, cfg, WithFS(fs))
+//
+// With syncRolls, rolls flush in line, so that the operations come in a
+// fixed order; otherwise in the background, as in production.
+func runLifecycleScript(t testing.TB, dir string, fs vfs.FS, cfg LogConfig, syncRolls bool) (*lifecycleModel, int64, int64, error) {
+	opts := []Option{WithFS(fs)}
+	if syncRolls {
+		opts = append(opts, withSyncRollFlush())
+	}
+	l, err := OpenLog(dir, testTP, [16]byte{7}, cfg, opts...)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -253,7 +260,7 @@ func TestLifecycleCrashAtEveryPoint(t *testing.T) {
 	var total atomic.Int64
 	efs := vfs.NewErrorFS(newLossyFS(vfs.Default))
 	efs.SetFail(func(vfs.Op, string) bool { total.Add(1); return false })
-	if _, _, _, err := runLifecycleScript(t, t.TempDir(), efs, cfg); err != nil {
+	if _, _, _, err := runLifecycleScript(t, t.TempDir(), efs, cfg, true); err != nil {
 		t.Fatalf("dry run: %v", err)
 	}
 	n := total.Load()
@@ -268,7 +275,7 @@ func TestLifecycleCrashAtEveryPoint(t *testing.T) {
 		efs := vfs.NewErrorFS(lossy)
 		var ops atomic.Int64
 		efs.SetFail(func(vfs.Op, string) bool { return ops.Add(1) >= point })
-		model, rp, lso, err := runLifecycleScript(t, dir, efs, cfg)
+		model, rp, lso, err := runLifecycleScript(t, dir, efs, cfg, true)
 		if model == nil {
 			continue // crashed while creating the log
 		}
@@ -291,6 +298,48 @@ func TestLifecycleCrashAtEveryPoint(t *testing.T) {
 			if left := segmentFiles(t, dir, suf); len(left) != 0 {
 				t.Fatalf("point %d: left behind: %v", point, left)
 			}
+		}
+		l.Close()
+	}
+}
+
+// TestLifecycleCrashWithBackgroundFlushes is TestLifecycleCrashAtEveryPoint
+// with rolls flushing in the background, so that a crash can find a rolled
+// segment unflushed while the next one holds data. The operations no longer
+// come in a fixed order, so a crash point may fall after the script's end;
+// the log must recover all the same.
+func TestLifecycleCrashWithBackgroundFlushes(t *testing.T) {
+	t.Parallel()
+	cfg := LogConfig{SegmentBytes: 700, IndexIntervalBytes: 120, CleanupCompact: true, CleanupDelete: true,
+		DeleteRetentionMs: 1 << 40, MaxCompactionLagMs: 1 << 62}
+	var total atomic.Int64
+	efs := vfs.NewErrorFS(newLossyFS(vfs.Default))
+	efs.SetFail(func(vfs.Op, string) bool { total.Add(1); return false })
+	if _, _, _, err := runLifecycleScript(t, t.TempDir(), efs, cfg, false); err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	n := total.Load()
+	rng := rand.New(rand.NewSource(2))
+	for point := int64(1); point <= n; point += 2 {
+		dir := t.TempDir()
+		lossy := newLossyFS(vfs.Default)
+		efs := vfs.NewErrorFS(lossy)
+		var ops atomic.Int64
+		efs.SetFail(func(vfs.Op, string) bool { return ops.Add(1) >= point })
+		model, rp, lso, _ := runLifecycleScript(t, dir, efs, cfg, false)
+		if model == nil {
+			continue // crashed while creating the log
+		}
+		lossy.crash(t, rng)
+		l, err := OpenLog(dir, testTP, [16]byte{7}, cfg, WithRecoveryPoint(rp), WithLogStartOffset(lso), WithFS(newLossyFS(vfs.Default)))
+		if err != nil {
+			t.Fatalf("point %d: reopen: %v", point, err)
+		}
+		model.check(t, l, rp, fmt.Sprintf("point %d", point))
+		leo := l.LogEndOffset()
+		r, err := l.AppendAsLeader(keyedBatch(t, t0.UnixMilli(), records.CodecNone, []kv{{[]byte("k0"), []byte("after")}}), 2, t0)
+		if err != nil || r.FirstOffset != leo {
+			t.Fatalf("point %d: append after recovery: %+v %v", point, r, err)
 		}
 		l.Close()
 	}

@@ -100,7 +100,11 @@ func TestLogManagerLoadsCorruptLogOffline(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, CleanShutdownFile)); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteOffsetCheckpoint(vfs.Default, filepath.Join(dir, RecoveryPointCheckpointFile), nil); err != nil {
+	// The recovery point lies inside the damaged segment, past the bad
+	// batch: that batch had been flushed, so it is damage, not a torn tail.
+	third, _ := offsetFromFileName(filepath.Base(logs[2]), ".log")
+	rps := map[TopicPartition]int64{{"bad", 0}: third - 1, {"good", 0}: 0}
+	if err := WriteOffsetCheckpoint(vfs.Default, filepath.Join(dir, RecoveryPointCheckpointFile), rps); err != nil {
 		t.Fatal(err)
 	}
 	m2 := newTestManager(t, []string{dir}, cfg)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -25,8 +26,15 @@ type Log struct {
 	fs                     vfs.FS
 	logger                 *slog.Logger
 	producerIDExpirationMs int64
+	syncRollFlush          bool // options.syncRollFlush
 
-	appendMu  sync.Mutex
+	appendMu sync.Mutex
+	// flushMu serialises fsyncs of segments, which run without appendMu
+	// after a roll (flushRolled). Lock order: appendMu, flushMu, mu.
+	flushMu sync.Mutex
+	// rollFlushes tracks the flushes started by rolls; Close waits for them.
+	rollFlushes sync.WaitGroup
+
 	producers *producerStateManager // guarded by appendMu
 	epochs    *leaderEpochCache     // guarded by appendMu
 	lastFlush time.Time             // guarded by appendMu
@@ -418,10 +426,16 @@ func (l *Log) shouldRoll(seg *logSegment, h batchHeader, now time.Time, cfg LogC
 		h.lastOffset()-seg.baseOffset > math.MaxInt32
 }
 
-// rollLocked starts a new segment at the log end offset. Like Kafka it
-// seals the old segment's time index, snapshots producer state at the new
-// base offset and flushes the old segment, which advances the recovery
-// point. appendMu held.
+// rollLocked starts a new segment at the log end offset. Like Kafka's
+// UnifiedLog.roll it seals the old segment's time index and snapshots
+// producer state at the new base offset under the lock, and leaves the
+// fsyncs of the old segment, the snapshot and the directory to a
+// background flush ("flush-log" in Kafka's scheduler), so appends to the
+// new segment do not wait for the disk. The recovery point advances only
+// once that flush is done; a crash before it leaves the old segment past
+// the recovery point, where recovery validates it and, finding it torn,
+// drops the later segments as Kafka's LogLoader.recoverLog does.
+// appendMu held.
 func (l *Log) rollLocked(now time.Time, cfg LogConfig) (*logSegment, error) {
 	old := l.activeSegment()
 	leo := l.LogEndOffset()
@@ -429,11 +443,6 @@ func (l *Log) rollLocked(now time.Time, cfg LogConfig) (*logSegment, error) {
 		if err := old.timeIndex.maybeAppend(old.maxTimestamp, old.offsetOfMaxTimestamp, true); err != nil {
 			return nil, l.fail(err)
 		}
-	}
-	// The old segment is made durable before the new one exists, so a
-	// crash never leaves a torn segment followed by another.
-	if err := old.sync(); err != nil {
-		return nil, l.fail(err)
 	}
 	seg, _, err := openSegment(l.fs, l.dir, leo, cfg.SegmentIndexBytes, now)
 	if err != nil {
@@ -443,20 +452,93 @@ func (l *Log) rollLocked(now time.Time, cfg LogConfig) (*logSegment, error) {
 		seg.close()
 		return nil, l.fail(fmt.Errorf("new segment %d is not empty", leo))
 	}
-	if err := writeProducerSnapshot(l.fs, l.dir, leo, l.producers.producers); err != nil {
-		seg.close()
-		return nil, l.fail(err)
-	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
+	if err := writeProducerSnapshot(l.fs, l.dir, leo, l.producers.producers, false); err != nil {
 		seg.close()
 		return nil, l.fail(err)
 	}
 	l.mu.Lock()
 	l.mu.segments = append(l.mu.segments, seg)
-	l.mu.recoveryPoint = max(l.mu.recoveryPoint, leo)
 	l.mu.Unlock()
+	if l.syncRollFlush {
+		l.flushRolled(leo)
+		if err := l.Offline(); err != nil {
+			return nil, err
+		}
+	} else {
+		l.rollFlushes.Add(1)
+		go func() {
+			defer l.rollFlushes.Done()
+			l.flushRolled(leo)
+		}()
+	}
 	l.logger.Debug("rolled segment", "partition", l.tp.String(), "base_offset", leo)
 	return seg, nil
+}
+
+// flushRolled is Kafka's flushUptoOffsetExclusive after a roll: it fsyncs
+// the segments below upTo that hold data past the recovery point, the
+// producer snapshot at upTo and the directory (the new segment's files),
+// then moves the recovery point to upTo. It runs without appendMu. A
+// segment closed meanwhile (deleted by retention, replaced by the cleaner,
+// the log closed) has nothing left to make durable; any other failure
+// takes the log offline, as every failed fsync does.
+func (l *Log) flushRolled(upTo int64) {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	l.mu.RLock()
+	rp, stop := l.mu.recoveryPoint, l.mu.closed || l.mu.offline != nil
+	var dirty []*logSegment
+	for _, s := range l.mu.segments {
+		if s.baseOffset < upTo && s.nextOffset > rp {
+			dirty = append(dirty, s)
+		}
+	}
+	l.mu.RUnlock()
+	if stop || rp >= upTo {
+		return
+	}
+	err := syncSegments(dirty)
+	if err == nil {
+		err = syncFileByName(l.fs, snapshotPath(l.dir, upTo))
+	}
+	if err == nil {
+		err = l.fs.SyncDir(l.dir)
+	}
+	if err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			return
+		}
+		l.fail(err)
+		return
+	}
+	l.mu.Lock()
+	if !l.mu.closed && l.mu.offline == nil {
+		l.mu.recoveryPoint = max(l.mu.recoveryPoint, upTo)
+	}
+	l.mu.Unlock()
+}
+
+func syncSegments(segs []*logSegment) error {
+	for _, s := range segs {
+		if err := s.sync(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncFileByName fsyncs a file that may have been removed meanwhile.
+func syncFileByName(fs vfs.FS, name string) error {
+	f, err := fs.OpenFile(name, os.O_RDONLY, 0)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	serr := f.Sync()
+	cerr := f.Close()
+	return errors.Join(serr, cerr)
 }
 
 // maybeFlushLocked applies flush.messages and flush.ms.
@@ -483,9 +565,11 @@ func (l *Log) Flush() error {
 	return l.flushLocked(time.Now())
 }
 
-// flushLocked fsyncs the segments holding data past the recovery point
-// (older ones were synced when rolled). appendMu held.
+// flushLocked fsyncs the segments holding data past the recovery point.
+// appendMu held.
 func (l *Log) flushLocked(now time.Time) error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
 	l.mu.RLock()
 	rp, leo := l.mu.recoveryPoint, l.mu.logEndOffset
 	var dirty []*logSegment
@@ -517,6 +601,9 @@ func (l *Log) flushLocked(now time.Time) error {
 func (l *Log) Close() error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
+	// Flushes started by rolls need no appendMu; let them finish before the
+	// files close.
+	l.rollFlushes.Wait()
 	l.mu.RLock()
 	closed, offline := l.mu.closed, l.mu.offline
 	l.mu.RUnlock()
@@ -532,7 +619,7 @@ func (l *Log) Close() error {
 			}
 		}
 		if len(errs) == 0 {
-			if err := writeProducerSnapshot(l.fs, l.dir, l.LogEndOffset(), l.producers.producers); err != nil {
+			if err := writeProducerSnapshot(l.fs, l.dir, l.LogEndOffset(), l.producers.producers, true); err != nil {
 				errs = append(errs, l.fail(err))
 			}
 		}

@@ -36,6 +36,37 @@ type LogManager struct {
 		dirOf          map[TopicPartition]string
 		cleanerOffsets map[TopicPartition]int64 // first dirty offsets
 		closed         bool
+		// busy holds the partitions being created, deleted or moved; the
+		// channel closes when that is done (claimPartition).
+		busy map[TopicPartition]chan struct{}
+	}
+}
+
+// claimPartition waits until no creation, deletion or move of tp is under
+// way and claims tp for the caller, which calls the returned release when
+// done. The disk work of those operations (recovery, fsyncs, removing
+// files) runs under the claim rather than under mu, so one partition's
+// creation or deletion never blocks lookups and operations on the others,
+// as Kafka's LogManager creates and deletes logs without a global lock.
+func (m *LogManager) claimPartition(tp TopicPartition) (release func()) {
+	m.mu.Lock()
+	for {
+		ch, ok := m.mu.busy[tp]
+		if !ok {
+			break
+		}
+		m.mu.Unlock()
+		<-ch
+		m.mu.Lock()
+	}
+	ch := make(chan struct{})
+	m.mu.busy[tp] = ch
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		delete(m.mu.busy, tp)
+		m.mu.Unlock()
+		close(ch)
 	}
 }
 
@@ -59,6 +90,7 @@ func NewLogManager(dirs []string, defaultCfg LogConfig, logger *slog.Logger, opt
 	m.mu.logs = make(map[TopicPartition]*Log)
 	m.mu.dirOf = make(map[TopicPartition]string)
 	m.mu.cleanerOffsets = make(map[TopicPartition]int64)
+	m.mu.busy = make(map[TopicPartition]chan struct{})
 	for _, dir := range dirs {
 		if err := m.fs.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("log manager: %w", err)
@@ -220,12 +252,15 @@ func validateTopic(topic string) error {
 // holding the fewest partitions. For an existing log, cfg replaces its
 // configuration and a topic id is recorded if it had none.
 func (m *LogManager) GetOrCreateLog(tp TopicPartition, topicID [16]byte, cfg LogConfig) (*Log, error) {
+	release := m.claimPartition(tp)
+	defer release()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.mu.closed {
+		m.mu.Unlock()
 		return nil, ErrClosed
 	}
 	if l, ok := m.mu.logs[tp]; ok {
+		m.mu.Unlock()
 		if err := l.setTopicID(topicID); err != nil {
 			return nil, err
 		}
@@ -233,12 +268,14 @@ func (m *LogManager) GetOrCreateLog(tp TopicPartition, topicID [16]byte, cfg Log
 		return l, nil
 	}
 	if err := validateTopic(tp.Topic); err != nil || tp.Partition < 0 {
+		m.mu.Unlock()
 		return nil, fmt.Errorf("create log %s: invalid partition", tp)
 	}
 	counts := make(map[string]int, len(m.dirs))
 	for _, d := range m.mu.dirOf {
 		counts[d]++
 	}
+	m.mu.Unlock()
 	dir := m.dirs[0]
 	for _, d := range m.dirs[1:] {
 		if counts[d] < counts[dir] {
@@ -252,6 +289,13 @@ func (m *LogManager) GetOrCreateLog(tp TopicPartition, topicID [16]byte, cfg Log
 	if err := m.fs.SyncDir(dir); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("create log %s: %w", tp, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mu.closed {
+		// Shut down meanwhile: the new log closes as the others did.
+		l.Close()
+		return nil, ErrClosed
 	}
 	m.mu.logs[tp] = l
 	m.mu.dirOf[tp] = dir
@@ -290,17 +334,23 @@ const deleteDirSuffix = "-delete"
 // DeleteLog closes the log and removes its directory the way Kafka does:
 // first renamed to <topic>-<partition>.<uuid>-delete (so a crash midway
 // never leaves a half-deleted partition that would load), then removed.
+//
+// Only the map update holds mu; closing (a flush), renaming and removing
+// the files run under the partition's claim.
 func (m *LogManager) DeleteLog(tp TopicPartition) error {
+	release := m.claimPartition(tp)
+	defer release()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	l, ok := m.mu.logs[tp]
 	if !ok {
+		m.mu.Unlock()
 		return nil
 	}
 	dir := m.mu.dirOf[tp]
 	delete(m.mu.logs, tp)
 	delete(m.mu.dirOf, tp)
 	delete(m.mu.cleanerOffsets, tp)
+	m.mu.Unlock()
 	if err := l.Close(); err != nil {
 		m.logger.Warn("closing deleted log", "partition", tp.String(), "err", err)
 	}

@@ -53,30 +53,39 @@ var (
 // returns nil at once when the log is already there. The *Log stays the
 // same object: holders of it (the replica layer) keep using it.
 func (m *LogManager) MoveLog(tp TopicPartition, dest string) error {
-	// Lock order: cleanMu, then mu, then the log's appendMu. cleanMu keeps
-	// the cleaner from writing a cleaned segment into the old dir midway.
+	// Lock order: cleanMu, then the partition's claim, then mu, then the
+	// log's appendMu. cleanMu keeps the cleaner from writing a cleaned
+	// segment into the old dir midway; the claim keeps a creation or
+	// deletion of the partition out, while other partitions carry on.
 	m.cleanMu.Lock()
 	defer m.cleanMu.Unlock()
+	release := m.claimPartition(tp)
+	defer release()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.mu.closed {
+		m.mu.Unlock()
 		return ErrClosed
 	}
 	dest = m.logDirNamed(dest)
 	if dest == "" {
+		m.mu.Unlock()
 		return fmt.Errorf("move log %s: %w", tp, ErrLogDirNotFound)
 	}
 	l, ok := m.mu.logs[tp]
 	if !ok {
+		m.mu.Unlock()
 		return fmt.Errorf("move log %s: %w", tp, ErrUnknownPartition)
 	}
 	src := m.mu.dirOf[tp]
+	m.mu.Unlock()
 	if src == dest {
 		return nil
 	}
 	if err := l.moveTo(src, dest, m.logOptions()); err != nil {
 		return fmt.Errorf("move log %s to %s: %w", tp, dest, err)
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.mu.dirOf[tp] = dest
 	// The new dir's checkpoints must name the partition, or a restart
 	// would recover it from its first segment and lose its log start
@@ -124,7 +133,7 @@ func (l *Log) moveTo(src, dest string, opts []Option) error {
 	if err := l.flushLocked(time.Now()); err != nil {
 		return err
 	}
-	if err := writeProducerSnapshot(l.fs, l.dir, l.LogEndOffset(), l.producers.producers); err != nil {
+	if err := writeProducerSnapshot(l.fs, l.dir, l.LogEndOffset(), l.producers.producers, true); err != nil {
 		return l.fail(err)
 	}
 	id := randomSuffix()

@@ -28,7 +28,7 @@ func OpenLog(dir string, tp TopicPartition, topicID [16]byte, cfg LogConfig, opt
 	for _, opt := range opts {
 		opt(&o)
 	}
-	l := &Log{dir: dir, tp: tp, fs: o.fs, logger: o.logger, producerIDExpirationMs: o.producerIDExpirMs}
+	l := &Log{dir: dir, tp: tp, fs: o.fs, logger: o.logger, producerIDExpirationMs: o.producerIDExpirMs, syncRollFlush: o.syncRollFlush}
 	l.mu.cfg = cfg.withDefaults()
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open log %s: %w", tp, err)
@@ -303,16 +303,21 @@ func (l *Log) load(o options, now time.Time) error {
 			}
 			recovered = append(recovered, seg)
 		}
-		var emptyLater []int64
+		var later []int64
 		if !last && (res.stopErr != nil || seg.nextOffset > upper) {
-			// Only the tail of the log can be torn by a crash: bad data
-			// before another segment is damage, and serving or dropping
-			// what follows would lie (item 5: refuse loudly). Empty
-			// segments after it (a roll that crashed) hold nothing.
-			if res.stopErr == nil || !l.allEmpty(bases[i+1:]) {
+			// Only the unflushed tail of the log can be torn by a crash:
+			// bad data before another segment is damage, and serving or
+			// dropping what follows would lie (item 5: refuse loudly).
+			// Empty segments after it (a roll that crashed) hold nothing.
+			// A segment rolled but not yet flushed when the broker died
+			// (rolls flush in the background, flushRolled) lies past the
+			// recovery point: like Kafka's LogLoader.recoverLog, it is
+			// truncated and the unflushed segments after it are deleted.
+			unflushed := res.stopErr != nil && !o.hadCleanShutdown && seg.nextOffset >= o.recoveryPoint
+			if !unflushed && (res.stopErr == nil || !l.allEmpty(bases[i+1:])) {
 				return corruptionError(l.fs, l.dir, base, res, seg.nextOffset, upper)
 			}
-			emptyLater = bases[i+1:]
+			later = bases[i+1:]
 		}
 		if res.stopErr != nil {
 			// A torn tail lies past the recovery point; everything below
@@ -332,12 +337,12 @@ func (l *Log) load(o options, now time.Time) error {
 			if !contains(recovered, seg) {
 				recovered = append(recovered, seg)
 			}
-			for _, later := range emptyLater {
+			for _, later := range later {
 				if err := removeSegmentFiles(l.fs, l.dir, later, ""); err != nil {
 					return err
 				}
 			}
-			if len(emptyLater) > 0 {
+			if len(later) > 0 {
 				break
 			}
 		}

@@ -19,6 +19,7 @@ import (
 func abandon(l *Log) {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
+	l.rollFlushes.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, s := range l.mu.segments {
@@ -137,9 +138,10 @@ func sumSizesBefore(t testing.TB, dir, last string) int64 {
 	return n
 }
 
-// TestRecoveryCorruptMiddleRefusesLoudly: a bad batch in a segment that is
-// not the last one is damage, not a torn tail. Loading must stop with an
-// error naming the file and offset, and leave every file as it was.
+// TestRecoveryCorruptMiddleRefusesLoudly: a bad batch below the recovery
+// point in a segment that is not the last one is damage, not a torn tail.
+// Loading must stop with an error naming the file and offset, and leave
+// every file as it was.
 func TestRecoveryCorruptMiddleRefusesLoudly(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -165,7 +167,10 @@ func TestRecoveryCorruptMiddleRefusesLoudly(t *testing.T) {
 	for _, f := range logs {
 		sizes[f] = fileSize(t, f)
 	}
-	_, err = OpenLog(dir, testTP, [16]byte{1, 2, 3}, cfg)
+	// The recovery point lies inside the second segment, past the bad
+	// batch: that batch had been flushed.
+	third, _ := offsetFromFileName(filepath.Base(logs[2]), ".log")
+	_, err = OpenLog(dir, testTP, [16]byte{1, 2, 3}, cfg, WithRecoveryPoint(third-1))
 	if !errors.Is(err, ErrCorruptLog) {
 		t.Fatalf("open: %v, want ErrCorruptLog", err)
 	}
@@ -398,6 +403,82 @@ func TestRecoveryRandomTails(t *testing.T) {
 		}
 		t.Run("", func(t *testing.T) {
 			checkRecoveryWithTail(t, template, files, cfg, wantLEO, want, tail)
+		})
+	}
+}
+
+// TestRecoveryTornUnflushedSegmentDropsLaterOnes: rolls fsync the rolled
+// segment in the background, so a crash can leave that segment torn while
+// the next one already holds data. Both lie past the recovery point; as
+// Kafka's LogLoader.recoverLog does, recovery truncates the torn segment
+// and deletes the unflushed segments after it. The same damage below the
+// recovery point is refused (TestRecoveryCorruptMiddleRefusesLoudly).
+func TestRecoveryTornUnflushedSegmentDropsLaterOnes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		rpInSeg1 bool
+	}{{"past the recovery point", false}, {"below the recovery point", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			cfg := LogConfig{SegmentBytes: 1500}
+			l := openTestLog(t, dir, cfg)
+			fillLog(t, l, 30)
+			abandon(l)
+			logs := segmentFiles(t, dir, ".log")
+			if len(logs) < 3 {
+				t.Fatalf("%d segments", len(logs))
+			}
+			// The second segment loses the second half of its last batch.
+			data, err := os.ReadFile(logs[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lastStart int
+			var keptEnd int64
+			for rest, pos := data, 0; len(rest) > 0; {
+				b, next, err := records.ReadBatch(rest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lastStart = pos
+				pos += len(b)
+				rest = next
+			}
+			b, _, _ := records.ReadBatch(data[lastStart:])
+			keptEnd = b.BaseOffset()
+			if err := os.Truncate(logs[1], int64(lastStart+len(b)/2)); err != nil {
+				t.Fatal(err)
+			}
+			rp := int64(0)
+			if tc.rpInSeg1 {
+				rp = keptEnd + 1 // the torn batch had been flushed
+			}
+			l, err = OpenLog(dir, testTP, [16]byte{1, 2, 3}, cfg, WithRecoveryPoint(rp))
+			if tc.rpInSeg1 {
+				if !errors.Is(err, ErrCorruptLog) {
+					t.Fatalf("open: %v, want ErrCorruptLog", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("open: %v", err)
+			}
+			t.Cleanup(func() { l.Close() })
+			if l.LogEndOffset() != keptEnd || l.NumSegments() != 2 {
+				t.Fatalf("log end offset %d with %d segments, want %d with 2", l.LogEndOffset(), l.NumSegments(), keptEnd)
+			}
+			if left := segmentFiles(t, dir, ".log"); len(left) != 2 {
+				t.Fatalf("segment files left: %v", left)
+			}
+			if n := len(readAll(t, l)); int64(n) != keptEnd/2 {
+				t.Fatalf("%d batches readable, want %d", n, keptEnd/2)
+			}
+			r := mustAppend(t, l, makeBatch(t, batchSpec{n: 1}), t0)
+			if r.FirstOffset != keptEnd {
+				t.Fatalf("append after recovery at %d, want %d", r.FirstOffset, keptEnd)
+			}
 		})
 	}
 }

@@ -123,9 +123,17 @@ func listSnapshots(fs vfs.FS, dir string) ([]int64, error) {
 }
 
 // writeProducerSnapshot writes the snapshot at offset and keeps only the
-// most recent few.
-func writeProducerSnapshot(fs vfs.FS, dir string, offset int64, producers map[int64]*ProducerEntry) error {
-	if err := vfs.WriteFileAtomic(fs, dir, snapshotPath(dir, offset), encodeProducerSnapshot(producers)); err != nil {
+// most recent few. Without sync the file is written and renamed into place
+// but not fsynced: a roll leaves that to its background flush, as Kafka's
+// takeSnapshot(sync=false) does. A snapshot torn by a crash fails its CRC
+// and is deleted at load, and producer state is rebuilt from an older one.
+func writeProducerSnapshot(fs vfs.FS, dir string, offset int64, producers map[int64]*ProducerEntry, sync bool) error {
+	path, data := snapshotPath(dir, offset), encodeProducerSnapshot(producers)
+	if sync {
+		if err := vfs.WriteFileAtomic(fs, dir, path, data); err != nil {
+			return err
+		}
+	} else if err := writeFileNoSync(fs, path, data); err != nil {
 		return err
 	}
 	offs, err := listSnapshots(fs, dir)
@@ -139,4 +147,22 @@ func writeProducerSnapshot(fs vfs.FS, dir string, offset int64, producers map[in
 		offs = offs[1:]
 	}
 	return nil
+}
+
+// writeFileNoSync writes data to name through a temporary file renamed over
+// it, without fsyncs.
+func writeFileNoSync(fs vfs.FS, name string, data []byte) error {
+	tmp := name + ".tmp"
+	f, err := fs.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return fs.Rename(tmp, name)
 }

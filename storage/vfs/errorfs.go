@@ -28,8 +28,18 @@ type ErrorFS struct {
 	mu struct {
 		sync.Mutex
 		fail func(op Op, name string) bool
+		hook func(op Op, name string)
 		err  error
 	}
+}
+
+// SetHook installs a function called before every operation that can be
+// failed, outside the ErrorFS's lock: a test may block in it to model a
+// slow disk (an fsync that takes seconds). nil removes it.
+func (e *ErrorFS) SetHook(hook func(op Op, name string)) {
+	e.mu.Lock()
+	e.mu.hook = hook
+	e.mu.Unlock()
 }
 
 // NewErrorFS returns an ErrorFS over fs that fails nothing until SetFail.
@@ -61,8 +71,11 @@ func (e *ErrorFS) injected() error {
 
 func (e *ErrorFS) shouldFail(op Op, name string) bool {
 	e.mu.Lock()
-	f := e.mu.fail
+	f, hook := e.mu.fail, e.mu.hook
 	e.mu.Unlock()
+	if hook != nil {
+		hook(op, name)
+	}
 	return f != nil && f(op, name)
 }
 
