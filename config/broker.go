@@ -5,6 +5,7 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -105,6 +106,7 @@ type Broker struct {
 	MaxConnectionsPerIP          int32
 	MaxConnectionsPerIPOverrides string
 	QueuedMaxRequests            int32
+	QueuedMaxRequestBytes        int64
 
 	// Log defaults (the broker synonyms of topic configs).
 	LogDirs                                 []string // resolved: log.dirs, else log.dir
@@ -678,6 +680,18 @@ func (b *Broker) validate() error {
 	if b.GroupConsumerHeartbeatIntervalMs >= b.GroupConsumerSessionTimeoutMs {
 		return fmt.Errorf("group.consumer.heartbeat.interval.ms (%d) must be less than group.consumer.session.timeout.ms (%d)", b.GroupConsumerHeartbeatIntervalMs, b.GroupConsumerSessionTimeoutMs)
 	}
+	// SocketServer's checks: the request memory pool must hold the largest
+	// request, and a zero per-ip limit only makes sense with overrides.
+	if b.QueuedMaxRequestBytes > 0 && b.QueuedMaxRequestBytes < int64(b.SocketRequestMaxBytes) {
+		return fmt.Errorf("queued.max.request.bytes (%d) must be -1 or at least socket.request.max.bytes (%d)", b.QueuedMaxRequestBytes, b.SocketRequestMaxBytes)
+	}
+	overrides, err := ParseConnectionOverrides(b.MaxConnectionsPerIPOverrides)
+	if err != nil {
+		return err
+	}
+	if b.MaxConnectionsPerIP == 0 && len(overrides) == 0 {
+		return fmt.Errorf("max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides is set")
+	}
 	if b.LogCleanerMinCompactionLagMs > b.LogCleanerMaxCompactionLagMs {
 		return fmt.Errorf("log.cleaner.min.compaction.lag.ms (%d) must not exceed log.cleaner.max.compaction.lag.ms (%d)", b.LogCleanerMinCompactionLagMs, b.LogCleanerMaxCompactionLagMs)
 	}
@@ -694,4 +708,28 @@ func oneIPv4OneIPv6(a, b string) bool {
 func isWildcard(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsUnspecified()
+}
+
+// ParseConnectionOverrides parses max.connections.per.ip.overrides: a
+// comma-separated list of host:count, where host is an IP address or a host
+// name (Kafka's ConnectionQuotas). Host names are kept as given; the server
+// resolves them.
+func ParseConnectionOverrides(s string) (map[string]int32, error) {
+	out := map[string]int32{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		i := strings.LastIndex(part, ":")
+		if i <= 0 {
+			return nil, fmt.Errorf("max.connections.per.ip.overrides: %q is not host:count", part)
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(part[i+1:]), 10, 32)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("max.connections.per.ip.overrides: %q: the count must be a non-negative integer", part)
+		}
+		out[strings.Trim(strings.TrimSpace(part[:i]), "[]")] = int32(n)
+	}
+	return out, nil
 }

@@ -23,19 +23,35 @@ const minRequestSize = 10
 // nothing, and memory is committed only as the body arrives. The returned
 // slice is freshly allocated and owned by the caller.
 func ReadFrame(r io.Reader, maxBytes int32) ([]byte, error) {
+	size, err := ReadFrameSize(r, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	return ReadFrameBody(r, size)
+}
+
+// ReadFrameSize reads and checks a frame's size prefix, so that a caller can
+// admit the frame (a request memory pool) before its body is read.
+func ReadFrameSize(r io.Reader, maxBytes int32) (int32, error) {
 	var sizeBuf [4]byte
 	if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
-		return nil, err
+		return 0, err
 	}
 	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
 	switch {
 	case size < 0:
-		return nil, fmt.Errorf("%w: %d", ErrFrameInvalid, size)
+		return 0, fmt.Errorf("%w: %d", ErrFrameInvalid, size)
 	case size < minRequestSize:
-		return nil, fmt.Errorf("%w: %d bytes is shorter than a request header", ErrFrameInvalid, size)
+		return 0, fmt.Errorf("%w: %d bytes is shorter than a request header", ErrFrameInvalid, size)
 	case size > maxBytes:
-		return nil, fmt.Errorf("%w: %d > %d", ErrFrameTooLarge, size, maxBytes)
+		return 0, fmt.Errorf("%w: %d > %d", ErrFrameTooLarge, size, maxBytes)
 	}
+	return size, nil
+}
+
+// ReadFrameBody reads the size bytes of a frame whose prefix ReadFrameSize
+// has checked.
+func ReadFrameBody(r io.Reader, size int32) ([]byte, error) {
 	// The buffer grows with the bytes that actually arrive: a client that
 	// claims socket.request.max.bytes and then sends nothing pins one chunk,
 	// not the whole claim, for as long as it keeps the connection idle.
@@ -57,5 +73,5 @@ func ReadFrame(r io.Reader, maxBytes int32) ([]byte, error) {
 	}
 }
 
-// frameChunk is the most ReadFrame allocates before the bytes arrive.
+// frameChunk is the most ReadFrameBody allocates before the bytes arrive.
 const frameChunk = 1 << 20

@@ -4,9 +4,14 @@ package server
 //
 // Every group of every shard this broker coordinates. v4+ filter by state
 // and v5+ by type ("classic", "consumer"), case-insensitively as Kafka.
+// v0–v2 are not flexible: a group ID over 32,767 bytes (created through a
+// flexible JoinGroup or ConsumerGroupHeartbeat) cannot be encoded in them,
+// so such groups are left out of those answers rather than making the
+// whole response unreadable.
 
 import (
 	"context"
+	"math"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -22,7 +27,12 @@ func handleListGroups(_ context.Context, rc *requestContext, kreq kmsg.Request) 
 		if lr.ErrorCode != 0 && resp.ErrorCode == 0 {
 			resp.ErrorCode = lr.ErrorCode
 		}
-		resp.Groups = append(resp.Groups, lr.Groups...)
+		for _, g := range lr.Groups {
+			if !req.IsFlexible() && len(g.Group) > math.MaxInt16 {
+				continue
+			}
+			resp.Groups = append(resp.Groups, g)
+		}
 	}
 	return resp, nil
 }

@@ -53,6 +53,11 @@ type Broker struct {
 	connMu sync.Mutex
 	conns  map[*conn]struct{}
 
+	// Connection and request bounds (conn_limits.go).
+	connQuotas *connQuotas
+	reqPool    *requestPool
+	reqQueue   *requestQueue
+
 	// applied is closed and replaced each time a metadata image has been
 	// applied to the local partitions.
 	appliedMu sync.Mutex
@@ -84,6 +89,10 @@ func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
 		cancel:  cancel,
 		conns:   make(map[*conn]struct{}),
 		applied: make(chan struct{}),
+
+		connQuotas: newConnQuotas(),
+		reqPool:    newRequestPool(cfg.QueuedMaxRequestBytes),
+		reqQueue:   newRequestQueue(),
 	}
 	b.metrics = newBrokerMetrics(b)
 	b.fetchSessions = newFetchSessionCache(cfg.MaxIncrementalFetchSessionCacheSlots,
@@ -266,6 +275,12 @@ func (b *Broker) goBackground(fn func()) {
 
 func (b *Broker) acceptLoop(ln net.Listener, name string) {
 	for {
+		// max.connections: at the limit, stop accepting until a
+		// connection closes, as Kafka's acceptor does; new clients wait
+		// in the listen backlog.
+		if !b.connQuotas.waitSlot(b.ctx, b.effectiveConfig()) {
+			return
+		}
 		nc, err := ln.Accept()
 		if err != nil {
 			if b.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
@@ -279,11 +294,34 @@ func (b *Broker) acceptLoop(ln net.Listener, name string) {
 			}
 			continue
 		}
+		ip := remoteIP(nc)
+		// max.connections.per.ip (and its overrides): a connection over
+		// the limit is closed at once (Kafka: TooManyConnectionsException).
+		if !b.connQuotas.admit(b.effectiveConfig(), ip) {
+			b.logger.Debug("closing connection: max.connections.per.ip reached", "remote", ip, "listener", name)
+			_ = nc.Close()
+			continue
+		}
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
-		b.goBackground(func() { b.serveConn(nc, name) })
+		b.goBackground(func() {
+			defer b.connQuotas.done(ip)
+			b.serveConn(nc, name)
+		})
 	}
+}
+
+// remoteIP is the address a connection comes from, without its port.
+func remoteIP(nc net.Conn) string {
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(nc.RemoteAddr().String())
+	if err != nil {
+		return nc.RemoteAddr().String()
+	}
+	return host
 }
 
 // clientListeners are the listeners that serve Kafka clients: all but the

@@ -35,6 +35,15 @@ const maxInFlightBytes = 32 << 20
 // protocol.DecodeRequest.
 const decodeLimit = time.Second
 
+// maxPendingResponseBytes bounds the encoded responses a connection holds
+// unsent before its handler serves the next request. Kafka mutes a
+// connection until its response has been sent; small responses (produce
+// acks) still pipeline here, but a client that sends fetches and does not
+// read the answers holds at most one large response: later requests wait,
+// the read-ahead fills, and TCP pushes back. Without this bound one such
+// connection grew the heap to 2 GiB.
+const maxPendingResponseBytes = 1 << 20
+
 // requestContext is what a handler knows about the request it serves.
 type requestContext struct {
 	b        *Broker
@@ -50,6 +59,7 @@ type pending struct {
 	correlationID int32
 	done          chan struct{}
 	resp          kmsg.Response // nil: nothing to send
+	frame         []byte        // resp encoded (set with done), counted in conn.pendingResp
 	err           error         // non-nil: close the connection
 	serve         func()        // runs the handler and closes done; nil if done already
 }
@@ -75,9 +85,17 @@ type conn struct {
 
 	inflight atomic.Int64  // request bytes read and not yet served
 	space    chan struct{} // signalled when inflight shrinks
+	queued   atomic.Int64  // requests decoded and not yet started (requestQueue)
+
+	pendingResp atomic.Int64  // encoded response bytes not yet written
+	respSpace   chan struct{} // signalled when pendingResp shrinks
 }
 
 func (b *Broker) serveConn(nc net.Conn, listener string) {
+	// The context ends when the client goes away (or the broker shuts
+	// down), so that a long-poll fetch or an acks=all wait for a client
+	// that is gone returns at once instead of holding its goroutines and
+	// buffers until its timeout.
 	ctx, cancel := context.WithCancel(b.ctx)
 	c := &conn{
 		b:        b,
@@ -89,6 +107,8 @@ func (b *Broker) serveConn(nc net.Conn, listener string) {
 		queue:    make(chan *pending, maxInFlight),
 		work:     make(chan func(), maxInFlight),
 		space:    make(chan struct{}, 1),
+
+		respSpace: make(chan struct{}, 1),
 	}
 	b.trackConn(c, true)
 	defer b.trackConn(c, false)
@@ -103,10 +123,12 @@ func (b *Broker) serveConn(nc net.Conn, listener string) {
 	go func() {
 		defer close(handlerDone)
 		for fn := range c.work {
+			c.waitResponseSpace()
 			fn()
 		}
 	}()
 	c.readLoop()
+	c.cancel()     // the client is gone or the broker stops: end waits at once
 	close(c.work)  // the handler serves what was accepted, then exits
 	close(c.queue) // the writer sends its responses, then exits
 	<-handlerDone
@@ -137,7 +159,7 @@ func (c *conn) readLoop() {
 		if c.ctx.Err() != nil {
 			return
 		}
-		frame, err := protocol.ReadFrame(br, c.b.cfg.SocketRequestMaxBytes)
+		size, err := protocol.ReadFrameSize(br, c.b.cfg.SocketRequestMaxBytes)
 		if err != nil {
 			c.logReadError(err)
 			return
@@ -145,19 +167,44 @@ func (c *conn) readLoop() {
 		if c.ctx.Err() != nil {
 			return
 		}
-		n := int64(len(frame))
+		// Admission before the body is read: this connection's read-ahead,
+		// then the broker's request memory pool (queued.max.request.bytes).
+		// While either is full the connection is not read: it is muted.
+		n := int64(size)
 		if !c.reserve(n) {
 			return
 		}
+		if !c.b.reqPool.acquire(c.ctx, n) {
+			c.release(n)
+			return
+		}
+		if idle > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(idle))
+		}
+		frame, err := protocol.ReadFrameBody(br, size)
+		if err != nil {
+			c.releaseRequest(n)
+			c.logReadError(err)
+			return
+		}
+		if !c.b.reqQueue.acquire(c.ctx, c.b.effectiveConfig().QueuedMaxRequests, c.queued.Load()) {
+			c.releaseRequest(n)
+			return
+		}
+		c.queued.Add(1)
 		p, ok := c.dispatch(frame)
 		if p != nil && p.serve != nil {
 			serve := p.serve
 			p.serve = func() {
-				defer c.release(n)
+				c.queued.Add(-1)
+				c.b.reqQueue.release()
+				defer c.releaseRequest(n)
 				serve()
 			}
 		} else {
-			c.release(n)
+			c.queued.Add(-1)
+			c.b.reqQueue.release()
+			c.releaseRequest(n)
 		}
 		if p != nil {
 			c.queue <- p
@@ -166,6 +213,26 @@ func (c *conn) readLoop() {
 			}
 		}
 		if !ok {
+			return
+		}
+	}
+}
+
+// releaseRequest returns a served (or abandoned) request's bytes to the
+// connection's read-ahead and to the broker's pool.
+func (c *conn) releaseRequest(n int64) {
+	c.release(n)
+	c.b.reqPool.release(n)
+}
+
+// waitResponseSpace holds the handler while more than
+// maxPendingResponseBytes of responses are unsent; see the constant. A
+// connection whose client is gone is not held: its writer discards.
+func (c *conn) waitResponseSpace() {
+	for c.pendingResp.Load() > maxPendingResponseBytes {
+		select {
+		case <-c.respSpace:
+		case <-c.ctx.Done():
 			return
 		}
 	}
@@ -228,7 +295,8 @@ func (c *conn) dispatch(frame []byte) (*pending, bool) {
 			// so the client can retry with one we know.
 			resp := apiVersionsResponse(0)
 			resp.ErrorCode = kerr.UnsupportedVersion.Code
-			return doneSlot(h.CorrelationID, resp), true
+			h.APIVersion = 0
+			return c.doneSlot(h, resp), true
 		}
 		c.logger.Warn("closing connection: unsupported API", "key", h.APIKey, "version", h.APIVersion,
 			"name", kmsg.NameForKey(h.APIKey))
@@ -261,22 +329,53 @@ func (c *conn) dispatch(frame []byte) (*pending, bool) {
 		}()
 		p.resp, p.err = entry.handle(c.ctx, rc, req)
 		c.b.metrics.observeRequest(h.APIKey, arrived)
+		if p.err == nil && p.resp != nil {
+			p.frame, p.err = c.encode(h, p.resp)
+		}
 	}
 	return p, true
 }
 
-func doneSlot(correlationID int32, resp kmsg.Response) *pending {
-	p := &pending{correlationID: correlationID, done: make(chan struct{}), resp: resp}
+// encode encodes a response frame for the writer and counts it as pending.
+// A response that cannot be encoded at the request's version (a string
+// over 32,767 bytes in a non-flexible version) would reach the client as
+// bytes it cannot parse; the connection is closed instead.
+func (c *conn) encode(h protocol.RequestHeader, resp kmsg.Response) ([]byte, error) {
+	if err := protocol.CheckEncodable(resp); err != nil {
+		c.logger.Error("closing connection: response not encodable at the request's version", "key", h.APIKey,
+			"version", h.APIVersion, "name", kmsg.NameForKey(h.APIKey), "err", err)
+		return nil, err
+	}
+	var out []byte
+	if hint := responseSizeHint(resp); hint > smallResponseBuf {
+		out = getResponseBuf(hint) // response_buf.go
+	}
+	out = protocol.AppendResponse(out, h.CorrelationID, resp)
+	c.pendingResp.Add(int64(len(out)))
+	return out, nil
+}
+
+func (c *conn) doneSlot(h protocol.RequestHeader, resp kmsg.Response) *pending {
+	p := &pending{correlationID: h.CorrelationID, done: make(chan struct{}), resp: resp}
+	p.frame, p.err = c.encode(h, resp)
 	close(p.done)
 	return p
 }
 
 // writeLoop writes responses in request order, flushing whenever no further
-// response is ready, so pipelined requests share syscalls.
+// response is ready, so pipelined requests share syscalls. Every write has
+// a deadline of connections.max.idle.ms: Kafka closes a connection on which
+// nothing was read or written for that long, and a client that stops
+// reading its responses would otherwise pin them (and this goroutine) for
+// good. A write that fails closes the connection and ends its waits.
 func (c *conn) writeLoop() {
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
-	var buf []byte
+	bw := bufio.NewWriterSize(deadlineWriter{c}, 64<<10)
 	broken := false
+	fail := func() {
+		broken = true
+		c.close()
+		c.cancel()
+	}
 	for p := range c.queue {
 		select {
 		case <-p.done:
@@ -285,50 +384,65 @@ func (c *conn) writeLoop() {
 			// (a long-poll fetch) is still being served.
 			if !broken && bw.Buffered() > 0 {
 				if err := bw.Flush(); err != nil {
-					broken = true
-					c.close()
+					fail()
 				}
 			}
 			<-p.done
 		}
-		if broken {
-			continue
-		}
-		if p.err != nil {
-			c.logger.Debug("closing connection", "err", p.err)
-			broken = true
-			c.close()
-			continue
-		}
-		if p.resp == nil {
-			continue
-		}
-		out := buf[:0]
-		if hint := responseSizeHint(p.resp); hint > smallResponseBuf {
-			out = getResponseBuf(hint) // response_buf.go
-		}
-		out = protocol.AppendResponse(out, p.correlationID, p.resp)
-		_, err := bw.Write(out)
-		if cap(out) > smallResponseBuf {
-			// Written (a bufio.Writer copies what it keeps): the
-			// buffer is free again. The connection does not pin it.
-			putResponseBuf(out)
-		} else {
-			buf = out
-		}
-		if err != nil {
-			broken = true
-			c.close()
-			continue
-		}
-		if len(c.queue) == 0 {
+		c.writeFrame(bw, p, &broken, fail)
+		if !broken && len(c.queue) == 0 && bw.Buffered() > 0 {
 			if err := bw.Flush(); err != nil {
-				broken = true
-				c.close()
+				fail()
 			}
 		}
 	}
 	if !broken {
 		_ = bw.Flush()
 	}
+}
+
+// writeFrame writes one finished response (unless the connection is
+// broken) and releases its buffer and its count in pendingResp.
+func (c *conn) writeFrame(bw *bufio.Writer, p *pending, broken *bool, fail func()) {
+	out := p.frame
+	p.frame, p.resp = nil, nil
+	if out != nil {
+		defer func() {
+			if cap(out) > smallResponseBuf {
+				// Written (a bufio.Writer copies what it keeps): the
+				// buffer is free again. The connection does not pin it.
+				putResponseBuf(out)
+			}
+			c.pendingResp.Add(-int64(len(out)))
+			select {
+			case c.respSpace <- struct{}{}:
+			default:
+			}
+		}()
+	}
+	if *broken {
+		return
+	}
+	if p.err != nil {
+		c.logger.Debug("closing connection", "err", p.err)
+		fail()
+		return
+	}
+	if out == nil {
+		return
+	}
+	if _, err := bw.Write(out); err != nil {
+		fail()
+	}
+}
+
+// deadlineWriter gives every write to the connection a fresh deadline of
+// connections.max.idle.ms, so that a write makes progress or fails.
+type deadlineWriter struct{ c *conn }
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	if idle := time.Duration(w.c.b.cfg.ConnectionsMaxIdleMs) * time.Millisecond; idle > 0 {
+		_ = w.c.nc.SetWriteDeadline(time.Now().Add(idle))
+	}
+	return w.c.nc.Write(p)
 }

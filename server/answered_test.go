@@ -1,0 +1,250 @@
+package server_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"os"
+	"reflect"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/config"
+)
+
+// answerWithin bounds the answer to any request whose own timeouts are
+// clamped below it (see clampWaits): a well-formed response of the
+// request's version, or a closed connection.
+const answerWithin = 5 * time.Second
+
+// randomRequest fills req's fields with values a buggy or hostile client
+// might send: extreme integers, empty and over-long strings, short random
+// arrays, null nullable fields. The version is left as set.
+type randomFiller struct {
+	rng    *rand.Rand
+	topics []string // names that exist, picked now and then
+}
+
+func (f *randomFiller) fill(v reflect.Value, depth int) {
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			name := v.Type().Field(i).Name
+			if name == "Version" || name == "UnknownTags" || !v.Field(i).CanSet() {
+				continue
+			}
+			f.fill(v.Field(i), depth+1)
+		}
+	case reflect.Bool:
+		v.SetBool(f.rng.IntN(2) == 0)
+	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(f.int(v.Type().Bits()))
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(uint64(f.int(v.Type().Bits())))
+	case reflect.Float64:
+		v.SetFloat(f.rng.Float64() * 1e6)
+	case reflect.String:
+		v.SetString(f.string())
+	case reflect.Pointer:
+		if f.rng.IntN(4) == 0 {
+			v.Set(reflect.Zero(v.Type()))
+			return
+		}
+		p := reflect.New(v.Type().Elem())
+		f.fill(p.Elem(), depth+1)
+		v.Set(p)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			b := make([]byte, f.rng.IntN(64))
+			for i := range b {
+				b[i] = byte(f.rng.Uint32())
+			}
+			if f.rng.IntN(4) == 0 {
+				b = nil
+			}
+			v.SetBytes(b)
+			return
+		}
+		n := f.rng.IntN(4)
+		switch {
+		case depth > 6:
+			n = 0
+		case depth < 4 && f.rng.IntN(30) == 0:
+			n = 100 + f.rng.IntN(900)
+		}
+		s := reflect.MakeSlice(v.Type(), n, n)
+		for i := 0; i < n; i++ {
+			f.fill(s.Index(i), depth+1)
+		}
+		v.Set(s)
+	case reflect.Array: // UUIDs
+		for i := 0; i < v.Len(); i++ {
+			f.fill(v.Index(i), depth+1)
+		}
+	}
+}
+
+func (f *randomFiller) int(bits int) int64 {
+	lim := int64(math.MaxInt64)
+	if bits < 64 {
+		lim = int64(1)<<(bits-1) - 1
+	}
+	switch f.rng.IntN(9) {
+	case 8:
+		return int64(f.rng.IntN(100_000)) // a plausible count or id
+	case 0:
+		return 0
+	case 1:
+		return -1
+	case 2:
+		return lim
+	case 3:
+		return -lim - 1
+	case 4:
+		return 1
+	case 5:
+		return int64(f.rng.IntN(10))
+	default:
+		return f.rng.Int64N(lim) - f.rng.Int64N(lim)
+	}
+}
+
+func (f *randomFiller) string() string {
+	switch f.rng.IntN(6) {
+	case 0:
+		return ""
+	case 1:
+		return f.topics[f.rng.IntN(len(f.topics))]
+	case 3:
+		return fmt.Sprintf("rnd-%d", f.rng.IntN(20)) // valid names, reused
+	case 2:
+		return strings.Repeat("x", 33_000+f.rng.IntN(100)) // beyond an int16 length
+	default:
+		b := make([]byte, 1+f.rng.IntN(12))
+		for i := range b {
+			b[i] = byte('a' + f.rng.IntN(26))
+		}
+		return string(b)
+	}
+}
+
+// clampWaits bounds the fields that legitimately ask the broker to wait
+// (a fetch's MaxWaitMillis), so that every answer is due within
+// answerWithin. Timeouts of admin requests are left random: Kafka answers
+// them when the operation completes, not when the timeout expires.
+func clampWaits(req kmsg.Request) {
+	switch r := req.(type) {
+	case *kmsg.FetchRequest:
+		r.MaxWaitMillis = min(max(r.MaxWaitMillis, 0), 500)
+	case *kmsg.ShareFetchRequest:
+		r.MaxWaitMillis = min(max(r.MaxWaitMillis, 0), 500)
+	}
+}
+
+// Every API at every advertised version, sent with random field values, is
+// answered within answerWithin with a response that decodes as that API at
+// that version, or the connection is closed; nothing is left unanswered
+// with the connection open (that blocks every later request on it). The
+// broker keeps serving a well-behaved client afterwards.
+func TestRandomRequestsAnswered(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, func(c *config.Broker) {
+		c.GroupInitialRebalanceDelayMs = 0
+		c.OffsetsTopicNumPartitions = 1
+		c.TransactionStateLogNumPartitions = 1
+	})
+	addr := tb.addr()
+	adm := newAdmin(t, addr)
+	createTopic(t, adm, "rnd", 2, nil)
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("RIFFLE_RANDOM_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	rounds := 3
+	if s := os.Getenv("RIFFLE_RANDOM_ROUNDS"); s != "" {
+		rounds, _ = strconv.Atoi(s)
+	}
+	t.Logf("seed %d (RIFFLE_RANDOM_SEED reproduces), %d rounds", seed, rounds)
+	f := &randomFiller{rng: rand.New(rand.NewPCG(seed, 1)), topics: []string{"rnd", "__consumer_offsets"}}
+	vs := dialRaw(t, addr).versions()
+	keys := make([]int16, 0, len(vs))
+	for k := range vs {
+		keys = append(keys, k)
+	}
+	var nAnswered, nClosed int
+	for round := 0; round < rounds; round++ {
+		for _, key := range keys {
+			for v := vs[key][0]; v <= vs[key][1]; v++ {
+				req := kmsg.RequestForKey(key)
+				f.fill(reflect.ValueOf(req).Elem(), 0)
+				req.SetVersion(v)
+				clampWaits(req)
+				answered, err := sendAndCheck(addr, req)
+				if err != nil {
+					t.Errorf("seed %d: %s v%d: %v", seed, kmsg.NameForKey(key), v, err)
+					if os.Getenv("RIFFLE_RANDOM_DUMP") != "" && strings.Contains(err.Error(), "no answer") {
+						_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+						t.FailNow()
+					}
+				}
+				if answered {
+					nAnswered++
+				} else {
+					nClosed++
+				}
+			}
+		}
+	}
+	t.Logf("%d answered, %d refused by closing", nAnswered, nClosed)
+	checkAlive(t, addr)
+}
+
+// sendAndCheck sends req on a fresh connection and checks the answer; it
+// reports whether a response came (false: the connection was closed).
+func sendAndCheck(addr string, req kmsg.Request) (bool, error) {
+	c, err := net.DialTimeout("tcp", addr, requestTimeout)
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	if p, ok := req.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
+		p.Acks = 1 // acks=0 is answered by silence
+	}
+	_ = c.SetDeadline(time.Now().Add(answerWithin))
+	if _, err := c.Write(formatter.AppendRequest(nil, req, 7)); err != nil {
+		return false, nil // the broker closed it while we wrote: refused
+	}
+	rc := &rawConn{c: c}
+	start := time.Now()
+	frame, err := rc.readFrame(answerWithin)
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return false, fmt.Errorf("no answer within %v and the connection is open", answerWithin)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return false, nil // closed: an allowed outcome
+	case err != nil:
+		if strings.Contains(err.Error(), "reset") {
+			return false, nil
+		}
+		return false, err
+	}
+	body, err := responseBody(frame, 7, req.IsFlexible() && req.Key() != 18)
+	if err != nil {
+		return true, err
+	}
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	if err := resp.ReadFrom(body); err != nil {
+		return true, fmt.Errorf("response after %v does not decode: %v", time.Since(start), err)
+	}
+	return true, nil
+}
