@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -179,6 +180,7 @@ func TestRandomRequestsAnswered(t *testing.T) {
 	for k := range vs {
 		keys = append(keys, k)
 	}
+	slices.Sort(keys)
 	var nAnswered, nClosed int
 	for round := 0; round < rounds; round++ {
 		for _, key := range keys {

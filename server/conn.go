@@ -174,7 +174,7 @@ func (c *conn) readLoop() {
 		if !c.reserve(n) {
 			return
 		}
-		if !c.b.reqPool.acquire(c.ctx, n) {
+		if !c.b.reqPool.acquire(c.ctx, n, c.inflight.Load() == n) {
 			c.release(n)
 			return
 		}

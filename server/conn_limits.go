@@ -13,7 +13,14 @@ package server
 //   - queued.max.request.bytes: the request memory pool. A connection reads
 //     a request's body only once its size fits in the pool, and the bytes
 //     return when the request has been served (Kafka mutes a channel whose
-//     receive cannot be allocated from the MemoryPool).
+//     receive cannot be allocated from the MemoryPool). Kafka holds one
+//     request per connection, so a client that stops reading holds at most
+//     one request's bytes; Riffle reads ahead, so such a client could hold
+//     its whole read-ahead until the write deadline closes it. A connection
+//     with no request in flight is therefore always admitted: every client
+//     progresses one request at a time, as in Kafka, and the pool bounds
+//     everything read beyond that (request memory is at most the pool plus
+//     one request per connection).
 //   - queued.max.requests: requests decoded and waiting for their
 //     connection's handler, broker-wide. Kafka holds at most one request per
 //     connection; Riffle decodes ahead to keep pipelining clients busy, and
@@ -130,15 +137,16 @@ func newRequestPool(limit int64) *requestPool {
 	return &requestPool{limit: limit, freed: make(chan struct{})}
 }
 
-// acquire waits until n bytes fit in the pool. False when ctx ends first.
-// Configuration guarantees that the largest request fits in an empty pool.
-func (p *requestPool) acquire(ctx context.Context, n int64) bool {
+// acquire waits until n bytes fit in the pool, or admits them at once when
+// the connection has nothing else in flight (idle). False when ctx ends
+// first.
+func (p *requestPool) acquire(ctx context.Context, n int64, idle bool) bool {
 	if p.limit <= 0 {
 		return true
 	}
 	for {
 		p.mu.Lock()
-		if p.used+n <= p.limit || p.used == 0 {
+		if p.used+n <= p.limit || p.used == 0 || idle {
 			p.used += n
 			p.mu.Unlock()
 			return true

@@ -85,11 +85,22 @@ func (b *Broker) removeTopic(t *controller.TopicImage) {
 	}
 }
 
+// applyWaitLimit bounds waitApplied.
+const applyWaitLimit = 2 * time.Second
+
 // waitApplied waits until the local partitions reflect metadata at least as
 // new as offset, so that a topic created by this request can be produced to
-// as soon as the response arrives.
+// as soon as the response arrives. Kafka answers once the change is
+// committed and does not wait at all; this is a courtesy, normally a few
+// milliseconds, and bounded by the request's own deadline and by
+// applyWaitLimit: applying a topic of 100,000 partitions creates that many
+// logs and takes minutes, and every admin request, auto-creating Metadata
+// request and coordinator lookup waited behind it (fuzzed CreatePartitions,
+// AlterPartitionAssignments, Metadata and OffsetCommit requests went
+// unanswered for 10 s). Past the bound the answer goes out; clients retry
+// UNKNOWN_TOPIC_OR_PARTITION as they do against Kafka.
 func (b *Broker) waitApplied(ctx context.Context, offset uint64) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, applyWaitLimit)
 	defer cancel()
 	for {
 		b.appliedMu.Lock()
