@@ -273,7 +273,7 @@ func (w *worker) checkLimits(req kmsg.Request, resp kmsg.Response, what string, 
 		}
 		for _, t := range r.Topics {
 			if code, ok := codes[t.Topic]; ok && !r.ValidateOnly {
-				over(t.Topic, int64(t.NumPartitions)*int64(max(t.ReplicationFactor, 1)), code)
+				over(t.Topic, int64(t.NumPartitions), code) // one PartitionRecord each
 			}
 		}
 	case *kmsg.CreatePartitionsRequest:

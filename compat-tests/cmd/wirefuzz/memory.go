@@ -109,7 +109,7 @@ func fillMemoryTopic(addr string) error {
 }
 
 // floodFrames builds the pipelined requests: a fetch of the whole topic (8 MiB) and a
-// produce of a 256 KiB batch.
+// produce of a 256 KiB batch to a partition that does not exist.
 func floodFrames(rng *rand.Rand, apis []apiRange, id [16]byte) (fetch, produce []byte) {
 	fv, pv := int16(12), int16(9)
 	for _, a := range apis {
@@ -136,6 +136,10 @@ func floodFrames(rng *rand.Rand, apis []apiRange, id [16]byte) (fetch, produce [
 	pt := kmsg.NewProduceRequestTopic()
 	pt.Topic, pt.TopicID = memoryTopic, id
 	pp := kmsg.NewProduceRequestTopicPartition()
+	// A partition that does not exist: the broker must still read, buffer
+	// and answer every 256 KiB request, but nothing reaches the disk, which
+	// a fast broker would otherwise fill at the flood's rate.
+	pp.Partition = 1000
 	recs := []kmsg.Record{{Value: randBytes(rng, 256<<10)}}
 	h := newHeader(codecNone, 1)
 	pp.Records = finish(h, encodeRecords(recs), time.Now().UnixMilli())
