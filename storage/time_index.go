@@ -14,16 +14,19 @@ import (
 const timeIndexEntrySize = 12
 
 // timeIndex is Kafka's TimeIndex: a sparse map from the largest timestamp
-// seen so far to the last offset of the batch carrying it. Timestamps in
-// the index never decrease.
+// seen so far to the last offset of the batch carrying it, in the
+// .timeindex file as 8-byte timestamp + 4-byte relative offset per entry.
+// Timestamps in the index never decrease. Like offsetIndex, the entries
+// stay in the file and only the last one is kept in memory.
 type timeIndex struct {
 	path       string
 	file       vfs.File
 	baseOffset int64
 	maxEntries int
-	// mu guards entries, as in offsetIndex.
-	mu      sync.RWMutex
-	entries []timeEntry
+	// mu guards n and lastEntry, as in offsetIndex.
+	mu        sync.RWMutex
+	n         int
+	lastEntry timeEntry
 }
 
 type timeEntry struct {
@@ -32,7 +35,7 @@ type timeEntry struct {
 }
 
 func openTimeIndex(fs vfs.FS, path string, baseOffset int64, maxIndexBytes int) (idx *timeIndex, ok bool, err error) {
-	data, err := vfs.ReadFile(fs, path)
+	_, err = fs.Stat(path)
 	if err != nil && !os.IsNotExist(err) {
 		return nil, false, err
 	}
@@ -42,26 +45,74 @@ func openTimeIndex(fs vfs.FS, path string, baseOffset int64, maxIndexBytes int) 
 		return nil, false, err
 	}
 	idx = &timeIndex{path: path, file: f, baseOffset: baseOffset, maxEntries: maxIndexBytes / timeIndexEntrySize}
-	if len(data)%timeIndexEntrySize != 0 {
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	if fi.Size()%timeIndexEntrySize != 0 {
 		return idx, false, nil
 	}
-	idx.entries = make([]timeEntry, 0, len(data)/timeIndexEntrySize)
-	for p := 0; p+timeIndexEntrySize <= len(data); p += timeIndexEntrySize {
-		ts := int64(binary.BigEndian.Uint64(data[p:]))
-		rel := binary.BigEndian.Uint32(data[p+8:])
-		idx.entries = append(idx.entries, timeEntry{timestamp: ts, offset: baseOffset + int64(rel)})
+	idx.n = int(fi.Size() / timeIndexEntrySize)
+	if idx.n > 0 {
+		if idx.lastEntry, err = idx.readEntry(idx.n - 1); err != nil {
+			f.Close()
+			return nil, false, err
+		}
 	}
 	return idx, existed, nil
+}
+
+func (x *timeIndex) readEntry(i int) (timeEntry, error) {
+	var buf [timeIndexEntrySize]byte
+	if _, err := x.file.ReadAt(buf[:], int64(i)*timeIndexEntrySize); err != nil {
+		return timeEntry{}, fmt.Errorf("time index %s: entry %d: %w", x.path, i, err)
+	}
+	return x.decode(buf[:]), nil
+}
+
+func (x *timeIndex) decode(b []byte) timeEntry {
+	return timeEntry{timestamp: int64(binary.BigEndian.Uint64(b)), offset: x.baseOffset + int64(binary.BigEndian.Uint32(b[8:]))}
+}
+
+// search is offsetIndex.search for the time index. mu held.
+func (x *timeIndex) search(n int, pred func(timeEntry) bool) (int, error) {
+	var rerr error
+	i := sort.Search(n, func(i int) bool {
+		if rerr != nil {
+			return true
+		}
+		e, err := x.readEntry(i)
+		if err != nil {
+			rerr = err
+			return true
+		}
+		return pred(e)
+	})
+	return i, rerr
 }
 
 func (x *timeIndex) sanityCheck(nextOffset int64) error {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	for i, e := range x.entries {
-		if e.offset < x.baseOffset || e.offset >= nextOffset ||
-			i > 0 && (e.timestamp < x.entries[i-1].timestamp || e.offset < x.entries[i-1].offset) {
-			return fmt.Errorf("time index %s: bad entry %d@%d", x.path, e.timestamp, e.offset)
+	var prev timeEntry
+	buf := make([]byte, indexReadChunk-indexReadChunk%timeIndexEntrySize)
+	for i := 0; i < x.n; {
+		k := min(x.n-i, len(buf)/timeIndexEntrySize)
+		chunk := buf[:k*timeIndexEntrySize]
+		if _, err := x.file.ReadAt(chunk, int64(i)*timeIndexEntrySize); err != nil {
+			return fmt.Errorf("time index %s: %w", x.path, err)
 		}
+		for p := 0; p < len(chunk); p += timeIndexEntrySize {
+			e := x.decode(chunk[p:])
+			first := i == 0 && p == 0
+			if e.offset < x.baseOffset || e.offset >= nextOffset ||
+				!first && (e.timestamp < prev.timestamp || e.offset < prev.offset) {
+				return fmt.Errorf("time index %s: bad entry %d@%d", x.path, e.timestamp, e.offset)
+			}
+			prev = e
+		}
+		i += k
 	}
 	return nil
 }
@@ -69,16 +120,16 @@ func (x *timeIndex) sanityCheck(nextOffset int64) error {
 func (x *timeIndex) isFull() bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return len(x.entries) >= x.maxEntries
+	return x.n >= x.maxEntries
 }
 
 func (x *timeIndex) last() (timeEntry, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	if len(x.entries) == 0 {
+	if x.n == 0 {
 		return timeEntry{}, false
 	}
-	return x.entries[len(x.entries)-1], true
+	return x.lastEntry, true
 }
 
 // maybeAppend adds an entry when timestamp is larger than the last one, as
@@ -102,35 +153,57 @@ func (x *timeIndex) maybeAppend(timestamp, offset int64, skipFull bool) error {
 		return err
 	}
 	x.mu.Lock()
-	x.entries = append(x.entries, timeEntry{timestamp: timestamp, offset: offset})
+	x.n++
+	x.lastEntry = timeEntry{timestamp: timestamp, offset: offset}
 	x.mu.Unlock()
 	return nil
 }
 
 // lookup returns the entry with the largest timestamp <= target, or the
-// segment's base offset when there is none.
+// segment's base offset when there is none (also when the file cannot be
+// read: scanning from the segment's start is always correct).
 func (x *timeIndex) lookup(target int64) timeEntry {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	i := sort.Search(len(x.entries), func(i int) bool { return x.entries[i].timestamp > target })
-	if i == 0 {
-		return timeEntry{timestamp: -1, offset: x.baseOffset}
+	start := timeEntry{timestamp: -1, offset: x.baseOffset}
+	if x.n == 0 {
+		return start
 	}
-	return x.entries[i-1]
+	if target >= x.lastEntry.timestamp {
+		return x.lastEntry
+	}
+	i, err := x.search(x.n-1, func(e timeEntry) bool { return e.timestamp > target })
+	if err != nil || i == 0 {
+		return start
+	}
+	e, err := x.readEntry(i - 1)
+	if err != nil {
+		return start
+	}
+	return e
 }
 
 // truncateTo drops every entry with offset >= offset.
 func (x *timeIndex) truncateTo(offset int64) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	i := sort.Search(len(x.entries), func(i int) bool { return x.entries[i].offset >= offset })
-	if i == len(x.entries) {
+	if x.n == 0 || x.lastEntry.offset < offset {
 		return nil
+	}
+	i, err := x.search(x.n, func(e timeEntry) bool { return e.offset >= offset })
+	if err != nil {
+		return err
+	}
+	var last timeEntry
+	if i > 0 {
+		if last, err = x.readEntry(i - 1); err != nil {
+			return err
+		}
 	}
 	if err := x.file.Truncate(int64(i) * timeIndexEntrySize); err != nil {
 		return err
 	}
-	x.entries = x.entries[:i]
+	x.n, x.lastEntry = i, last
 	return nil
 }
 
@@ -141,7 +214,7 @@ func (x *timeIndex) reset() error {
 	if err := x.file.Truncate(0); err != nil {
 		return err
 	}
-	x.entries = nil
+	x.n, x.lastEntry = 0, timeEntry{}
 	return nil
 }
 
