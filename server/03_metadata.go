@@ -5,15 +5,19 @@ package server
 // Brokers are listed with their endpoint for the listener the request came in
 // on, as Kafka does. Topics may be named or (v10+) given by topic ID. A topic
 // that does not exist is created when the request allows it (always before
-// v4, AllowAutoTopicCreation from v4) and auto.create.topics.enable is on;
-// the topic is created synchronously, so its partitions are returned at once
-// rather than LEADER_NOT_AVAILABLE. Names are validated as Kafka does:
+// v4, AllowAutoTopicCreation from v4) and auto.create.topics.enable is on.
+// As Kafka's AutoTopicCreationManager does, the creation runs in the
+// background and the request that set it off is answered
+// UNKNOWN_TOPIC_OR_PARTITION with no partitions; clients retry Metadata
+// until the topic appears. Names are validated as Kafka does:
 // INVALID_TOPIC_EXCEPTION for a bad one. v0 asks for all topics with an empty
 // list; v1+ with a null list.
 
 import (
 	"context"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -40,45 +44,18 @@ func handleMetadata(ctx context.Context, rc *requestContext, kreq kmsg.Request) 
 	allowAuto := req.Version < 4 || req.AllowAutoTopicCreation
 	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 
-	// Create missing topics first, so the response reflects them.
 	if !allTopics && allowAuto && b.cfg.AutoCreateTopicsEnable {
-		var specs []controller.TopicSpec
-		seen := map[string]bool{}
+		var missing []string
 		for _, t := range req.Topics {
-			if t.Topic == nil || seen[*t.Topic] {
+			if t.Topic == nil {
 				continue
 			}
-			seen[*t.Topic] = true
 			if _, ok := img.Topics[*t.Topic]; ok || controller.ValidateTopicName(*t.Topic) != nil {
 				continue
 			}
-			// Kafka's AutoTopicCreationManager creates the internal
-			// topics with their own partition counts and compacted
-			// configs, as the coordinators do on first need.
-			var err error
-			switch *t.Topic {
-			case offsetsTopic:
-				err = b.groups.ensureOffsetsTopic(ctx)
-			case transactionStateTopic:
-				err = b.txn.ensureTopic(ctx)
-			default:
-				specs = append(specs, controller.TopicSpec{Name: *t.Topic, NumPartitions: -1, ReplicationFactor: -1})
-				continue
-			}
-			if err != nil {
-				b.logger.Warn("auto-creating topic failed", "topic", *t.Topic, "err", err)
-			}
-			img = b.ctrl.Image()
+			missing = append(missing, *t.Topic)
 		}
-		if len(specs) > 0 {
-			for _, r := range b.ctrl.CreateTopics(ctx, specs, false) {
-				if r.Err != nil && !errorsIsKerr(r.Err, kerr.TopicAlreadyExists) {
-					b.logger.Warn("auto-creating topic failed", "topic", r.Name, "err", r.Err)
-				}
-			}
-			img = b.ctrl.Image()
-			b.waitApplied(ctx, img.Offset)
-		}
+		b.autoCreateTopics(missing)
 	}
 
 	resp.ClusterID = &b.clusterID
@@ -135,6 +112,9 @@ func handleMetadata(ctx context.Context, rc *requestContext, kreq kmsg.Request) 
 		mt.TopicID = rt.TopicID
 		mt.AuthorizedOperations = topicOps
 		mt.Partitions = []kmsg.MetadataResponseTopicPartition{}
+		if rt.Topic != nil {
+			mt.IsInternal = isInternalTopic(*rt.Topic)
+		}
 		switch {
 		case rt.Topic == nil:
 			mt.ErrorCode = kerr.UnknownTopicID.Code
@@ -175,4 +155,80 @@ func topicMetadata(t *controller.TopicImage, ops int32) kmsg.MetadataResponseTop
 // isInternalTopic reports Kafka's internal topics.
 func isInternalTopic(name string) bool {
 	return name == "__consumer_offsets" || name == "__transaction_state" || strings.HasPrefix(name, "__share_group_state")
+}
+
+// autoTopicCreation is the broker's part of Kafka's AutoTopicCreationManager:
+// the topics whose creation Metadata has set off and that are not created
+// yet, so that clients retrying Metadata meanwhile do not ask again.
+type autoTopicCreation struct {
+	mu       sync.Mutex
+	inflight map[string]bool
+}
+
+// autoCreateTimeout bounds one background creation; a topic still missing
+// after it is asked for again by the next Metadata request.
+const autoCreateTimeout = 30 * time.Second
+
+// autoCreateTopics creates the named topics in the background, skipping
+// those already being created. Kafka's internal topics are created with
+// their own partition counts and compacted configs, as the coordinators do
+// on first need.
+func (b *Broker) autoCreateTopics(names []string) {
+	if len(names) == 0 {
+		return
+	}
+	a := &b.autoCreate
+	a.mu.Lock()
+	if a.inflight == nil {
+		a.inflight = make(map[string]bool)
+	}
+	var start []string
+	for _, n := range names {
+		if !a.inflight[n] {
+			a.inflight[n] = true
+			start = append(start, n)
+		}
+	}
+	a.mu.Unlock()
+	if len(start) == 0 {
+		return
+	}
+	b.goBackground(func() {
+		defer func() {
+			a.mu.Lock()
+			for _, n := range start {
+				delete(a.inflight, n)
+			}
+			a.mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(b.ctx, autoCreateTimeout)
+		defer cancel()
+		var specs []controller.TopicSpec
+		for _, name := range start {
+			var err error
+			switch name {
+			case offsetsTopic:
+				err = b.groups.ensureOffsetsTopic(ctx)
+			case transactionStateTopic:
+				err = b.txn.ensureTopic(ctx)
+			default:
+				specs = append(specs, controller.TopicSpec{Name: name, NumPartitions: -1, ReplicationFactor: -1})
+				continue
+			}
+			if err != nil && ctx.Err() == nil {
+				b.logger.Warn("auto-creating topic failed", "topic", name, "err", err)
+			}
+		}
+		if len(specs) == 0 {
+			return
+		}
+		for _, r := range b.ctrl.CreateTopics(ctx, specs, false) {
+			if r.Err != nil && !errorsIsKerr(r.Err, kerr.TopicAlreadyExists) && ctx.Err() == nil {
+				b.logger.Warn("auto-creating topic failed", "topic", r.Name, "err", r.Err)
+			}
+		}
+		// Until the new image is applied here, Metadata would answer
+		// with partitions this broker does not host yet.
+		b.waitApplied(ctx, b.ctrl.Image().Offset)
+	})
 }

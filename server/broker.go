@@ -43,6 +43,9 @@ type Broker struct {
 	// (fetch_session.go), shared by every connection.
 	fetchSessions *fetchSessionCache
 
+	// autoCreate tracks topics being auto-created (03_metadata.go).
+	autoCreate autoTopicCreation
+
 	ctx    context.Context
 	cancel context.CancelFunc
 

@@ -3,6 +3,7 @@ package server_test
 import (
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/config"
@@ -22,6 +23,11 @@ func TestMetadataAutoCreatesInternalTopicsAsInternal(t *testing.T) {
 	rc := dialRaw(t, tb.addr())
 	v := metadataVersion(t, rc)
 	for topic, parts := range map[string]int{"__consumer_offsets": 3, "__transaction_state": 2} {
+		// Created in the background: the first answer is unknown, but
+		// already says the topic is internal, as Kafka's does.
+		if first := metadataTopic(t, rc, v, true, topic); first.ErrorCode != kerr.UnknownTopicOrPartition.Code || !first.IsInternal {
+			t.Fatalf("%s: first answer %v internal=%v, want UNKNOWN_TOPIC_OR_PARTITION, internal", topic, kerr.ErrorForCode(first.ErrorCode), first.IsInternal)
+		}
 		mt := waitCreated(t, rc, v, true, topic, parts)
 		if !mt.IsInternal {
 			t.Errorf("%s: not reported internal", topic)
