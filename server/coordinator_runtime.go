@@ -83,7 +83,11 @@ type coordinatorTopic struct {
 	replicationFactor int16
 	segmentBytes      int32
 	tickInterval      time.Duration
-	loadWait          time.Duration
+	// shardTimers: the coordinator arms a timer per shard for the
+	// shard's next deadline itself, so the runtime's loop only follows
+	// leadership every tickInterval and does not tick the shards.
+	shardTimers bool
+	loadWait    time.Duration
 	// appendBatch appends one batch the shard emitted to the partition.
 	appendBatch func(p *replica.Partition, b records.Batch, now time.Time) (storage.AppendResult, error)
 	// maxBatchRecords and maxBatchBytes split what one flush appends
@@ -136,8 +140,8 @@ func (rt *coordinatorRuntime[S, X]) numPartitions() int32 {
 	return 50
 }
 
-// run ticks the shards and follows leadership of the topic until the
-// broker stops.
+// run follows leadership of the topic, and ticks the shards unless they
+// have timers of their own, until the broker stops.
 func (rt *coordinatorRuntime[S, X]) run() {
 	t := time.NewTicker(rt.topic.tickInterval)
 	defer t.Stop()
@@ -148,6 +152,9 @@ func (rt *coordinatorRuntime[S, X]) run() {
 		case <-t.C:
 		}
 		rt.syncShards()
+		if rt.topic.shardTimers {
+			continue
+		}
 		now := time.Now()
 		rt.eachShardLocked(func(sh *coordinatorShard[S, X]) {
 			if sh.mu.ready && !sh.mu.failed {

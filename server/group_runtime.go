@@ -5,8 +5,11 @@ package server
 // broker. A request is stepped into its shard, the records the shard emits
 // are appended to the partition, and only then are the responses that
 // depend on them released; a request the shard answers later (JoinGroup,
-// SyncGroup) is parked under a token until it does. The runtime's ticks
-// carry session, rebalance and retention timeouts.
+// SyncGroup) is parked under a token until it does. Session, rebalance and
+// retention timeouts fire from one timer per shard, armed for the shard's
+// next deadline whenever the shard has been stepped (Kafka's coordinator
+// timers are precise to the millisecond; a periodic tick made sessions
+// expire up to a tick late).
 //
 // Lock order: coordinatorRuntime.mu, then groupShard.mu, then the
 // partition's own locks (taken inside replica and storage).
@@ -32,9 +35,14 @@ import (
 const offsetsTopic = "__consumer_offsets"
 
 const (
-	// groupTickInterval is how often shards see time pass: the
-	// resolution of session, rebalance and initial-delay timers.
+	// groupTickInterval is how often the runtime looks for leadership
+	// changes of __consumer_offsets partitions. Timers do not depend
+	// on it (armTimerLocked).
 	groupTickInterval = 25 * time.Millisecond
+	// groupTimerFloor is the shortest wait armTimerLocked arms after a
+	// tick: a deadline a tick did not consume must not make the timer
+	// spin.
+	groupTimerFloor = time.Millisecond
 	// groupLoadWait bounds how long a request waits for its shard to
 	// finish loading before it answers COORDINATOR_LOAD_IN_PROGRESS.
 	groupLoadWait = 5 * time.Second
@@ -51,6 +59,10 @@ const (
 // requests parked on it, by token.
 type groupShardState struct {
 	waiters map[uint64]chan kmsg.Response
+	// timer fires at timerAt, the shard's next deadline; nil until
+	// the shard first has one.
+	timer   *time.Timer
+	timerAt time.Time
 }
 
 // groupShard is one shard and the requests waiting on it.
@@ -93,6 +105,7 @@ func newGroupRuntime(b *Broker) *groupRuntime {
 		replicationFactor: c.OffsetsTopicReplicationFactor,
 		segmentBytes:      c.OffsetsTopicSegmentBytes,
 		tickInterval:      groupTickInterval,
+		shardTimers:       true,
 		loadWait:          groupLoadWait,
 		// Group records go through the leader's produce validation, so
 		// max.message.bytes applies (see appendErrorCode).
@@ -113,6 +126,49 @@ func (rt *groupRuntime) newShardState() groupShardState {
 func (rt *groupRuntime) tickLocked(sh *groupShard, now time.Time) {
 	sh.mu.shard.Tick(now)
 	rt.flushLocked(sh)
+}
+
+// armTimerLocked points the shard's timer at its next deadline, or stops it
+// when there is none. Every step of the shard ends in flushLocked, which
+// calls it, so a deadline a step set or moved is always armed; a timer that
+// fires early (the deadline moved later) only ticks once more. notBefore is
+// the earliest the timer may fire (zero: any time). sh.mu held.
+func (rt *groupRuntime) armTimerLocked(sh *groupShard, notBefore time.Time) {
+	x := &sh.mu.x
+	next, ok := sh.mu.shard.NextDeadline()
+	if !ok || !sh.mu.ready || sh.mu.failed {
+		if x.timer != nil {
+			x.timer.Stop()
+		}
+		x.timerAt = time.Time{}
+		return
+	}
+	if next.Before(notBefore) {
+		next = notBefore
+	}
+	if x.timer != nil && x.timerAt.Equal(next) {
+		return
+	}
+	x.timerAt = next
+	d := time.Until(next)
+	if x.timer == nil {
+		x.timer = time.AfterFunc(d, func() { rt.fireTimer(sh) })
+		return
+	}
+	x.timer.Reset(d)
+}
+
+// fireTimer ticks the shard when its timer fires, and arms the next one.
+func (rt *groupRuntime) fireTimer(sh *groupShard) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !sh.mu.ready || sh.mu.failed {
+		return
+	}
+	now := time.Now()
+	sh.mu.x.timerAt = time.Time{}
+	sh.mu.shard.Tick(now)
+	rt.flushLockedAfter(sh, now.Add(groupTimerFloor))
 }
 
 // imageChanged passes topic metadata to the ready shards when the image
@@ -182,6 +238,9 @@ func (rt *groupRuntime) shardLoadedLocked(sh *groupShard) {
 // unloadLocked answers the shard's parked requests NOT_COORDINATOR so that
 // their clients look the coordinator up again. sh.mu held.
 func (rt *groupRuntime) unloadLocked(sh *groupShard) {
+	if sh.mu.x.timer != nil {
+		sh.mu.x.timer.Stop()
+	}
 	for token, ch := range sh.mu.x.waiters {
 		ch <- nil // the waiter turns nil into code
 		delete(sh.mu.x.waiters, token)
@@ -199,6 +258,12 @@ func (rt *groupRuntime) close() {
 // If the append fails the responses carry an error instead and the shard
 // is reloaded from the log, undoing the state the records described.
 func (rt *groupRuntime) flushLocked(sh *groupShard) {
+	rt.flushLockedAfter(sh, time.Time{})
+}
+
+// flushLockedAfter is flushLocked arming the shard's next timer no earlier
+// than notBefore.
+func (rt *groupRuntime) flushLockedAfter(sh *groupShard, notBefore time.Time) {
 	rd := sh.mu.shard.Ready()
 	if err := rt.appendLocked(sh, rd.Records); err != nil {
 		code := appendErrorCode(err)
@@ -218,6 +283,7 @@ func (rt *groupRuntime) flushLocked(sh *groupShard) {
 			delete(sh.mu.x.waiters, token)
 		}
 	}
+	rt.armTimerLocked(sh, notBefore)
 }
 
 // appendErrorCode maps a failed write to __consumer_offsets to what the
