@@ -243,8 +243,9 @@ type Broker struct {
 	Raw map[string]string
 	// Sources says where each entry of Raw came from.
 	Sources map[string]Source
-	// Notes are debug-level remarks, e.g. that an accepted property has no
-	// effect in Riffle.
+	// Notes name the properties that were set but have no effect in
+	// Riffle (ConfigDef.Ignored, per-listener properties); the command
+	// logs each as a warning at start.
 	Notes []string
 }
 
@@ -306,7 +307,7 @@ func Parse(props map[string]string) (*Broker, []string, error) {
 const listenerPrefix = "listener.name."
 
 func resolve(layers []layer) (*Broker, []string, error) {
-	var warnings []string
+	var warnings, listenerNotes []string
 	raw := make(map[string]string)
 	sources := make(map[string]Source)
 	origins := make(map[string]string)
@@ -335,6 +336,7 @@ func resolve(layers []layer) (*Broker, []string, error) {
 			if !ok {
 				if strings.HasPrefix(k, listenerPrefix) {
 					raw[k], sources[k], origins[k] = v, l.source, origin
+					listenerNotes = append(listenerNotes, fmt.Sprintf("configuration %s (from %s) is accepted for compatibility and ignored: Riffle has no per-listener settings", k, describeOrigin(l.source, origin)))
 					continue
 				}
 				warnings = append(warnings, fmt.Sprintf("unknown configuration %s (from %s) ignored", k, describeOrigin(l.source, origin)))
@@ -344,7 +346,7 @@ func resolve(layers []layer) (*Broker, []string, error) {
 		}
 	}
 
-	b := &Broker{Raw: raw, Sources: sources}
+	b := &Broker{Raw: raw, Sources: sources, Notes: listenerNotes}
 	set := func(name string) bool { return sources[name] != SourceDefault }
 	for _, d := range brokerDefs {
 		v, ok := raw[d.Name]
@@ -357,8 +359,8 @@ func resolve(layers []layer) (*Broker, []string, error) {
 			}
 			return nil, warnings, err
 		}
-		if d.Ignored && set(d.Name) {
-			b.Notes = append(b.Notes, fmt.Sprintf("%s=%s is accepted for compatibility and has no effect in Riffle", d.Name, strings.TrimSpace(v)))
+		if d.Ignored && set(d.Name) && (d.asRiffleDoes == nil || !d.asRiffleDoes(v)) {
+			b.Notes = append(b.Notes, ignoredNote(d.ConfigDef, v, origins[d.Name], sources[d.Name]))
 		}
 		if d.set != nil {
 			d.set(b, v)
@@ -371,6 +373,23 @@ func resolve(layers []layer) (*Broker, []string, error) {
 		return nil, warnings, err
 	}
 	return b, warnings, nil
+}
+
+// ignoredNote is the start-up warning for a set property that has no
+// effect. Secrets are not repeated.
+func ignoredNote(d ConfigDef, v, origin string, src Source) string {
+	what := d.Name
+	if !d.Sensitive() {
+		what += "=" + strings.TrimSpace(v)
+	}
+	if origin == "" {
+		origin = d.Name
+	}
+	msg := fmt.Sprintf("configuration %s (from %s) is accepted for compatibility and ignored", what, describeOrigin(src, origin))
+	if d.IgnoredReason != "" {
+		msg += ": " + d.IgnoredReason
+	}
+	return msg
 }
 
 func describeOrigin(s Source, origin string) string {

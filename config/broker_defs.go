@@ -12,6 +12,10 @@ import (
 type brokerDef struct {
 	ConfigDef
 	set func(b *Broker, v string)
+	// asRiffleDoes, for an ignored property, reports whether a value asks
+	// for what Riffle does anyway; setting it to such a value is not
+	// warned about.
+	asRiffleDoes func(v string) bool
 }
 
 type integer interface{ ~int16 | ~int32 | ~int64 }
@@ -99,7 +103,36 @@ func null(d brokerDef) brokerDef {
 // ignored marks a definition accepted for compatibility but not acted on.
 func ignored(d brokerDef) brokerDef {
 	d.Ignored = true
-	d.set = nil
+	return d
+}
+
+// ignoredUnlessNot is ignoredBecause for a property whose values for which
+// asRiffleDoes holds describe what Riffle does anyway: only other values
+// are warned about.
+func ignoredUnlessNot(asRiffleDoes func(string) bool, d brokerDef) brokerDef {
+	d.asRiffleDoes = asRiffleDoes
+	return d
+}
+
+// bothRoles holds for process.roles naming broker and controller.
+func bothRoles(v string) bool {
+	roles := map[string]bool{}
+	for _, r := range splitCSV(v) {
+		roles[strings.ToLower(r)] = true
+	}
+	return len(roles) == 2 && roles[RoleBroker] && roles[RoleController]
+}
+
+// isOne holds for "1".
+func isOne(v string) bool { return strings.TrimSpace(v) == "1" }
+
+// ignoredBecause is ignored with the reason, which the start-up warning
+// and the documentation give. The value is still parsed into its field,
+// where cross-field checks may use it.
+func ignoredBecause(reason string, d brokerDef) brokerDef {
+	d = ignored(d)
+	d.IgnoredReason = reason
+	d.Doc += " Riffle accepts it for compatibility and ignores it: " + reason + "."
 	return d
 }
 
@@ -159,25 +192,25 @@ var brokerDefs = []brokerDef{
 	// KRaft and node identity.
 	i32("node.id", defaultNodeID, "The node ID associated with the roles this process is playing when process.roles is non-empty. Riffle defaults it to 1 for a one-node start.", func(b *Broker) *int32 { return &b.NodeID }, atLeast(0)),
 	null(i32("broker.id", "", "Synonym of node.id kept for older configuration files; when both are set they must be equal.", nil, atLeast(0))),
-	list("process.roles", "broker,controller", "The roles that this process plays: 'broker', 'controller', or 'broker,controller' if it is both.", func(b *Broker) *[]string { return &b.ProcessRoles }, listOf(false, "broker", "controller")),
+	ignoredUnlessNot(bothRoles, ignoredBecause("every Riffle process is both broker and controller", list("process.roles", "broker,controller", "The roles that this process plays: 'broker', 'controller', or 'broker,controller' if it is both.", func(b *Broker) *[]string { return &b.ProcessRoles }, listOf(false, "broker", "controller")))),
 	list("controller.listener.names", "CONTROLLER", "A comma-separated list of the names of the listeners used by the controller.", func(b *Broker) *[]string { return &b.ControllerListenerNames }, nonEmptyList, noDuplicates),
 	str("controller.quorum.voters", "", "Map of id/endpoint information for the set of voters in a comma-separated list of {id}@{host}:{port} entries. Empty means a single voter: this node on its first controller listener.", func(b *Broker) *string { return &b.ControllerQuorumVoters }),
-	list("controller.quorum.bootstrap.servers", "", "List of endpoints to use for bootstrapping the cluster metadata, as {host}:{port} entries (KIP-853).", func(b *Broker) *[]string { return &b.ControllerQuorumBootstrapServers }),
-	i32("controller.quorum.election.timeout.ms", "1000", "Maximum time in milliseconds to wait without being able to fetch from the leader before triggering a new election.", func(b *Broker) *int32 { return &b.ControllerQuorumElectionTimeoutMs }, atLeast(1)),
-	i32("controller.quorum.fetch.timeout.ms", "2000", "Maximum time without a successful fetch from the current leader before becoming a candidate and triggering an election.", func(b *Broker) *int32 { return &b.ControllerQuorumFetchTimeoutMs }, atLeast(1)),
-	i32("controller.quorum.election.backoff.max.ms", "1000", "Maximum time in milliseconds before starting new elections.", func(b *Broker) *int32 { return &b.ControllerQuorumElectionBackoffMaxMs }, atLeast(1)),
-	i32("controller.quorum.request.timeout.ms", "2000", "The maximum amount of time the quorum client waits for a response to a request.", func(b *Broker) *int32 { return &b.ControllerQuorumRequestTimeoutMs }, atLeast(1)),
-	i32("controller.quorum.retry.backoff.ms", "20", "The amount of time to wait before attempting to retry a failed quorum request.", func(b *Broker) *int32 { return &b.ControllerQuorumRetryBackoffMs }, atLeast(0)),
-	i32("controller.quorum.append.linger.ms", "25", "The duration in milliseconds that the leader will wait for writes to accumulate before flushing them to disk.", func(b *Broker) *int32 { return &b.ControllerQuorumAppendLingerMs }, atLeast(0)),
+	ignoredBecause("the quorum is given by controller.quorum.voters (KIP-853 bootstrap is not supported)", list("controller.quorum.bootstrap.servers", "", "List of endpoints to use for bootstrapping the cluster metadata, as {host}:{port} entries (KIP-853).", func(b *Broker) *[]string { return &b.ControllerQuorumBootstrapServers })),
+	ignoredBecause("the metadata quorum runs on hashicorp/raft with its own timeouts", i32("controller.quorum.election.timeout.ms", "1000", "Maximum time in milliseconds to wait without being able to fetch from the leader before triggering a new election.", func(b *Broker) *int32 { return &b.ControllerQuorumElectionTimeoutMs }, atLeast(1))),
+	ignoredBecause("the metadata quorum runs on hashicorp/raft with its own timeouts", i32("controller.quorum.fetch.timeout.ms", "2000", "Maximum time without a successful fetch from the current leader before becoming a candidate and triggering an election.", func(b *Broker) *int32 { return &b.ControllerQuorumFetchTimeoutMs }, atLeast(1))),
+	ignoredBecause("the metadata quorum runs on hashicorp/raft with its own timeouts", i32("controller.quorum.election.backoff.max.ms", "1000", "Maximum time in milliseconds before starting new elections.", func(b *Broker) *int32 { return &b.ControllerQuorumElectionBackoffMaxMs }, atLeast(1))),
+	ignoredBecause("the metadata quorum runs on hashicorp/raft with its own timeouts", i32("controller.quorum.request.timeout.ms", "2000", "The maximum amount of time the quorum client waits for a response to a request.", func(b *Broker) *int32 { return &b.ControllerQuorumRequestTimeoutMs }, atLeast(1))),
+	ignoredBecause("the metadata quorum runs on hashicorp/raft with its own timeouts", i32("controller.quorum.retry.backoff.ms", "20", "The amount of time to wait before attempting to retry a failed quorum request.", func(b *Broker) *int32 { return &b.ControllerQuorumRetryBackoffMs }, atLeast(0))),
+	ignoredBecause("the metadata quorum runs on hashicorp/raft, which batches on its own", i32("controller.quorum.append.linger.ms", "25", "The duration in milliseconds that the leader will wait for writes to accumulate before flushing them to disk.", func(b *Broker) *int32 { return &b.ControllerQuorumAppendLingerMs }, atLeast(0))),
 	null(str("metadata.log.dir", "", "The directory in which the metadata log is kept. If not set, the metadata log is placed in the first log directory from log.dirs.", func(b *Broker) *string { return &b.MetadataLogDir })),
-	i32("metadata.log.segment.bytes", "1073741824", "The maximum size of a single metadata log file.", func(b *Broker) *int32 { return &b.MetadataLogSegmentBytes }, atLeast(8<<20)),
-	i64("metadata.max.retention.ms", "604800000", "The number of milliseconds to keep a metadata log file or snapshot before deleting it.", func(b *Broker) *int64 { return &b.MetadataMaxRetentionMs }),
-	i64("metadata.max.retention.bytes", "104857600", "The maximum combined size of the metadata log and snapshots before deleting old snapshots and log files.", func(b *Broker) *int64 { return &b.MetadataMaxRetentionBytes }),
-	i64("metadata.log.max.record.bytes.between.snapshots", "20971520", "The maximum number of bytes in the log between the latest snapshot and the high-watermark needed before generating a new snapshot.", func(b *Broker) *int64 { return &b.MetadataLogMaxRecordBytesBetweenSnapshots }, atLeast(1)),
-	i32("broker.heartbeat.interval.ms", "2000", "The length of time in milliseconds between broker heartbeats.", func(b *Broker) *int32 { return &b.BrokerHeartbeatIntervalMs }, atLeast(1)),
-	i32("broker.session.timeout.ms", "9000", "The length of time in milliseconds that a broker lease lasts if no heartbeats are made.", func(b *Broker) *int32 { return &b.BrokerSessionTimeoutMs }, atLeast(1)),
-	i64("initial.broker.registration.timeout.ms", "60000", "When initially registering with the controller quorum, the number of milliseconds to wait before declaring failure and exiting the broker process.", func(b *Broker) *int64 { return &b.InitialBrokerRegistrationTimeoutMs }, atLeast(1)),
-	null(str("broker.rack", "", "Rack of the broker. This will be used in rack aware replication assignment for fault tolerance.", func(b *Broker) *string { return &b.BrokerRack })),
+	ignoredBecause("the metadata log is a raft-wal log with its own segments", i32("metadata.log.segment.bytes", "1073741824", "The maximum size of a single metadata log file.", func(b *Broker) *int32 { return &b.MetadataLogSegmentBytes }, atLeast(8<<20))),
+	ignoredBecause("the metadata log is compacted by hashicorp/raft snapshots", i64("metadata.max.retention.ms", "604800000", "The number of milliseconds to keep a metadata log file or snapshot before deleting it.", func(b *Broker) *int64 { return &b.MetadataMaxRetentionMs })),
+	ignoredBecause("the metadata log is compacted by hashicorp/raft snapshots", i64("metadata.max.retention.bytes", "104857600", "The maximum combined size of the metadata log and snapshots before deleting old snapshots and log files.", func(b *Broker) *int64 { return &b.MetadataMaxRetentionBytes })),
+	ignoredBecause("hashicorp/raft decides when to snapshot", i64("metadata.log.max.record.bytes.between.snapshots", "20971520", "The maximum number of bytes in the log between the latest snapshot and the high-watermark needed before generating a new snapshot.", func(b *Broker) *int64 { return &b.MetadataLogMaxRecordBytesBetweenSnapshots }, atLeast(1))),
+	ignoredBecause("brokers register with the local metadata quorum without heartbeats", i32("broker.heartbeat.interval.ms", "2000", "The length of time in milliseconds between broker heartbeats.", func(b *Broker) *int32 { return &b.BrokerHeartbeatIntervalMs }, atLeast(1))),
+	ignoredBecause("brokers register with the local metadata quorum without heartbeats", i32("broker.session.timeout.ms", "9000", "The length of time in milliseconds that a broker lease lasts if no heartbeats are made.", func(b *Broker) *int32 { return &b.BrokerSessionTimeoutMs }, atLeast(1))),
+	ignoredBecause("registration waits at most 60 s at start", i64("initial.broker.registration.timeout.ms", "60000", "When initially registering with the controller quorum, the number of milliseconds to wait before declaring failure and exiting the broker process.", func(b *Broker) *int64 { return &b.InitialBrokerRegistrationTimeoutMs }, atLeast(1))),
+	ignoredBecause("replica placement is not rack-aware yet", null(str("broker.rack", "", "Rack of the broker. This will be used in rack aware replication assignment for fault tolerance.", func(b *Broker) *string { return &b.BrokerRack }))),
 
 	// Sockets and listeners.
 	str("listeners", defaultListeners, "Listener List - Comma-separated list of URIs we will listen on and the listener names. Specify hostname as 0.0.0.0 to bind to all interfaces, or leave it empty to bind to the default interface. Port 0 binds an ephemeral port.", nil),
@@ -186,9 +219,9 @@ var brokerDefs = []brokerDef{
 	null(str("inter.broker.listener.name", "", "Name of listener used for communication between brokers. If this is unset, the listener name is defined by security.inter.broker.protocol.", nil)),
 	str("security.inter.broker.protocol", ProtocolPlaintext, "Security protocol used to communicate between brokers. It is an error to set this and inter.broker.listener.name properties at the same time.", nil, oneOf(securityProtocols...)),
 	i32("socket.request.max.bytes", "104857600", "The maximum number of bytes in a socket request.", func(b *Broker) *int32 { return &b.SocketRequestMaxBytes }, atLeast(1)),
-	i32("socket.send.buffer.bytes", "102400", "The SO_SNDBUF buffer of the socket server sockets. If the value is -1, the OS default will be used.", func(b *Broker) *int32 { return &b.SocketSendBufferBytes }),
-	i32("socket.receive.buffer.bytes", "102400", "The SO_RCVBUF buffer of the socket server sockets. If the value is -1, the OS default will be used.", func(b *Broker) *int32 { return &b.SocketReceiveBufferBytes }),
-	i32("socket.listen.backlog.size", "50", "The maximum number of pending connections on the socket.", func(b *Broker) *int32 { return &b.SocketListenBacklogSize }, atLeast(1)),
+	ignoredBecause("sockets keep the operating system's buffer sizes", i32("socket.send.buffer.bytes", "102400", "The SO_SNDBUF buffer of the socket server sockets. If the value is -1, the OS default will be used.", func(b *Broker) *int32 { return &b.SocketSendBufferBytes })),
+	ignoredBecause("sockets keep the operating system's buffer sizes", i32("socket.receive.buffer.bytes", "102400", "The SO_RCVBUF buffer of the socket server sockets. If the value is -1, the OS default will be used.", func(b *Broker) *int32 { return &b.SocketReceiveBufferBytes })),
+	ignoredBecause("listeners use the operating system's backlog", i32("socket.listen.backlog.size", "50", "The maximum number of pending connections on the socket.", func(b *Broker) *int32 { return &b.SocketListenBacklogSize }, atLeast(1))),
 	i64("connections.max.idle.ms", "600000", "Idle connections timeout: the server socket processor threads close the connections that idle more than this.", func(b *Broker) *int64 { return &b.ConnectionsMaxIdleMs }),
 	i32("max.connections", maxInt32, "The maximum number of connections we allow in the broker at any time.", func(b *Broker) *int32 { return &b.MaxConnections }, atLeast(0)),
 	i32("max.connections.per.ip", maxInt32, "The maximum number of connections we allow from each ip address.", func(b *Broker) *int32 { return &b.MaxConnectionsPerIP }, atLeast(0)),
@@ -220,9 +253,9 @@ var brokerDefs = []brokerDef{
 	i32("log.index.size.max.bytes", "10485760", "The maximum size in bytes of the offset index.", func(b *Broker) *int32 { return &b.LogIndexSizeMaxBytes }, atLeast(4)),
 	i32("message.max.bytes", "1048588", "The largest record batch size allowed by Kafka (after compression if compression is enabled). This can be set per topic with the topic level max.message.bytes config.", func(b *Broker) *int32 { return &b.MessageMaxBytes }, atLeast(0)),
 	str("compression.type", "producer", "Specify the final compression type for a given topic: 'gzip', 'snappy', 'lz4', 'zstd', 'uncompressed' (no compression) or 'producer' (retain the codec the producer used).", func(b *Broker) *string { return &b.CompressionType }, oneOf(CompressionTypes...)),
-	i32("compression.gzip.level", gzipDefaultLevel, "The compression level to use if compression.type is set to gzip.", func(b *Broker) *int32 { return &b.CompressionGzipLevel }, gzipLevel),
-	i32("compression.lz4.level", lz4DefaultLevel, "The compression level to use if compression.type is set to lz4.", func(b *Broker) *int32 { return &b.CompressionLz4Level }, lz4Level),
-	i32("compression.zstd.level", zstdDefaultLevel, "The compression level to use if compression.type is set to zstd.", func(b *Broker) *int32 { return &b.CompressionZstdLevel }, zstdLevel),
+	ignoredBecause("recompression uses each codec's default level", i32("compression.gzip.level", gzipDefaultLevel, "The compression level to use if compression.type is set to gzip.", func(b *Broker) *int32 { return &b.CompressionGzipLevel }, gzipLevel)),
+	ignoredBecause("recompression uses each codec's default level", i32("compression.lz4.level", lz4DefaultLevel, "The compression level to use if compression.type is set to lz4.", func(b *Broker) *int32 { return &b.CompressionLz4Level }, lz4Level)),
+	ignoredBecause("recompression uses each codec's default level", i32("compression.zstd.level", zstdDefaultLevel, "The compression level to use if compression.type is set to zstd.", func(b *Broker) *int32 { return &b.CompressionZstdLevel }, zstdLevel)),
 	str("log.message.timestamp.type", CreateTime, "Define whether the timestamp in the message is message create time or log append time. The value should be either CreateTime or LogAppendTime.", func(b *Broker) *string { return &b.LogMessageTimestampType }, oneOf(CreateTime, LogAppendTime)),
 	i64("log.message.timestamp.before.max.ms", maxInt64, "The allowable difference between the broker's timestamp and an earlier message timestamp, when log.message.timestamp.type=CreateTime.", func(b *Broker) *int64 { return &b.LogMessageTimestampBeforeMaxMs }, atLeast(0)),
 	i64("log.message.timestamp.after.max.ms", "3600000", "The allowable difference between a later message timestamp and the broker's timestamp, when log.message.timestamp.type=CreateTime (one hour since Kafka 4.0, KIP-1100).", func(b *Broker) *int64 { return &b.LogMessageTimestampAfterMaxMs }, atLeast(0)),
@@ -236,19 +269,19 @@ var brokerDefs = []brokerDef{
 	null(i64("log.flush.interval.ms", "", "The maximum time in ms that a message in any topic is kept in memory before flushed to disk. If not set, the value in log.flush.scheduler.interval.ms is used.", nil)),
 	i64("log.flush.scheduler.interval.ms", maxInt64, "The frequency in ms that the log flusher checks whether any log needs to be flushed to disk.", func(b *Broker) *int64 { return &b.LogFlushSchedulerIntervalMs }),
 	i32("log.flush.offset.checkpoint.interval.ms", "60000", "The frequency with which we update the persistent record of the last flush which acts as the log recovery point.", func(b *Broker) *int32 { return &b.LogFlushOffsetCheckpointIntervalMs }, atLeast(0)),
-	i32("log.flush.start.offset.checkpoint.interval.ms", "60000", "The frequency with which we update the persistent record of log start offset.", func(b *Broker) *int32 { return &b.LogFlushStartOffsetCheckpointIntervalMs }, atLeast(0)),
+	ignoredBecause("log start offsets are checkpointed with the recovery points, every log.flush.offset.checkpoint.interval.ms", i32("log.flush.start.offset.checkpoint.interval.ms", "60000", "The frequency with which we update the persistent record of log start offset.", func(b *Broker) *int32 { return &b.LogFlushStartOffsetCheckpointIntervalMs }, atLeast(0))),
 	i64("log.segment.delete.delay.ms", "60000", "The amount of time to wait before deleting a file from the filesystem.", func(b *Broker) *int64 { return &b.LogSegmentDeleteDelayMs }, atLeast(0)),
-	boolean("log.preallocate", "false", "Should pre allocate file when create new segment?", func(b *Broker) *bool { return &b.LogPreallocate }),
-	i32("num.recovery.threads.per.data.dir", "1", "The number of threads per data directory to be used for log recovery at startup and flushing at shutdown.", func(b *Broker) *int32 { return &b.NumRecoveryThreadsPerDataDir }, atLeast(1)),
+	ignoredBecause("segment files are not preallocated", boolean("log.preallocate", "false", "Should pre allocate file when create new segment?", func(b *Broker) *bool { return &b.LogPreallocate })),
+	ignoredBecause("logs are loaded one at a time", i32("num.recovery.threads.per.data.dir", "1", "The number of threads per data directory to be used for log recovery at startup and flushing at shutdown.", func(b *Broker) *int32 { return &b.NumRecoveryThreadsPerDataDir }, atLeast(1))),
 	i32("min.insync.replicas", "1", "When a producer sets acks to \"all\" (or \"-1\"), the minimum number of replicas that must acknowledge a write for the write to be considered successful.", func(b *Broker) *int32 { return &b.MinInsyncReplicas }, atLeast(1)),
-	boolean("unclean.leader.election.enable", "false", "Indicates whether to enable replicas not in the ISR set to be elected as leader as a last resort, even though doing so may result in data loss.", func(b *Broker) *bool { return &b.UncleanLeaderElectionEnable }),
-	i64("log.local.retention.ms", "-2", "The number of milliseconds to keep the local log segments before they get eligible for deletion; -2 means log.retention.ms. Riffle has no tiered storage, so local retention is all retention.", func(b *Broker) *int64 { return &b.LogLocalRetentionMs }, atLeast(-2)),
-	i64("log.local.retention.bytes", "-2", "The maximum size of local log segments before old segments are deleted; -2 means log.retention.bytes.", func(b *Broker) *int64 { return &b.LogLocalRetentionBytes }, atLeast(-2)),
+	ignoredBecause("leaders are only elected from the ISR", boolean("unclean.leader.election.enable", "false", "Indicates whether to enable replicas not in the ISR set to be elected as leader as a last resort, even though doing so may result in data loss.", func(b *Broker) *bool { return &b.UncleanLeaderElectionEnable })),
+	ignoredBecause("there is no tiered storage: retention.ms is all retention", i64("log.local.retention.ms", "-2", "The number of milliseconds to keep the local log segments before they get eligible for deletion; -2 means log.retention.ms. Riffle has no tiered storage, so local retention is all retention.", func(b *Broker) *int64 { return &b.LogLocalRetentionMs }, atLeast(-2))),
+	ignoredBecause("there is no tiered storage: retention.bytes is all retention", i64("log.local.retention.bytes", "-2", "The maximum size of local log segments before old segments are deleted; -2 means log.retention.bytes.", func(b *Broker) *int64 { return &b.LogLocalRetentionBytes }, atLeast(-2))),
 
 	// Log cleaner (compaction).
 	boolean("log.cleaner.enable", "true", "Enable the log cleaner process to run on the server.", func(b *Broker) *bool { return &b.LogCleanerEnable }),
 	i64("log.cleaner.backoff.ms", "15000", "The amount of time to sleep when there are no logs to clean.", func(b *Broker) *int64 { return &b.LogCleanerBackoffMs }, atLeast(0)),
-	i32("log.cleaner.threads", "1", "The number of background threads to use for log cleaning.", func(b *Broker) *int32 { return &b.LogCleanerThreads }, atLeast(0)),
+	ignoredBecause("the log cleaner runs on one goroutine when log.cleaner.enable is true", i32("log.cleaner.threads", "1", "The number of background threads to use for log cleaning.", func(b *Broker) *int32 { return &b.LogCleanerThreads }, atLeast(0))),
 	double("log.cleaner.min.cleanable.ratio", "0.5", "The minimum ratio of dirty log to total log for a log to eligible for cleaning.", func(b *Broker) *float64 { return &b.LogCleanerMinCleanableRatio }, betweenFloat(0, 1)),
 	i64("log.cleaner.delete.retention.ms", "86400000", "The amount of time to retain tombstone message markers for log compacted topics.", func(b *Broker) *int64 { return &b.LogCleanerDeleteRetentionMs }, atLeast(0)),
 	i64("log.cleaner.min.compaction.lag.ms", "0", "The minimum time a message will remain uncompacted in the log.", func(b *Broker) *int64 { return &b.LogCleanerMinCompactionLagMs }, atLeast(0)),
@@ -257,21 +290,21 @@ var brokerDefs = []brokerDef{
 	double("log.cleaner.io.max.bytes.per.second", "1.7976931348623157E308", "The log cleaner will be throttled so that the sum of its read and write i/o will be less than this value on average.", func(b *Broker) *float64 { return &b.LogCleanerIoMaxBytesPerSecond }, betweenFloat(0, math.MaxFloat64)),
 
 	// Replication.
-	i64("replica.lag.time.max.ms", "30000", "If a follower hasn't sent any fetch requests or hasn't consumed up to the leader's log end offset for at least this time, the leader will remove the follower from the ISR.", func(b *Broker) *int64 { return &b.ReplicaLagTimeMaxMs }),
-	i32("replica.fetch.max.bytes", "1048576", "The number of bytes of messages to attempt to fetch for each partition.", func(b *Broker) *int32 { return &b.ReplicaFetchMaxBytes }, atLeast(0)),
-	i32("replica.fetch.min.bytes", "1", "Minimum bytes expected for each fetch response.", func(b *Broker) *int32 { return &b.ReplicaFetchMinBytes }),
-	i32("replica.fetch.wait.max.ms", "500", "The maximum wait time for each fetcher request issued by follower replicas.", func(b *Broker) *int32 { return &b.ReplicaFetchWaitMaxMs }),
-	i32("replica.fetch.response.max.bytes", "10485760", "Maximum bytes expected for the entire fetch response.", func(b *Broker) *int32 { return &b.ReplicaFetchResponseMaxBytes }, atLeast(0)),
-	i32("replica.fetch.backoff.ms", "1000", "The amount of time to sleep when fetch partition error occurs.", func(b *Broker) *int32 { return &b.ReplicaFetchBackoffMs }, atLeast(0)),
-	i32("replica.socket.timeout.ms", "30000", "The socket timeout for network requests. Its value should be at least replica.fetch.wait.max.ms.", func(b *Broker) *int32 { return &b.ReplicaSocketTimeoutMs }),
-	i32("num.replica.fetchers", "1", "Number of fetcher threads used to replicate records from each source broker.", func(b *Broker) *int32 { return &b.NumReplicaFetchers }),
-	i64("replica.high.watermark.checkpoint.interval.ms", "5000", "The frequency with which the high watermark is saved out to disk.", func(b *Broker) *int64 { return &b.ReplicaHighWatermarkCheckpointIntervalMs }),
-	boolean("auto.leader.rebalance.enable", "true", "Enables auto leader balancing.", func(b *Broker) *bool { return &b.AutoLeaderRebalanceEnable }),
-	i64("leader.imbalance.check.interval.seconds", "300", "The frequency with which the partition rebalance check is triggered by the controller.", func(b *Broker) *int64 { return &b.LeaderImbalanceCheckIntervalSeconds }, atLeast(1)),
+	ignoredBecause("partitions are not replicated across brokers yet", i64("replica.lag.time.max.ms", "30000", "If a follower hasn't sent any fetch requests or hasn't consumed up to the leader's log end offset for at least this time, the leader will remove the follower from the ISR.", func(b *Broker) *int64 { return &b.ReplicaLagTimeMaxMs })),
+	ignoredBecause("partitions are not replicated across brokers yet", i32("replica.fetch.max.bytes", "1048576", "The number of bytes of messages to attempt to fetch for each partition.", func(b *Broker) *int32 { return &b.ReplicaFetchMaxBytes }, atLeast(0))),
+	ignoredBecause("partitions are not replicated across brokers yet", i32("replica.fetch.min.bytes", "1", "Minimum bytes expected for each fetch response.", func(b *Broker) *int32 { return &b.ReplicaFetchMinBytes })),
+	ignoredBecause("partitions are not replicated across brokers yet", i32("replica.fetch.wait.max.ms", "500", "The maximum wait time for each fetcher request issued by follower replicas.", func(b *Broker) *int32 { return &b.ReplicaFetchWaitMaxMs })),
+	ignoredBecause("partitions are not replicated across brokers yet", i32("replica.fetch.response.max.bytes", "10485760", "Maximum bytes expected for the entire fetch response.", func(b *Broker) *int32 { return &b.ReplicaFetchResponseMaxBytes }, atLeast(0))),
+	ignoredBecause("partitions are not replicated across brokers yet", i32("replica.fetch.backoff.ms", "1000", "The amount of time to sleep when fetch partition error occurs.", func(b *Broker) *int32 { return &b.ReplicaFetchBackoffMs }, atLeast(0))),
+	ignoredBecause("partitions are not replicated across brokers yet", i32("replica.socket.timeout.ms", "30000", "The socket timeout for network requests. Its value should be at least replica.fetch.wait.max.ms.", func(b *Broker) *int32 { return &b.ReplicaSocketTimeoutMs })),
+	ignoredBecause("partitions are not replicated across brokers yet", i32("num.replica.fetchers", "1", "Number of fetcher threads used to replicate records from each source broker.", func(b *Broker) *int32 { return &b.NumReplicaFetchers })),
+	ignoredBecause("high watermarks are checkpointed with the recovery points, every log.flush.offset.checkpoint.interval.ms", i64("replica.high.watermark.checkpoint.interval.ms", "5000", "The frequency with which the high watermark is saved out to disk.", func(b *Broker) *int64 { return &b.ReplicaHighWatermarkCheckpointIntervalMs })),
+	ignoredBecause("there is no automatic preferred-leader election", boolean("auto.leader.rebalance.enable", "true", "Enables auto leader balancing.", func(b *Broker) *bool { return &b.AutoLeaderRebalanceEnable })),
+	ignoredBecause("there is no automatic preferred-leader election", i64("leader.imbalance.check.interval.seconds", "300", "The frequency with which the partition rebalance check is triggered by the controller.", func(b *Broker) *int64 { return &b.LeaderImbalanceCheckIntervalSeconds }, atLeast(1))),
 	i32("fetch.max.bytes", "57671680", "The maximum number of bytes we will return for a fetch request. Must be at least 1024.", func(b *Broker) *int32 { return &b.FetchMaxBytes }, atLeast(1024)),
 	i32("max.incremental.fetch.session.cache.slots", "1000", "The maximum number of total incremental fetch sessions that we will maintain.", func(b *Broker) *int32 { return &b.MaxIncrementalFetchSessionCacheSlots }, atLeast(0)),
-	i32("fetch.purgatory.purge.interval.requests", "1000", "The purge interval (in number of requests) of the fetch request purgatory.", func(b *Broker) *int32 { return &b.FetchPurgatoryPurgeIntervalRequests }),
-	i32("producer.purgatory.purge.interval.requests", "1000", "The purge interval (in number of requests) of the producer request purgatory.", func(b *Broker) *int32 { return &b.ProducerPurgatoryPurgeIntervalRequests }),
+	ignoredBecause("delayed fetches are removed as soon as they complete", i32("fetch.purgatory.purge.interval.requests", "1000", "The purge interval (in number of requests) of the fetch request purgatory.", func(b *Broker) *int32 { return &b.FetchPurgatoryPurgeIntervalRequests })),
+	ignoredBecause("delayed produces are removed as soon as they complete", i32("producer.purgatory.purge.interval.requests", "1000", "The purge interval (in number of requests) of the producer request purgatory.", func(b *Broker) *int32 { return &b.ProducerPurgatoryPurgeIntervalRequests })),
 
 	// Group coordinator and offsets.
 	i32("offsets.topic.num.partitions", "50", "The number of partitions for the offset commit topic (should not change after deployment).", func(b *Broker) *int32 { return &b.OffsetsTopicNumPartitions }, atLeast(1)),
@@ -299,7 +332,7 @@ var brokerDefs = []brokerDef{
 	// Transactions and producer ids.
 	i32("transaction.state.log.num.partitions", "50", "The number of partitions for the transaction topic (should not change after deployment).", func(b *Broker) *int32 { return &b.TransactionStateLogNumPartitions }, atLeast(1)),
 	i16("transaction.state.log.replication.factor", "3", "The replication factor for the transaction topic. Internal topic creation will fail until the cluster size meets this replication factor requirement.", func(b *Broker) *int16 { return &b.TransactionStateLogReplicationFactor }, atLeast(1)),
-	i32("transaction.state.log.min.isr", "2", "The minimum number of replicas that must acknowledge a write to transaction topic in order to be considered successful.", func(b *Broker) *int32 { return &b.TransactionStateLogMinIsr }, atLeast(1)),
+	ignoredUnlessNot(isOne, ignoredBecause("__transaction_state is created without a min.insync.replicas override, and its coordinator's appends do not check one", i32("transaction.state.log.min.isr", "2", "The minimum number of replicas that must acknowledge a write to transaction topic in order to be considered successful.", func(b *Broker) *int32 { return &b.TransactionStateLogMinIsr }, atLeast(1)))),
 	i32("transaction.state.log.segment.bytes", "104857600", "The transaction topic segment bytes should be kept relatively small in order to facilitate faster log compaction and cache loads.", func(b *Broker) *int32 { return &b.TransactionStateLogSegmentBytes }, atLeast(1)),
 	i32("transactional.id.expiration.ms", "604800000", "The time in ms that the transaction coordinator will wait without receiving any transaction status updates for the current transaction before expiring its transactional id.", func(b *Broker) *int32 { return &b.TransactionalIDExpirationMs }, atLeast(1)),
 	i32("transaction.max.timeout.ms", "900000", "The maximum allowed timeout for transactions.", func(b *Broker) *int32 { return &b.TransactionMaxTimeoutMs }, atLeast(1)),
@@ -310,28 +343,28 @@ var brokerDefs = []brokerDef{
 	i32("producer.id.expiration.check.interval.ms", "600000", "The interval at which to remove producer IDs that have expired due to producer.id.expiration.ms passing.", func(b *Broker) *int32 { return &b.ProducerIDExpirationCheckIntervalMs }, atLeast(1)),
 
 	// Security.
-	list("sasl.enabled.mechanisms", "GSSAPI", "The list of SASL mechanisms enabled in the Kafka server.", func(b *Broker) *[]string { return &b.SASLEnabledMechanisms }),
-	str("sasl.mechanism.inter.broker.protocol", "GSSAPI", "SASL mechanism used for inter-broker communication.", func(b *Broker) *string { return &b.SASLMechanismInterBrokerProtocol }),
-	str("sasl.mechanism.controller.protocol", "GSSAPI", "SASL mechanism used for communication with controllers.", func(b *Broker) *string { return &b.SASLMechanismControllerProtocol }),
-	password("sasl.jaas.config", "JAAS login context parameters for SASL connections in the format used by JAAS configuration files; usually set per listener as listener.name.<name>.<mechanism>.sasl.jaas.config.", func(b *Broker) *string { return &b.SASLJAASConfig }),
-	null(str("ssl.keystore.location", "", "The location of the key store file (Riffle reads PEM key stores).", func(b *Broker) *string { return &b.SSLKeystoreLocation })),
-	str("ssl.keystore.type", "JKS", "The file format of the key store file. Riffle reads PEM only.", func(b *Broker) *string { return &b.SSLKeystoreType }),
-	password("ssl.keystore.password", "The store password for the key store file.", func(b *Broker) *string { return &b.SSLKeystorePassword }),
-	password("ssl.key.password", "The password of the private key in the key store file or the PEM key specified in ssl.keystore.key.", func(b *Broker) *string { return &b.SSLKeyPassword }),
-	password("ssl.keystore.certificate.chain", "Certificate chain in the format specified by ssl.keystore.type (PEM).", func(b *Broker) *string { return &b.SSLKeystoreCertificateChain }),
-	password("ssl.keystore.key", "Private key in the format specified by ssl.keystore.type (PEM).", func(b *Broker) *string { return &b.SSLKeystoreKey }),
-	null(str("ssl.truststore.location", "", "The location of the trust store file.", func(b *Broker) *string { return &b.SSLTruststoreLocation })),
-	str("ssl.truststore.type", "JKS", "The file format of the trust store file. Riffle reads PEM only.", func(b *Broker) *string { return &b.SSLTruststoreType }),
-	password("ssl.truststore.password", "The password for the trust store file.", func(b *Broker) *string { return &b.SSLTruststorePassword }),
-	password("ssl.truststore.certificates", "Trusted certificates in the format specified by ssl.truststore.type (PEM).", func(b *Broker) *string { return &b.SSLTruststoreCertificates }),
-	str("ssl.client.auth", "none", "Configures the broker to request client authentication: required, requested or none.", func(b *Broker) *string { return &b.SSLClientAuth }, oneOf("required", "requested", "none")),
-	list("ssl.enabled.protocols", "TLSv1.2,TLSv1.3", "The list of protocols enabled for SSL connections.", func(b *Broker) *[]string { return &b.SSLEnabledProtocols }),
-	str("ssl.protocol", "TLSv1.3", "The SSL protocol used to generate the SSLContext.", func(b *Broker) *string { return &b.SSLProtocol }),
-	list("ssl.cipher.suites", "", "A list of cipher suites. By default all the available cipher suites are supported.", func(b *Broker) *[]string { return &b.SSLCipherSuites }),
-	str("ssl.endpoint.identification.algorithm", "https", "The endpoint identification algorithm to validate server hostname using server certificate.", func(b *Broker) *string { return &b.SSLEndpointIdentificationAlgorithm }),
+	ignoredBecause("SASL listeners are refused until security exists", list("sasl.enabled.mechanisms", "GSSAPI", "The list of SASL mechanisms enabled in the Kafka server.", func(b *Broker) *[]string { return &b.SASLEnabledMechanisms })),
+	ignoredBecause("SASL listeners are refused until security exists", str("sasl.mechanism.inter.broker.protocol", "GSSAPI", "SASL mechanism used for inter-broker communication.", func(b *Broker) *string { return &b.SASLMechanismInterBrokerProtocol })),
+	ignoredBecause("SASL listeners are refused until security exists", str("sasl.mechanism.controller.protocol", "GSSAPI", "SASL mechanism used for communication with controllers.", func(b *Broker) *string { return &b.SASLMechanismControllerProtocol })),
+	ignoredBecause("SASL listeners are refused until security exists", password("sasl.jaas.config", "JAAS login context parameters for SASL connections in the format used by JAAS configuration files; usually set per listener as listener.name.<name>.<mechanism>.sasl.jaas.config.", func(b *Broker) *string { return &b.SASLJAASConfig })),
+	ignoredBecause("SSL listeners are refused until security exists", null(str("ssl.keystore.location", "", "The location of the key store file (Riffle reads PEM key stores).", func(b *Broker) *string { return &b.SSLKeystoreLocation }))),
+	ignoredBecause("SSL listeners are refused until security exists", str("ssl.keystore.type", "JKS", "The file format of the key store file. Riffle reads PEM only.", func(b *Broker) *string { return &b.SSLKeystoreType })),
+	ignoredBecause("SSL listeners are refused until security exists", password("ssl.keystore.password", "The store password for the key store file.", func(b *Broker) *string { return &b.SSLKeystorePassword })),
+	ignoredBecause("SSL listeners are refused until security exists", password("ssl.key.password", "The password of the private key in the key store file or the PEM key specified in ssl.keystore.key.", func(b *Broker) *string { return &b.SSLKeyPassword })),
+	ignoredBecause("SSL listeners are refused until security exists", password("ssl.keystore.certificate.chain", "Certificate chain in the format specified by ssl.keystore.type (PEM).", func(b *Broker) *string { return &b.SSLKeystoreCertificateChain })),
+	ignoredBecause("SSL listeners are refused until security exists", password("ssl.keystore.key", "Private key in the format specified by ssl.keystore.type (PEM).", func(b *Broker) *string { return &b.SSLKeystoreKey })),
+	ignoredBecause("SSL listeners are refused until security exists", null(str("ssl.truststore.location", "", "The location of the trust store file.", func(b *Broker) *string { return &b.SSLTruststoreLocation }))),
+	ignoredBecause("SSL listeners are refused until security exists", str("ssl.truststore.type", "JKS", "The file format of the trust store file. Riffle reads PEM only.", func(b *Broker) *string { return &b.SSLTruststoreType })),
+	ignoredBecause("SSL listeners are refused until security exists", password("ssl.truststore.password", "The password for the trust store file.", func(b *Broker) *string { return &b.SSLTruststorePassword })),
+	ignoredBecause("SSL listeners are refused until security exists", password("ssl.truststore.certificates", "Trusted certificates in the format specified by ssl.truststore.type (PEM).", func(b *Broker) *string { return &b.SSLTruststoreCertificates })),
+	ignoredBecause("SSL listeners are refused until security exists", str("ssl.client.auth", "none", "Configures the broker to request client authentication: required, requested or none.", func(b *Broker) *string { return &b.SSLClientAuth }, oneOf("required", "requested", "none"))),
+	ignoredBecause("SSL listeners are refused until security exists", list("ssl.enabled.protocols", "TLSv1.2,TLSv1.3", "The list of protocols enabled for SSL connections.", func(b *Broker) *[]string { return &b.SSLEnabledProtocols })),
+	ignoredBecause("SSL listeners are refused until security exists", str("ssl.protocol", "TLSv1.3", "The SSL protocol used to generate the SSLContext.", func(b *Broker) *string { return &b.SSLProtocol })),
+	ignoredBecause("SSL listeners are refused until security exists", list("ssl.cipher.suites", "", "A list of cipher suites. By default all the available cipher suites are supported.", func(b *Broker) *[]string { return &b.SSLCipherSuites })),
+	ignoredBecause("SSL listeners are refused until security exists", str("ssl.endpoint.identification.algorithm", "https", "The endpoint identification algorithm to validate server hostname using server certificate.", func(b *Broker) *string { return &b.SSLEndpointIdentificationAlgorithm })),
 	str("authorizer.class.name", "", "The fully qualified name of a class that implements the Authorizer interface. Riffle has no authorizer yet, so this must stay empty: unset, as in Kafka, every request is allowed and the ACL APIs answer SECURITY_DISABLED. A value is refused rather than ignored, so that no one runs without the ACLs they configured.", func(b *Broker) *string { return &b.AuthorizerClassName }, noAuthorizer),
-	str("super.users", "", "A semicolon-separated list of principals (User:name) that are allowed to perform any action.", func(b *Broker) *string { return &b.SuperUsers }),
-	boolean("allow.everyone.if.no.acl.found", "false", "When set to true, resources without any ACLs are accessible by everyone.", func(b *Broker) *bool { return &b.AllowEveryoneIfNoACLFound }),
+	ignoredBecause("there is no authorizer (authorizer.class.name is refused)", str("super.users", "", "A semicolon-separated list of principals (User:name) that are allowed to perform any action.", func(b *Broker) *string { return &b.SuperUsers })),
+	ignoredBecause("there is no authorizer (authorizer.class.name is refused)", boolean("allow.everyone.if.no.acl.found", "false", "When set to true, resources without any ACLs are accessible by everyone.", func(b *Broker) *bool { return &b.AllowEveryoneIfNoACLFound })),
 
 	// Riffle's own.
 	str("riffle.admin.listener", "", "host:port of the admin HTTP endpoint (Prometheus /metrics, /healthz, /readyz, pprof). Empty disables it.", func(b *Broker) *string { return &b.AdminListener }, adminAddr),

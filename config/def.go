@@ -42,7 +42,10 @@ type ConfigDef struct {
 	BrokerSynonym string
 	// Ignored marks properties Riffle accepts for compatibility with Kafka
 	// configuration files but does not act on (e.g. num.network.threads).
+	// Setting one logs a warning at start (Broker.Notes).
 	Ignored bool
+	// IgnoredReason says why an ignored property has no effect.
+	IgnoredReason string
 }
 
 // Sensitive reports whether the value must not be shown (DescribeConfigs

@@ -101,8 +101,9 @@ func loadConfig(cmd *Command, environ []string, logger *slog.Logger) (*config.Br
 		logger.Error("invalid configuration; not starting", "err", err.Error())
 		return nil, false
 	}
+	// A setting that is accepted but has no effect must not pass silently.
 	for _, n := range cfg.Notes {
-		logger.Debug(n)
+		logger.Warn(n)
 	}
 	return cfg, true
 }
