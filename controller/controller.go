@@ -150,7 +150,7 @@ func (c *Controller) Start(ctx context.Context) (err error) {
 	}
 	c.addr = c.advertisedAddr(ln.Addr().(*net.TCPAddr))
 	c.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &streamLayer{ln: ln, advertise: hostPortAddr(c.addr)},
+		Stream:  &streamLayer{ln: ln, advertise: hostPortAddr(c.addr), log: c.log},
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  c.hlog.Named("transport"),

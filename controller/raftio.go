@@ -222,14 +222,27 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 // streamLayer is raft's TCP stream layer. Riffle binds the listener itself
 // (rather than raft.NewTCPTransport) so that it can advertise a host name or
 // a concrete address when bound to 0.0.0.0 or port 0.
+//
+// Accepted connections must open as a hashicorp/raft peer's do; anything
+// else, typically a Kafka client pointed at the controller port by mistake,
+// is closed quietly (raftConn) rather than handed to raft, which logs an
+// ERROR for every connection it cannot decode.
 type streamLayer struct {
 	ln        net.Listener
 	advertise net.Addr
+	log       *slog.Logger
 }
 
-func (s *streamLayer) Accept() (net.Conn, error) { return s.ln.Accept() }
-func (s *streamLayer) Close() error              { return s.ln.Close() }
-func (s *streamLayer) Addr() net.Addr            { return s.advertise }
+func (s *streamLayer) Accept() (net.Conn, error) {
+	c, err := s.ln.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &raftConn{Conn: c, log: s.log}, nil
+}
+
+func (s *streamLayer) Close() error   { return s.ln.Close() }
+func (s *streamLayer) Addr() net.Addr { return s.advertise }
 
 func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	d := net.Dialer{Timeout: timeout}
@@ -241,3 +254,79 @@ type hostPortAddr string
 
 func (a hostPortAddr) Network() string { return "tcp" }
 func (a hostPortAddr) String() string  { return string(a) }
+
+// A raft peer opens every connection with an RPC: one byte naming its type
+// (hashicorp/raft's rpcAppendEntries 0 to rpcRequestPreVote 4) and the
+// request msgpack-encoded, which begins with a map (or array) header. A
+// Kafka request begins with its 4-byte size, whose first two bytes are zero
+// for any request under 64 KiB, so the first two bytes tell them apart.
+const (
+	maxRaftRPCType = 4
+	// raftPreambleTimeout bounds the wait for the first two bytes; a
+	// peer sends them as soon as it has dialled (the transport's own
+	// timeout is 10 s).
+	raftPreambleTimeout = 10 * time.Second
+	// strayDrainTimeout and strayDrainBytes bound reading what a stray
+	// client sent before its connection is closed: closing with unread
+	// input would reset the connection instead of closing it cleanly.
+	strayDrainTimeout = time.Second
+	strayDrainBytes   = 64 << 10
+)
+
+func isRaftPreamble(b [2]byte) bool {
+	if b[0] > maxRaftRPCType {
+		return false
+	}
+	m := b[1]
+	return m&0xf0 == 0x80 || m&0xf0 == 0x90 || (m >= 0xdc && m <= 0xdf) // fixmap, fixarray, array16/32, map16/32
+}
+
+// raftConn is an accepted controller connection whose first two bytes are
+// checked before raft reads them. raft reads each connection from one
+// goroutine, so Read needs no lock.
+type raftConn struct {
+	net.Conn
+	log     *slog.Logger
+	checked bool
+	pre     []byte // the checked bytes, served before the rest
+}
+
+func (c *raftConn) Read(p []byte) (int, error) {
+	if !c.checked {
+		c.checked = true
+		var b [2]byte
+		_ = c.Conn.SetReadDeadline(time.Now().Add(raftPreambleTimeout))
+		_, err := io.ReadFull(c.Conn, b[:])
+		_ = c.Conn.SetReadDeadline(time.Time{})
+		if err != nil {
+			// raft hears io.EOF and closes the connection without
+			// logging it.
+			return 0, io.EOF
+		}
+		if !isRaftPreamble(b) {
+			c.log.Debug("closing a connection to the controller port that does not speak raft (a Kafka client pointed at the controller listener?)",
+				"remote", c.Conn.RemoteAddr().String(), "first-bytes", fmt.Sprintf("%#x", b[:]))
+			c.refuse()
+			return 0, io.EOF
+		}
+		c.pre = b[:]
+	}
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// refuse closes a stray connection cleanly: it sends FIN, reads (within
+// bounds) what the client had sent so that the close is not a reset, and
+// closes.
+func (c *raftConn) refuse() {
+	if tc, ok := c.Conn.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+		_ = tc.SetReadDeadline(time.Now().Add(strayDrainTimeout))
+		_, _ = io.Copy(io.Discard, io.LimitReader(tc, strayDrainBytes))
+	}
+	_ = c.Conn.Close()
+}
