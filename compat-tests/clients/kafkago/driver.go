@@ -111,7 +111,7 @@ func (d Driver) Produce(ctx context.Context, p suite.Produce) ([]int64, error) {
 		}
 		msgs[i] = m
 	}
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
+	if err := writeRetryingMissingTopic(ctx, w, msgs); err != nil {
 		var werrs kafka.WriteErrors
 		if errors.As(err, &werrs) {
 			for _, e := range werrs {
@@ -177,4 +177,29 @@ func (d Driver) OffsetForTime(ctx context.Context, topic string, partition int32
 		return conn.ReadLastOffset()
 	}
 	return conn.ReadOffset(time.UnixMilli(ts))
+}
+
+// writeRetryingMissingTopic is WriteMessages as kafka-go's README prescribes
+// for a topic that auto-creation has yet to create: a broker creates it in
+// the background and answers the Metadata request that asked for it
+// UNKNOWN_TOPIC_OR_PARTITION (LEADER_NOT_AVAILABLE before Kafka 2.8), and
+// the Writer returns that error before writing anything, so the whole write
+// is tried again. An error from a write that was sent (WriteErrors) is not
+// retried, which could duplicate records.
+func writeRetryingMissingTopic(ctx context.Context, w *kafka.Writer, msgs []kafka.Message) error {
+	for {
+		err := w.WriteMessages(ctx, msgs...)
+		var werrs kafka.WriteErrors
+		if err == nil || errors.As(err, &werrs) ||
+			!(errors.Is(err, kafka.UnknownTopicOrPartition) || errors.Is(err, kafka.LeaderNotAvailable)) {
+			return err
+		}
+		t := time.NewTimer(250 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
 }
