@@ -29,7 +29,12 @@ const maxInFlight = 128
 // producers busy, but without a byte bound a single client could park
 // maxInFlight frames of socket.request.max.bytes each in memory. One request
 // is always admitted, whatever its size.
-const maxInFlightBytes = 32 << 20
+//
+// 8 MiB holds what pipelining producers keep in flight (five requests of
+// max.request.size, 1 MiB by default, in the Java client and librdkafka)
+// with room to spare; wirefuzz's memory mode (48 connections that never
+// read a response) peaked at 978 MiB of RSS with 32 MiB.
+const maxInFlightBytes = 8 << 20
 
 // decodeLimit bounds the time spent decoding one request body; see
 // protocol.DecodeRequest.
@@ -43,6 +48,11 @@ const decodeLimit = time.Second
 // the read-ahead fills, and TCP pushes back. Without this bound one such
 // connection grew the heap to 2 GiB.
 const maxPendingResponseBytes = 1 << 20
+
+// idleAdmitBytes is the largest request a connection with nothing in flight
+// may read although the request pool (queued.max.request.bytes) is full;
+// see conn_limits.go. Larger requests wait for the pool.
+const idleAdmitBytes = 1 << 20
 
 // requestContext is what a handler knows about the request it serves.
 type requestContext struct {
@@ -148,6 +158,9 @@ func (c *conn) readLoop() {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	idle := time.Duration(c.b.cfg.ConnectionsMaxIdleMs) * time.Millisecond
 	for {
+		// Muted while responses are unsent (Kafka mutes a connection
+		// until its response is sent): the next request is not read.
+		c.waitResponseSpace()
 		if idle > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(idle))
 		}
@@ -174,7 +187,7 @@ func (c *conn) readLoop() {
 		if !c.reserve(n) {
 			return
 		}
-		if !c.b.reqPool.acquire(c.ctx, n, c.inflight.Load() == n) {
+		if !c.b.reqPool.acquire(c.ctx, n, c.inflight.Load() == n && n <= idleAdmitBytes) {
 			c.release(n)
 			return
 		}
@@ -225,7 +238,7 @@ func (c *conn) releaseRequest(n int64) {
 	c.b.reqPool.release(n)
 }
 
-// waitResponseSpace holds the handler while more than
+// waitResponseSpace holds the handler, and the reader, while more than
 // maxPendingResponseBytes of responses are unsent; see the constant. A
 // connection whose client is gone is not held: its writer discards.
 func (c *conn) waitResponseSpace() {
@@ -331,6 +344,9 @@ func (c *conn) dispatch(frame []byte) (*pending, bool) {
 		c.b.metrics.observeRequest(h.APIKey, arrived)
 		if p.err == nil && p.resp != nil {
 			p.frame, p.err = c.encode(h, p.resp)
+			// The writer needs only the bytes: the response (a
+			// fetch's records) is garbage now, not when sent.
+			p.resp = nil
 		}
 	}
 	return p, true

@@ -17,10 +17,10 @@ package server
 //     request per connection, so a client that stops reading holds at most
 //     one request's bytes; Riffle reads ahead, so such a client could hold
 //     its whole read-ahead until the write deadline closes it. A connection
-//     with no request in flight is therefore always admitted: every client
-//     progresses one request at a time, as in Kafka, and the pool bounds
-//     everything read beyond that (request memory is at most the pool plus
-//     one request per connection).
+//     with no request in flight is therefore always admitted for a request
+//     of up to 1 MiB: every client progresses one request at a time, as in
+//     Kafka, and the pool bounds everything else (request memory is at most
+//     the pool plus 1 MiB per connection).
 //   - queued.max.requests: requests decoded and waiting for their
 //     connection's handler, broker-wide. Kafka holds at most one request per
 //     connection; Riffle decodes ahead to keep pipelining clients busy, and
