@@ -250,3 +250,43 @@ func sendAndCheck(addr string, req kmsg.Request) (bool, error) {
 	}
 	return true, nil
 }
+
+// A group whose ID is longer than a non-flexible string can carry (created
+// through a flexible OffsetCommit) makes ListGroups v0–v2 responses
+// unencodable; they leave it out and stay readable, and v3+ list it.
+func TestListGroupsLongGroupID(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, func(c *config.Broker) { c.OffsetsTopicNumPartitions = 1 })
+	adm := newAdmin(t, tb.addr())
+	createTopic(t, adm, "long-group", 1, nil)
+	long := strings.Repeat("g", 40_000)
+	rc := dialRaw(t, tb.addr())
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version = 8
+	commit.Group = long
+	commit.Generation = -1
+	ct := kmsg.NewOffsetCommitRequestTopic()
+	ct.Topic = "long-group"
+	cp := kmsg.NewOffsetCommitRequestTopicPartition()
+	cp.Offset = 0
+	ct.Partitions = append(ct.Partitions, cp)
+	commit.Topics = append(commit.Topics, ct)
+	if !poll(requestTimeout, func() bool {
+		resp := rc.roundTrip(commit).(*kmsg.OffsetCommitResponse)
+		return resp.Topics[0].Partitions[0].ErrorCode == 0
+	}) {
+		t.Fatal("offset commit for the long group failed")
+	}
+	for v := int16(0); v <= 5; v++ {
+		req := kmsg.NewPtrListGroupsRequest()
+		req.Version = v
+		resp := rc.roundTrip(req).(*kmsg.ListGroupsResponse) // decodes, or the test fails
+		listed := false
+		for _, g := range resp.Groups {
+			listed = listed || g.Group == long
+		}
+		if want := v >= 3; listed != want {
+			t.Errorf("ListGroups v%d: long group listed %v, want %v", v, listed, want)
+		}
+	}
+}
