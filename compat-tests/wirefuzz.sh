@@ -10,8 +10,11 @@
 #
 # Arguments go to both wirefuzz runs (e.g. -seed, -allow, -max-rss-mib).
 # Environment: WIREFUZZ_TIME (fuzz duration, default 60s), WIREFUZZ_MEMORY_TIME
-# (default 60s, 0 skips), RIFFLE_ARGS (extra broker arguments), WIREFUZZ_OUT
-# (directory for the request frames of findings).
+# (default 60s, 0 skips), WIREFUZZ_MEMORY_RSS_MIB (memory mode's RSS bound,
+# default 1536: with Kafka's default unbounded queued.max.request.bytes the
+# flood legitimately holds one request and one response per connection, and
+# a bounded broker peaks near 1 GiB), RIFFLE_ARGS (extra broker arguments),
+# WIREFUZZ_OUT (directory for the request frames of findings).
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -71,6 +74,7 @@ status=0
 mem=${WIREFUZZ_MEMORY_TIME:-60s}
 if [[ "$mem" != 0 ]] && kill -0 "$broker_pid" 2>/dev/null; then
 	"$tmp/wirefuzz" -mode memory -brokers "127.0.0.1:$port" -broker-pid "$broker_pid" \
+		-max-rss-mib "${WIREFUZZ_MEMORY_RSS_MIB:-1536}" \
 		-duration "$mem" "${out[@]}" "$@" || status=$((status > 0 ? status : $?))
 fi
 if ! kill -0 "$broker_pid" 2>/dev/null; then
