@@ -164,6 +164,14 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := ctrl.RegisterBroker(startCtx, b.registration()); err != nil {
 		return fmt.Errorf("registering broker %d: %w", cfg.NodeID, err)
 	}
+	// Like Kafka's BrokerServer, which enables request processing only
+	// once the initial metadata has been published, clients are served
+	// after the partitions of the current image are in place: a request
+	// for a partition whose log is still being opened would otherwise get
+	// UNKNOWN_TOPIC_OR_PARTITION right after a restart.
+	if err := b.waitAppliedUntil(startCtx, ctrl.Image().Offset); err != nil {
+		return fmt.Errorf("applying metadata at start: %w", err)
+	}
 	b.groups = newGroupRuntime(b)
 	b.goBackground(b.groups.run)
 	b.txn = newTxnRuntime(b)

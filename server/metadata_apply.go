@@ -102,17 +102,23 @@ const applyWaitLimit = 2 * time.Second
 func (b *Broker) waitApplied(ctx context.Context, offset uint64) {
 	ctx, cancel := context.WithTimeout(ctx, applyWaitLimit)
 	defer cancel()
+	_ = b.waitAppliedUntil(ctx, offset)
+}
+
+// waitAppliedUntil waits until the local partitions reflect metadata at
+// least as new as offset, or ctx ends.
+func (b *Broker) waitAppliedUntil(ctx context.Context, offset uint64) error {
 	for {
 		b.appliedMu.Lock()
 		at, ch := b.appliedAt, b.applied
 		b.appliedMu.Unlock()
 		if at >= offset {
-			return
+			return nil
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return
+			return ctx.Err()
 		}
 	}
 }

@@ -439,8 +439,10 @@ func TestCorruptPartitionAnswersStorageError(t *testing.T) {
 	createTopic(t, adm, "healthy", 1, nil)
 	cl := newClient(t, tb.addr())
 	old := time.Now().Add(-10 * time.Minute)
-	for i := 0; i < 6; i++ { // two batches per segment
-		lcProduce(t, cl, "damaged", 2, old.Add(time.Duration(i)*time.Second), nil)
+	for i := 0; i < 6; i++ { // batches of three records, each in its own segment
+		if code := lcRawProduceN(t, cl, "damaged", old.Add(time.Duration(i)*time.Second), 3); code != 0 {
+			t.Fatalf("produce: error %d", code)
+		}
 	}
 	lcProduce(t, cl, "healthy", 3, time.Now(), nil)
 	tb.stop()
@@ -454,8 +456,8 @@ func TestCorruptPartitionAnswersStorageError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Inside the records of the segment's first batch: the CRC no longer
-	// matches.
+	// Inside the records of the segment's first batch (three records):
+	// the CRC no longer matches.
 	b0, _, err := records.ReadBatch(data)
 	if err != nil {
 		t.Fatal(err)
@@ -509,9 +511,20 @@ func TestCorruptPartitionAnswersStorageError(t *testing.T) {
 // retries and returns the partition's error code.
 func lcRawProduce(t *testing.T, cl *kgo.Client, topic string) int16 {
 	t.Helper()
-	now := time.Now().UnixMilli()
+	return lcRawProduceN(t, cl, topic, time.Now(), 1)
+}
+
+// lcRawProduceN produces one batch of n records timestamped ts, with acks=all,
+// and returns the partition's error code.
+func lcRawProduceN(t *testing.T, cl *kgo.Client, topic string, ts time.Time, n int) int16 {
+	t.Helper()
+	now := ts.UnixMilli()
+	var recs []records.Record
+	for i := 0; i < n; i++ {
+		recs = append(recs, records.Record{OffsetDelta: int32(i), Value: []byte("x")})
+	}
 	b, err := records.Build(records.BatchHeader{BaseTimestamp: now, MaxTimestamp: now, ProducerID: -1, ProducerEpoch: -1,
-		BaseSequence: -1, PartitionLeaderEpoch: -1}, records.CodecNone, []records.Record{{Value: []byte("x")}})
+		BaseSequence: -1, PartitionLeaderEpoch: -1}, records.CodecNone, recs)
 	if err != nil {
 		t.Fatal(err)
 	}
