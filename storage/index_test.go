@@ -136,3 +136,32 @@ func TestIndexHeapDoesNotGrowWithRetainedData(t *testing.T) {
 	}
 	runtime.KeepAlive(l)
 }
+
+// BenchmarkOffsetIndexLookup looks up random offsets in a full default-size
+// index (10 MiB, 1,310,720 entries) read from its file; the tail case is
+// a consumer at the end of the active segment.
+func BenchmarkOffsetIndexLookup(b *testing.B) {
+	dir := b.TempDir()
+	const entries = 10 << 20 / offsetIndexEntrySize
+	x, _, err := openOffsetIndex(osFS(), filepath.Join(dir, "b.index"), 0, 10<<20)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer x.close()
+	for i := 0; i < entries; i++ {
+		if err := x.append(int64(2*i+1), int64(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("random", func(b *testing.B) {
+		rng := rand.New(rand.NewSource(1))
+		for i := 0; i < b.N; i++ {
+			x.lookup(rng.Int63n(2 * entries))
+		}
+	})
+	b.Run("tail", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			x.lookup(2 * entries)
+		}
+	})
+}

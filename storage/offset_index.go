@@ -38,6 +38,7 @@ type offsetIndex struct {
 	// first n entries, which are never rewritten in place.
 	mu        sync.RWMutex
 	n         int
+	id        uint64 // generation in the page cache (index_cache.go)
 	lastEntry offsetEntry
 }
 
@@ -59,7 +60,7 @@ func openOffsetIndex(fs vfs.FS, path string, baseOffset int64, maxIndexBytes int
 	if err != nil {
 		return nil, false, err
 	}
-	idx = &offsetIndex{path: path, file: f, baseOffset: baseOffset, maxEntries: maxIndexBytes / offsetIndexEntrySize}
+	idx = &offsetIndex{path: path, file: f, baseOffset: baseOffset, maxEntries: maxIndexBytes / offsetIndexEntrySize, id: indexIDs.Add(1)}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
@@ -81,7 +82,7 @@ func openOffsetIndex(fs vfs.FS, path string, baseOffset int64, maxIndexBytes int
 // readEntry reads entry i from the file.
 func (x *offsetIndex) readEntry(i int) (offsetEntry, error) {
 	var buf [offsetIndexEntrySize]byte
-	if _, err := x.file.ReadAt(buf[:], int64(i)*offsetIndexEntrySize); err != nil {
+	if err := readIndexEntry(x.file, x.id, x.n, i, offsetIndexEntrySize, buf[:]); err != nil {
 		return offsetEntry{}, fmt.Errorf("offset index %s: entry %d: %w", x.path, i, err)
 	}
 	return x.decode(buf[:]), nil
@@ -224,7 +225,7 @@ func (x *offsetIndex) truncateTo(offset int64) error {
 	if err := x.file.Truncate(int64(i) * offsetIndexEntrySize); err != nil {
 		return err
 	}
-	x.n, x.lastEntry = i, last
+	x.n, x.lastEntry, x.id = i, last, indexIDs.Add(1)
 	return nil
 }
 
@@ -235,7 +236,7 @@ func (x *offsetIndex) reset() error {
 	if err := x.file.Truncate(0); err != nil {
 		return err
 	}
-	x.n, x.lastEntry = 0, offsetEntry{}
+	x.n, x.lastEntry, x.id = 0, offsetEntry{}, indexIDs.Add(1)
 	return nil
 }
 

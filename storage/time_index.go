@@ -26,6 +26,7 @@ type timeIndex struct {
 	// mu guards n and lastEntry, as in offsetIndex.
 	mu        sync.RWMutex
 	n         int
+	id        uint64 // generation in the page cache (index_cache.go)
 	lastEntry timeEntry
 }
 
@@ -44,7 +45,7 @@ func openTimeIndex(fs vfs.FS, path string, baseOffset int64, maxIndexBytes int) 
 	if err != nil {
 		return nil, false, err
 	}
-	idx = &timeIndex{path: path, file: f, baseOffset: baseOffset, maxEntries: maxIndexBytes / timeIndexEntrySize}
+	idx = &timeIndex{path: path, file: f, baseOffset: baseOffset, maxEntries: maxIndexBytes / timeIndexEntrySize, id: indexIDs.Add(1)}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
@@ -65,7 +66,7 @@ func openTimeIndex(fs vfs.FS, path string, baseOffset int64, maxIndexBytes int) 
 
 func (x *timeIndex) readEntry(i int) (timeEntry, error) {
 	var buf [timeIndexEntrySize]byte
-	if _, err := x.file.ReadAt(buf[:], int64(i)*timeIndexEntrySize); err != nil {
+	if err := readIndexEntry(x.file, x.id, x.n, i, timeIndexEntrySize, buf[:]); err != nil {
 		return timeEntry{}, fmt.Errorf("time index %s: entry %d: %w", x.path, i, err)
 	}
 	return x.decode(buf[:]), nil
@@ -203,7 +204,7 @@ func (x *timeIndex) truncateTo(offset int64) error {
 	if err := x.file.Truncate(int64(i) * timeIndexEntrySize); err != nil {
 		return err
 	}
-	x.n, x.lastEntry = i, last
+	x.n, x.lastEntry, x.id = i, last, indexIDs.Add(1)
 	return nil
 }
 
@@ -214,7 +215,7 @@ func (x *timeIndex) reset() error {
 	if err := x.file.Truncate(0); err != nil {
 		return err
 	}
-	x.n, x.lastEntry = 0, timeEntry{}
+	x.n, x.lastEntry, x.id = 0, timeEntry{}, indexIDs.Add(1)
 	return nil
 }
 
