@@ -269,7 +269,7 @@ func TestMutateKeepsFrameDelimited(t *testing.T) {
 	req.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("a")}, {Topic: kmsg.StringPtr("bb")}}
 	orig := frame(req, 5)
 	for i := 0; i < 200; i++ {
-		b, how := mutate(rng, orig, true)
+		b, how := mutate(rng, orig, headerLen(true))
 		if how == "" {
 			t.Fatal("mutate did nothing to a frame with a body")
 		}
@@ -313,15 +313,25 @@ func TestSkipTags(t *testing.T) {
 	}
 }
 
-func TestMutatedToAcksZero(t *testing.T) {
-	for _, ver := range []int16{4, 9} {
-		for _, acks := range []int16{0, -1, 1} {
+// Mutation leaves a produce request's acks as they were.
+func TestMutateKeepsAcks(t *testing.T) {
+	rng := rand.New(rand.NewSource(4))
+	for _, ver := range []int16{4, 9, 11} {
+		for _, txn := range []*string{nil, kmsg.StringPtr("tx-1")} {
 			req := kmsg.NewPtrProduceRequest()
 			req.SetVersion(ver)
-			req.Acks, req.TimeoutMillis = acks, 1000
-			req.Topics = []kmsg.ProduceRequestTopic{{Topic: "t"}}
-			if got := mutatedToAcksZero(frame(req, 1), ver); got != (acks == 0) {
-				t.Fatalf("v%d acks %d: acks=0 is %v", ver, acks, got)
+			req.TransactionID, req.Acks, req.TimeoutMillis = txn, -1, 1000
+			req.Topics = []kmsg.ProduceRequestTopic{{Topic: "t", Partitions: []kmsg.ProduceRequestTopicPartition{{Records: []byte("abc")}}}}
+			orig := frame(req, 1)
+			start := mutateFrom(req)
+			if got := int16(binary.BigEndian.Uint16(orig[start-2:])); got != -1 {
+				t.Fatalf("v%d: the two bytes before %d are %d, not acks -1", ver, start, got)
+			}
+			for i := 0; i < 50; i++ {
+				b, _ := mutate(rng, orig, start)
+				if !bytes.Equal(b[4:start], orig[4:start]) {
+					t.Fatalf("v%d: mutation touched the header or acks", ver)
+				}
 			}
 		}
 	}
