@@ -98,7 +98,8 @@ type conn struct {
 	queued   atomic.Int64  // requests decoded and not yet started (requestQueue)
 
 	pendingResp atomic.Int64  // encoded response bytes not yet written
-	respSpace   chan struct{} // signalled when pendingResp shrinks
+	respSpace   chan struct{} // signalled to the handler when pendingResp shrinks
+	readSpace   chan struct{} // the same, to the reader
 }
 
 func (b *Broker) serveConn(nc net.Conn, listener string) {
@@ -119,6 +120,7 @@ func (b *Broker) serveConn(nc net.Conn, listener string) {
 		space:    make(chan struct{}, 1),
 
 		respSpace: make(chan struct{}, 1),
+		readSpace: make(chan struct{}, 1),
 	}
 	b.trackConn(c, true)
 	defer b.trackConn(c, false)
@@ -133,7 +135,7 @@ func (b *Broker) serveConn(nc net.Conn, listener string) {
 	go func() {
 		defer close(handlerDone)
 		for fn := range c.work {
-			c.waitResponseSpace()
+			c.waitResponseSpace(c.respSpace)
 			fn()
 		}
 	}()
@@ -160,7 +162,7 @@ func (c *conn) readLoop() {
 	for {
 		// Muted while responses are unsent (Kafka mutes a connection
 		// until its response is sent): the next request is not read.
-		c.waitResponseSpace()
+		c.waitResponseSpace(c.readSpace)
 		if idle > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(idle))
 		}
@@ -240,11 +242,14 @@ func (c *conn) releaseRequest(n int64) {
 
 // waitResponseSpace holds the handler, and the reader, while more than
 // maxPendingResponseBytes of responses are unsent; see the constant. A
-// connection whose client is gone is not held: its writer discards.
-func (c *conn) waitResponseSpace() {
+// connection whose client is gone is not held: its writer discards. Each
+// waiter has its own signal channel: with one shared channel the writer's
+// single signal woke only one of them, and a handler left waiting with
+// nothing pending never served the next request.
+func (c *conn) waitResponseSpace(space chan struct{}) {
 	for c.pendingResp.Load() > maxPendingResponseBytes {
 		select {
-		case <-c.respSpace:
+		case <-space:
 		case <-c.ctx.Done():
 			return
 		}
@@ -432,6 +437,10 @@ func (c *conn) writeFrame(bw *bufio.Writer, p *pending, broken *bool, fail func(
 			c.pendingResp.Add(-int64(len(out)))
 			select {
 			case c.respSpace <- struct{}{}:
+			default:
+			}
+			select {
+			case c.readSpace <- struct{}{}:
 			default:
 			}
 		}()
