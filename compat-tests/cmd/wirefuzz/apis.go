@@ -234,6 +234,7 @@ func (w *worker) apiCase() {
 		}
 	}
 	w.stats.add("api")
+	w.busy(what)
 	if err := c.write(b, w.timeout); err != nil {
 		w.drop()
 		return
@@ -290,7 +291,8 @@ func (w *worker) check(err error, what string, req []byte) {
 	case err == nil:
 		return
 	case err == errTimeout:
-		w.rep.report(finding{class: classUnanswered, what: what, detail: fmt.Sprintf("no response within %v and the connection open", w.timeout), req: req})
+		w.rep.report(finding{class: classUnanswered, what: what, req: req,
+			detail: fmt.Sprintf("no response within %v and the connection open; in flight on the other connections: %s", w.timeout, w.others())})
 	case isUndecodable(err):
 		w.rep.report(finding{class: classUndecodable, what: what, detail: err.Error(), req: req})
 	}

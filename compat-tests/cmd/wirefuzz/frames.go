@@ -115,6 +115,7 @@ func (w *worker) frameCase() {
 		return
 	}
 	defer c.Close()
+	w.busy(what)
 	if err := c.write(b, w.timeout); err != nil {
 		return // the broker closed while we wrote: fine
 	}
@@ -131,7 +132,8 @@ func (w *worker) frameCase() {
 	case err == errTimeout && mustClose:
 		w.rep.report(finding{class: classBadSizeOpen, what: what, detail: fmt.Sprintf("connection open after %v", wait), req: b})
 	case err == errTimeout:
-		w.rep.report(finding{class: classUnanswered, what: what, detail: fmt.Sprintf("no response and no close within %v", wait), req: b})
+		w.rep.report(finding{class: classUnanswered, what: what, req: b,
+			detail: fmt.Sprintf("no response and no close within %v; in flight on the other connections: %s", wait, w.others())})
 	case err != nil:
 		w.rep.report(finding{class: classUndecodable, what: what, detail: err.Error(), req: b})
 	case mustClose:

@@ -166,12 +166,13 @@ func fuzz(o options, rep *reporter) error {
 			only[k] = true
 		}
 	}
+	brd := newBoard()
 	workers := make([]*worker, o.workers)
 	for i := range workers {
 		w := &worker{id: i, addr: o.brokers, rng: rand.New(rand.NewSource(o.seed*1000 + int64(i))),
 			apis: apis, flexible: flexible, produce: produce, protected: []string{controlTopic, batchTopic},
 			topic: batchTopic, topicID: ids[batchTopic], partition: int32(i), next: ends[int32(i)],
-			timeout: o.timeout, rep: rep, stats: st, only: only}
+			timeout: o.timeout, rep: rep, stats: st, only: only, board: brd}
 		workers[i] = w
 		wg.Add(1)
 		go func() { defer wg.Done(); w.run(deadline) }()

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"math/rand"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,11 +47,43 @@ type worker struct {
 	topicID   [16]byte
 	partition int32
 	next      int64 // where the next accepted batch must land
+	uncertain bool  // a produce went unanswered: it may still land, so next is a floor
 	timeout   time.Duration
 	rep       *reporter
 	stats     *stats
 	c         *conn
 	only      map[string]bool // case kinds to run; all when empty
+	board     *board          // what every worker is waiting for
+}
+
+// board records each worker's request in flight, so an unanswered request
+// is reported with what the other connections were doing at the time.
+type board struct {
+	mu  sync.Mutex
+	cur map[int]string
+	at  map[int]time.Time
+}
+
+func newBoard() *board { return &board{cur: map[int]string{}, at: map[int]time.Time{}} }
+
+func (w *worker) busy(what string) {
+	w.board.mu.Lock()
+	w.board.cur[w.id], w.board.at[w.id] = what, time.Now()
+	w.board.mu.Unlock()
+}
+
+// others lists the other workers' requests in flight and their age.
+func (w *worker) others() string {
+	w.board.mu.Lock()
+	defer w.board.mu.Unlock()
+	var out []string
+	for id, what := range w.board.cur {
+		if id != w.id {
+			out = append(out, fmt.Sprintf("%s for %v", what, time.Since(w.board.at[id]).Round(100*time.Millisecond)))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "; ")
 }
 
 func (w *worker) conn() (*conn, error) {
@@ -144,12 +178,14 @@ func (w *worker) batchCase() {
 	if !b.valid {
 		w.stats.add("corrupt")
 	}
-	ec, base, reqBytes, err := w.produceBatch(b)
 	what := fmt.Sprintf("Produce %s", b.variant)
+	w.busy(what)
+	ec, base, reqBytes, err := w.produceBatch(b)
 	ver := fmt.Sprintf("Produce v%d, ", frameVersion(reqBytes))
 	if err != nil {
 		w.check(err, what, reqBytes)
 		w.drop()
+		w.uncertain = true
 		return
 	}
 	switch {
@@ -168,10 +204,12 @@ func (w *worker) batchCase() {
 	w.stats.add("refused")
 	// The refused batch must leave nothing behind.
 	v := genBatch(w.rng, "valid", -1, now)
+	w.busy("Produce valid after " + b.variant)
 	ec, base, reqBytes, err = w.produceBatch(v)
 	if err != nil {
 		w.check(err, "Produce valid after "+b.variant, reqBytes)
 		w.drop()
+		w.uncertain = true
 		return
 	}
 	if ec != 0 {
@@ -182,6 +220,11 @@ func (w *worker) batchCase() {
 }
 
 func (w *worker) landed(b batch, base int64, reqBytes []byte) {
+	if w.uncertain && base >= w.next {
+		// An unanswered produce (already a finding) may have been appended
+		// after we gave up on it; only going backwards is wrong then.
+		w.uncertain, w.next = false, base
+	}
 	if base != w.next {
 		w.rep.report(finding{class: classValidRefused, what: b.variant,
 			detail: fmt.Sprintf("Produce v%d, accepted at offset %d, want %d", frameVersion(reqBytes), base, w.next), req: reqBytes})
