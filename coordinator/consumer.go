@@ -252,7 +252,10 @@ func (s *Shard) consumerGroupHeartbeat(now time.Time, req *kmsg.ConsumerGroupHea
 		m.lastSent = nil
 		m.clientID, m.clientHost = s.client.ID, s.client.Host
 		if m.epoch == leaveGroupStaticMemberEpoch {
-			m.epoch = g.assignmentEpoch
+			// The replacement inherits the departed instance's
+			// assignment; like Kafka's copy (epoch 0, previous 0)
+			// it reconciles straight to the assignment epoch.
+			m.epoch, m.previousEpoch = g.assignmentEpoch, 0
 		}
 	} else {
 		if !exists {
@@ -261,8 +264,11 @@ func (s *Shard) consumerGroupHeartbeat(now time.Time, req *kmsg.ConsumerGroupHea
 		if req.MemberEpoch != m.epoch {
 			// Kafka accepts the previous epoch when the member's
 			// owned partitions are a subset of its assignment: the
-			// response that bumped it may have been lost.
-			if !(req.MemberEpoch == m.previousEpoch && req.Topics != nil && s.ownedSubset(req.Topics, m.assigned)) {
+			// response that bumped it may have been lost. A larger
+			// epoch than the member's is always fenced
+			// (throwIfMemberEpochIsInvalid); that includes every
+			// heartbeat of a static member that has left (-2).
+			if req.MemberEpoch > m.epoch || !(req.MemberEpoch == m.previousEpoch && req.Topics != nil && s.ownedSubset(req.Topics, m.assigned)) {
 				return fail(kerr.FencedMemberEpoch, "The consumer group member has a smaller member epoch than expected.")
 			}
 			m.lastSent = nil
@@ -401,32 +407,58 @@ func (s *Shard) replaceConsumerMember(g *consumerGroup, old *consumerMember, new
 	g.members[newID] = old
 }
 
+// consumerLeave is GroupMetadataManager.consumerGroupLeave. A leave that
+// names an instance id acts on that instance's static member, and only if
+// the request comes from it: an unknown instance is UNKNOWN_MEMBER_ID, one
+// held by another member id FENCED_INSTANCE_ID, so a zombie of a replaced
+// instance cannot take its successor out of the group.
 func (s *Shard) consumerLeave(now time.Time, g *consumerGroup, req *kmsg.ConsumerGroupHeartbeatRequest, resp *kmsg.ConsumerGroupHeartbeatResponse) *kmsg.ConsumerGroupHeartbeatResponse {
-	m, ok := g.members[req.MemberID]
-	if req.MemberEpoch == leaveGroupStaticMemberEpoch && req.InstanceID != nil {
-		for _, other := range g.members {
-			if other.instanceID != nil && *other.instanceID == *req.InstanceID {
-				m, ok = other, true
-			}
+	resp.MemberID = strp(req.MemberID)
+	resp.MemberEpoch = req.MemberEpoch
+	var m *consumerMember
+	if req.InstanceID == nil {
+		m = g.members[req.MemberID]
+	} else {
+		m = g.staticMember(*req.InstanceID)
+		if m != nil && m.id != req.MemberID {
+			resp.ErrorCode = kerr.FencedInstanceID.Code
+			resp.ErrorMessage = strp("Static member " + req.MemberID + " with instance id " + *req.InstanceID + " is not the member " + m.id + " that holds it.")
+			return resp
 		}
 	}
-	if !ok {
+	if m == nil {
 		resp.ErrorCode = kerr.UnknownMemberID.Code
-		resp.MemberEpoch = req.MemberEpoch
 		return resp
 	}
-	resp.MemberID = strp(m.id)
-	resp.MemberEpoch = req.MemberEpoch
 	if req.MemberEpoch == leaveGroupStaticMemberEpoch {
-		// A static member leaving temporarily keeps its assignment
-		// until its session expires, so a quick restart does not
-		// move partitions.
+		// consumerGroupStaticMemberGroupLeave: a static member leaving
+		// temporarily keeps its assignment, so a restart of the same
+		// instance takes it over without a rebalance. Its session
+		// runs on from its last heartbeat (the leave does not extend
+		// it); partitions it was still revoking are released at once,
+		// since it will not confirm their revocation.
 		m.epoch = leaveGroupStaticMemberEpoch
-		m.sessionDeadline = now.Add(s.cfg.ConsumerSessionTimeout)
+		for k := range m.revoking {
+			if g.owner[k] == m.id {
+				delete(g.owner, k)
+			}
+		}
+		m.revoking = nil
+		m.revocationDeadline = time.Time{}
 		return resp
 	}
 	s.removeConsumerMember(now, g, m)
 	return resp
+}
+
+// staticMember is the member holding instance id, or nil.
+func (g *consumerGroup) staticMember(instance string) *consumerMember {
+	for _, m := range g.members {
+		if m.instanceID != nil && *m.instanceID == instance {
+			return m
+		}
+	}
+	return nil
 }
 
 func (s *Shard) removeConsumerMember(now time.Time, g *consumerGroup, m *consumerMember) {

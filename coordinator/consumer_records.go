@@ -235,7 +235,7 @@ func (s *Shard) finishConsumerLoad(now time.Time) {
 				g.owner[k] = m.id
 			}
 			m.sessionDeadline = now.Add(s.cfg.ConsumerSessionTimeout)
-			if m.state == memberUnrevokedPartitions {
+			if m.state == memberUnrevokedPartitions && m.epoch != leaveGroupStaticMemberEpoch {
 				m.revocationDeadline = now.Add(m.rebalanceTimeout)
 			}
 			m.lastSent = nil

@@ -1,0 +1,115 @@
+package coordinator
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func staticHeartbeat(member, instance string, epoch int32) *kmsg.ConsumerGroupHeartbeatRequest {
+	r := cgHeartbeat(member, epoch, nil)
+	r.InstanceID = strp(instance)
+	return r
+}
+
+// TestScenarioConsumerStaticMembership checks KIP-848 static membership
+// against GroupMetadataManager: a second instance with an id in use is
+// UNRELEASED_INSTANCE_ID; a leave with epoch -2 keeps the assignment and a
+// restart with a new member id replaces the member without a rebalance; a
+// leave naming an instance held by another member id is fenced; a departed
+// member whose session runs out is removed, and its instance rejoins as a
+// new member; a static member leaving with -1 is removed at once.
+func TestScenarioConsumerStaticMembership(t *testing.T) {
+	h := newHarness(t)
+	h.s.SetTopics(h.now, map[string]TopicInfo{"t": {ID: topicT, Partitions: 4}})
+	hb := func(req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
+		t.Helper()
+		return h.answer(h.send(req)).(*kmsg.ConsumerGroupHeartbeatResponse)
+	}
+	g := func() *consumerGroup { return h.s.consumer["cg"] }
+
+	r := hb(staticHeartbeat("A", "i1", 0))
+	wantCode(t, "A joins", r.ErrorCode, nil)
+	if r.MemberEpoch != 1 || len(assigned(r)) != 4 {
+		t.Fatalf("A: epoch %d assignment %v", r.MemberEpoch, assigned(r))
+	}
+
+	// A second process configured with the same instance id, while A
+	// is active.
+	wantCode(t, "duplicate instance", hb(staticHeartbeat("A2", "i1", 0)).ErrorCode, kerr.UnreleasedInstanceID)
+
+	// Kafka requires the instance id with epoch -2 (franz-go omits it).
+	noInstance := cgHeartbeat("A", leaveGroupStaticMemberEpoch, nil)
+	wantCode(t, "-2 without instance id", hb(noInstance).ErrorCode, kerr.InvalidRequest)
+	// A leave for i1 from a member id that does not hold it.
+	wantCode(t, "zombie leave", hb(staticHeartbeat("Z", "i1", leaveGroupStaticMemberEpoch)).ErrorCode, kerr.FencedInstanceID)
+	wantCode(t, "unknown instance leave", hb(staticHeartbeat("A", "i9", leaveGroupStaticMemberEpoch)).ErrorCode, kerr.UnknownMemberID)
+	if m := g().members["A"]; m == nil || m.epoch != 1 {
+		t.Fatalf("A after refused leaves: %+v", m)
+	}
+
+	// A leaves temporarily: it keeps its assignment, the group does
+	// not rebalance, and its own later heartbeats are fenced.
+	h.advance(10 * time.Second)
+	r = hb(staticHeartbeat("A", "i1", leaveGroupStaticMemberEpoch))
+	wantCode(t, "A leaves with -2", r.ErrorCode, nil)
+	if r.MemberEpoch != leaveGroupStaticMemberEpoch {
+		t.Fatalf("leave answered epoch %d", r.MemberEpoch)
+	}
+	if m := g().members["A"]; m == nil || m.epoch != leaveGroupStaticMemberEpoch || len(m.assigned) != 4 || g().epoch != 1 {
+		t.Fatalf("after -2: member %+v, group epoch %d", m, g().epoch)
+	}
+	wantCode(t, "heartbeat after -2", hb(staticHeartbeat("A", "i1", 1)).ErrorCode, kerr.FencedMemberEpoch)
+
+	// The restarted instance, with a new member id, replaces A: same
+	// assignment, same epoch, no rebalance.
+	r = hb(staticHeartbeat("A2", "i1", 0))
+	wantCode(t, "A2 replaces A", r.ErrorCode, nil)
+	if r.MemberID == nil || *r.MemberID != "A2" || r.MemberEpoch != 1 || len(assigned(r)) != 4 {
+		t.Fatalf("A2: id %v epoch %d assignment %v", r.MemberID, r.MemberEpoch, assigned(r))
+	}
+	if _, ok := g().members["A"]; ok || len(g().members) != 1 || g().epoch != 1 {
+		t.Fatalf("after replacement: members %v, group epoch %d", sortedKeys(g().members), g().epoch)
+	}
+	wantCode(t, "A2 heartbeats", hb(staticHeartbeat("A2", "i1", 1)).ErrorCode, nil)
+	wantCode(t, "old member id", hb(staticHeartbeat("A", "i1", 1)).ErrorCode, kerr.UnknownMemberID)
+
+	// The -2 leave does not extend the session: A2 left 40 s after its
+	// last heartbeat, so it is gone 45 s after that heartbeat.
+	h.advance(40 * time.Second)
+	wantCode(t, "A2 leaves with -2", hb(staticHeartbeat("A2", "i1", leaveGroupStaticMemberEpoch)).ErrorCode, nil)
+	h.advance(5 * time.Second)
+	if len(g().members) != 0 || g().epoch != 2 {
+		t.Fatalf("after session expiry: members %v, group epoch %d", sortedKeys(g().members), g().epoch)
+	}
+	r = hb(staticHeartbeat("A3", "i1", 0))
+	wantCode(t, "A3 joins as a new member", r.ErrorCode, nil)
+	if r.MemberEpoch != 3 || len(assigned(r)) != 4 {
+		t.Fatalf("A3: epoch %d assignment %v", r.MemberEpoch, assigned(r))
+	}
+
+	// A second static member; then A3 leaves for good with -1: removed
+	// at once, and the group rebalances its partitions to B.
+	r = hb(staticHeartbeat("B", "i2", 0))
+	wantCode(t, "B joins", r.ErrorCode, nil)
+	if r.MemberEpoch != 4 || len(assigned(r)) != 0 {
+		t.Fatalf("B while A3 holds everything: epoch %d assignment %v", r.MemberEpoch, assigned(r))
+	}
+	wantCode(t, "A3 leaves with -1", hb(staticHeartbeat("A3", "i1", leaveGroupMemberEpoch)).ErrorCode, nil)
+	if _, ok := g().members["A3"]; ok || g().epoch != 5 {
+		t.Fatalf("after -1: members %v, group epoch %d", sortedKeys(g().members), g().epoch)
+	}
+	r = hb(staticHeartbeat("B", "i2", 4))
+	wantCode(t, "B heartbeats", r.ErrorCode, nil)
+	if r.MemberEpoch != 5 || len(assigned(r)) != 4 {
+		t.Fatalf("B after A3 left: epoch %d assignment %v", r.MemberEpoch, assigned(r))
+	}
+	// The instance that left for good rejoins as a new member.
+	r = hb(staticHeartbeat("A4", "i1", 0))
+	wantCode(t, "A4 joins", r.ErrorCode, nil)
+	if r.MemberEpoch != 6 {
+		t.Fatalf("A4: epoch %d", r.MemberEpoch)
+	}
+}
