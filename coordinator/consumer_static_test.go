@@ -113,3 +113,57 @@ func TestScenarioConsumerStaticMembership(t *testing.T) {
 		t.Fatalf("A4: epoch %d", r.MemberEpoch)
 	}
 }
+
+// TestScenarioConsumerStaticLeaveWhileRevoking: a static member that leaves
+// with -2 while it still holds partitions it was asked to revoke gives them
+// up at once (Kafka clears its partitions pending revocation), so their new
+// owner gets them; the departed member is not removed by the revocation
+// timer, also after a coordinator restart, but only when its session ends.
+func TestScenarioConsumerStaticLeaveWhileRevoking(t *testing.T) {
+	h := newHarness(t)
+	topics := map[string]TopicInfo{"t": {ID: topicT, Partitions: 4}}
+	h.s.SetTopics(h.now, topics)
+	hb := func(req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
+		t.Helper()
+		return h.answer(h.send(req)).(*kmsg.ConsumerGroupHeartbeatResponse)
+	}
+	hb(staticHeartbeat("A", "i1", 0))
+	rb := hb(staticHeartbeat("B", "i2", 0))
+	if len(assigned(rb)) != 0 {
+		t.Fatalf("B got %v before A revoked", assigned(rb))
+	}
+	// A learns what to keep (rebalance timeout 30 s), and leaves
+	// without confirming the revocation.
+	req := staticHeartbeat("A", "i1", 1)
+	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{{TopicID: topicT, Partitions: []int32{0, 1, 2, 3}}}
+	ra := hb(req)
+	if len(assigned(ra)) != 2 || h.s.consumer["cg"].members["A"].state != memberUnrevokedPartitions {
+		t.Fatalf("A told to keep %v", assigned(ra))
+	}
+	wantCode(t, "A leaves with -2", hb(staticHeartbeat("A", "i1", leaveGroupStaticMemberEpoch)).ErrorCode, nil)
+	rb = hb(cgHeartbeat("B", 2, []int32{}))
+	wantCode(t, "B heartbeats", rb.ErrorCode, nil)
+	if got := assigned(rb); len(got) != 2 || got[0] == assigned(ra)[0] {
+		t.Fatalf("B assigned %v, A keeps %v", got, assigned(ra))
+	}
+
+	// Rebuilt from its records, the group still parks A.
+	s2 := NewShard(h.s.cfg)
+	for _, r := range h.records {
+		if err := s2.Replay(r.Key, r.Value); err != nil {
+			t.Fatalf("replay: %v", err)
+		}
+	}
+	s2.LoadComplete(h.now)
+	s2.SetTopics(h.now, topics)
+	h.s = s2
+	h.advance(35 * time.Second) // past A's rebalance timeout
+	if m := h.s.consumer["cg"].members["A"]; m == nil || m.epoch != leaveGroupStaticMemberEpoch || len(m.assigned) != 2 {
+		t.Fatalf("A after its rebalance timeout: %+v", m)
+	}
+	wantCode(t, "B keeps its session", hb(cgHeartbeat("B", 2, nil)).ErrorCode, nil)
+	h.advance(10 * time.Second) // 45 s: A's session ends
+	if _, ok := h.s.consumer["cg"].members["A"]; ok {
+		t.Fatal("A outlived its session")
+	}
+}
