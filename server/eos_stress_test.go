@@ -301,11 +301,19 @@ func (w *eosWorker) run(t *testing.T, ctx context.Context, addr string, st eosSt
 		}
 		fs.EachError(func(topic string, p int32, err error) {
 			// Group errors reach the poll too: UNRELEASED_INSTANCE_ID
-			// while a crashed static member's session runs out
-			// (KIP-848, as in Kafka's GroupMetadataManager),
+			// while a departed static member's session runs out,
 			// UNKNOWN_MEMBER_ID for a member that missed a
 			// rebalance on a busy machine. franz-go rejoins after
 			// each; the output checks judge the outcome.
+			//
+			// The first is expected, not a broker fault: franz-go's
+			// KIP-848 static leave (epoch -2) omits the instance
+			// id, which Kafka's GroupMetadataManager refuses with
+			// INVALID_REQUEST ("InstanceId can't be null."), as
+			// Riffle does; the member stays active, so its restarted
+			// instance is UNRELEASED_INSTANCE_ID until the session
+			// expires. A well-formed -2 leave is replaced at once
+			// (TestGroupConsumerProtocolStaticRestart).
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 				t.Logf("%s: poll %s[%d]: %v", w.txnID, topic, p, err)
 			}
