@@ -413,7 +413,6 @@ func (s *Shard) replaceConsumerMember(g *consumerGroup, old *consumerMember, new
 // held by another member id FENCED_INSTANCE_ID, so a zombie of a replaced
 // instance cannot take its successor out of the group.
 func (s *Shard) consumerLeave(now time.Time, g *consumerGroup, req *kmsg.ConsumerGroupHeartbeatRequest, resp *kmsg.ConsumerGroupHeartbeatResponse) *kmsg.ConsumerGroupHeartbeatResponse {
-	resp.MemberID = strp(req.MemberID)
 	resp.MemberEpoch = req.MemberEpoch
 	var m *consumerMember
 	if req.InstanceID == nil {
@@ -430,6 +429,7 @@ func (s *Shard) consumerLeave(now time.Time, g *consumerGroup, req *kmsg.Consume
 		resp.ErrorCode = kerr.UnknownMemberID.Code
 		return resp
 	}
+	resp.MemberID = strp(m.id)
 	if req.MemberEpoch == leaveGroupStaticMemberEpoch {
 		// consumerGroupStaticMemberGroupLeave: a static member leaving
 		// temporarily keeps its assignment, so a restart of the same

@@ -55,8 +55,8 @@ func TestScenarioConsumerStaticMembership(t *testing.T) {
 	h.advance(10 * time.Second)
 	r = hb(staticHeartbeat("A", "i1", leaveGroupStaticMemberEpoch))
 	wantCode(t, "A leaves with -2", r.ErrorCode, nil)
-	if r.MemberEpoch != leaveGroupStaticMemberEpoch {
-		t.Fatalf("leave answered epoch %d", r.MemberEpoch)
+	if r.MemberEpoch != leaveGroupStaticMemberEpoch || r.MemberID == nil || *r.MemberID != "A" {
+		t.Fatalf("leave answered member %v epoch %d", r.MemberID, r.MemberEpoch)
 	}
 	if m := g().members["A"]; m == nil || m.epoch != leaveGroupStaticMemberEpoch || len(m.assigned) != 4 || g().epoch != 1 {
 		t.Fatalf("after -2: member %+v, group epoch %d", m, g().epoch)
