@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os/exec"
 	"slices"
 	"strings"
@@ -242,18 +243,37 @@ func TestLegacySarama(t *testing.T) {
 }
 
 // runKcat runs kcat with a deadline and returns its standard output.
-func runKcat(t *testing.T, stdin string, args ...string) string {
+func runKcat(t *testing.T, stdin io.Reader, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/usr/bin/kcat", args...)
-	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Stdin = stdin
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("kcat %v: %v\n%s", args, err, errOut.String())
 	}
 	return out.String()
+}
+
+// stalledInput yields first, then nothing for pause, then rest: the input of
+// a producer that a busy machine stops for a while between two records.
+type stalledInput struct {
+	first, rest io.Reader
+	pause       time.Duration
+	stalled     bool
+}
+
+func (s *stalledInput) Read(p []byte) (int, error) {
+	if n, err := s.first.Read(p); err != io.EOF {
+		return n, err
+	}
+	if !s.stalled {
+		s.stalled = true
+		time.Sleep(s.pause)
+	}
+	return s.rest.Read(p)
 }
 
 // TestLegacyKcat: librdkafka 2.0.2 enables compression only when the broker
@@ -271,7 +291,8 @@ func runKcat(t *testing.T, stdin string, args ...string) string {
 // that pauses kcat between two records splits the input into such batches.
 // So linger.ms is far longer than the test and batch.num.messages equals
 // the record count: librdkafka sends the batch the moment the last record
-// is queued, and never before.
+// is queued, and never before. kcat's input stalls halfway for ten times
+// the old linger.ms, so a producer that batches by timing fails every run.
 func TestLegacyKcat(t *testing.T) {
 	t.Parallel()
 	tb := startBroker(t)
@@ -294,7 +315,9 @@ func TestLegacyKcat(t *testing.T) {
 					fmt.Fprintf(&in, "key-%d\tvalue-%d-%s\n", i, i, strings.Repeat("x", i%50))
 				}
 				common := append([]string{"-b", tb.addr(), "-t", topic, "-p", "0"}, proto.args...)
-				runKcat(t, in.String(), append(common, "-P", "-K", "\t", "-z", codec,
+				half := strings.Index(in.String()[in.Len()/2:], "\n") + in.Len()/2 + 1
+				input := &stalledInput{first: strings.NewReader(in.String()[:half]), rest: strings.NewReader(in.String()[half:]), pause: 500 * time.Millisecond}
+				runKcat(t, input, append(common, "-P", "-K", "\t", "-z", codec,
 					"-X", "linger.ms=60000", "-X", fmt.Sprintf("batch.num.messages=%d", n))...)
 
 				// One produced batch is stored as one batch, with the
@@ -306,7 +329,7 @@ func TestLegacyKcat(t *testing.T) {
 					t.Fatalf("stored batches with codecs %v and record counts %v, want one %s batch (codec %d) of %d records",
 						storedCodecs, counts, codec, wantCodec, n)
 				}
-				out := runKcat(t, "", append(common, "-C", "-o", "beginning", "-e", "-q", "-f", "%o|%k|%s\n")...)
+				out := runKcat(t, strings.NewReader(""), append(common, "-C", "-o", "beginning", "-e", "-q", "-f", "%o|%k|%s\n")...)
 				lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 				if len(lines) != n {
 					t.Fatalf("kcat read %d records, want %d:\n%s", len(lines), n, out)
