@@ -139,7 +139,7 @@ func TestControllerSingleVoterRestart(t *testing.T) {
 		t.Fatalf("create again: %v", again[0].Err)
 	}
 	huge := c.CreateTopics(ctx, []TopicSpec{{Name: "huge", NumPartitions: 1<<31 - 1, ReplicationFactor: 1}}, false)
-	if !errors.Is(huge[0].Err, kerr.InvalidPartitions) {
+	if !errors.Is(huge[0].Err, kerr.PolicyViolation) {
 		t.Fatalf("create huge: %v", huge[0].Err)
 	}
 	dry := c.CreateTopics(ctx, []TopicSpec{{Name: "dry", NumPartitions: 1, ReplicationFactor: 1}}, true)
@@ -149,13 +149,20 @@ func TestControllerSingleVoterRestart(t *testing.T) {
 	if _, ok := c.Image().Topic("dry"); ok {
 		t.Fatal("validate-only created a topic")
 	}
-	// A large entry (several MiB, more than a raft-wal segment holds when
-	// counted with its neighbours) travels through raft whole.
+	// Large entries (MiBs each, more than a raft-wal segment holds when
+	// counted with their neighbours) travel through raft whole: the most
+	// partitions one request may add, twice.
 	wideCtx, wideCancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer wideCancel()
-	wide := c.CreateTopics(wideCtx, []TopicSpec{{Name: "wide", NumPartitions: 20_000, ReplicationFactor: 1}}, false)
-	if tp, _ := c.Image().Topic("wide"); wide[0].Err != nil || tp == nil || len(tp.Partitions) != 20_000 {
+	wide := c.CreateTopics(wideCtx, []TopicSpec{{Name: "wide", NumPartitions: MaxRecordsPerUserOp, ReplicationFactor: 1}}, false)
+	if wide[0].Err != nil {
 		t.Fatalf("wide: %v", wide[0].Err)
+	}
+	if err := c.CreatePartitions(wideCtx, "wide", 2*MaxRecordsPerUserOp, false); err != nil {
+		t.Fatalf("widen: %v", err)
+	}
+	if tp, _ := c.Image().Topic("wide"); tp == nil || len(tp.Partitions) != 2*MaxRecordsPerUserOp {
+		t.Fatalf("wide in image: %v", tp)
 	}
 	if err := c.CreatePartitions(ctx, "orders", 5, false); err != nil {
 		t.Fatal(err)

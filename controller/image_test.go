@@ -204,7 +204,9 @@ func TestScriptCreateValidation(t *testing.T) {
 		{"collides", TopicSpec{Name: "a_b", NumPartitions: 1, ReplicationFactor: 1}, kerr.InvalidTopicException},
 		{"zero partitions", TopicSpec{Name: "z", NumPartitions: 0, ReplicationFactor: 1}, kerr.InvalidPartitions},
 		{"negative partitions", TopicSpec{Name: "z", NumPartitions: -5, ReplicationFactor: 1}, kerr.InvalidPartitions},
-		{"2^31-1 partitions", TopicSpec{Name: "z", NumPartitions: 1<<31 - 1, ReplicationFactor: 1}, kerr.InvalidPartitions},
+		{"2^31-1 partitions", TopicSpec{Name: "z", NumPartitions: 1<<31 - 1, ReplicationFactor: 1}, kerr.PolicyViolation},
+		{"10,001 partitions", TopicSpec{Name: "z", NumPartitions: MaxRecordsPerUserOp + 1, ReplicationFactor: 1}, kerr.PolicyViolation},
+		{"10,000 partitions", TopicSpec{Name: "z", NumPartitions: MaxRecordsPerUserOp, ReplicationFactor: 1}, nil},
 		{"zero rf", TopicSpec{Name: "z", NumPartitions: 1, ReplicationFactor: 0}, kerr.InvalidReplicationFactor},
 		{"rf above brokers", TopicSpec{Name: "z", NumPartitions: 1, ReplicationFactor: 3}, kerr.InvalidReplicationFactor},
 		{"rf = brokers", TopicSpec{Name: "z2", NumPartitions: 1, ReplicationFactor: 2}, nil},
@@ -249,14 +251,30 @@ func TestScriptCreateValidation(t *testing.T) {
 	wantKerr(t, "x.y", res[0].Err, nil)
 	wantKerr(t, "x_y", res[1].Err, kerr.InvalidTopicException)
 
-	// One request cannot add more than MaxPartitionsPerRequest partitions.
+	// One request may ask for at most MaxRecordsPerUserOp partitions in
+	// all (Kafka's validateTotalNumberOfPartitions): over it, every topic
+	// of the request is refused, valid or not; at it, they are created.
 	res = s.create(true,
-		TopicSpec{Name: "big1", NumPartitions: MaxPartitionsPerTopic, ReplicationFactor: 1},
-		TopicSpec{Name: "big2", NumPartitions: MaxPartitionsPerTopic, ReplicationFactor: 1},
-		TopicSpec{Name: "big3", NumPartitions: 1, ReplicationFactor: 1})
-	wantKerr(t, "big1", res[0].Err, nil)
-	wantKerr(t, "big2", res[1].Err, nil)
-	wantKerr(t, "big3", res[2].Err, kerr.InvalidPartitions)
+		TopicSpec{Name: "big1", NumPartitions: 5000, ReplicationFactor: 1},
+		TopicSpec{Name: "big2", NumPartitions: 5000, ReplicationFactor: 1},
+		TopicSpec{Name: "big3", NumPartitions: 1, ReplicationFactor: 1},
+		TopicSpec{Name: "bad name!", NumPartitions: 1, ReplicationFactor: 1})
+	for i, name := range []string{"big1", "big2", "big3", "bad name!"} {
+		wantKerr(t, name, res[i].Err, kerr.PolicyViolation)
+	}
+	res = s.create(true,
+		TopicSpec{Name: "big1", NumPartitions: 5000, ReplicationFactor: 1},
+		TopicSpec{Name: "big2", NumPartitions: 4997, ReplicationFactor: 1}, // + 3 by default: 10,000
+		TopicSpec{Name: "big3", NumPartitions: -1, ReplicationFactor: 1})
+	for i, name := range []string{"big1", "big2", "big3"} {
+		wantKerr(t, name, res[i].Err, nil)
+	}
+	assigned := map[int32][]int32{}
+	for p := range int32(MaxRecordsPerUserOp + 1) {
+		assigned[p] = []int32{0}
+	}
+	res = s.create(true, TopicSpec{Name: "assigned", NumPartitions: -1, ReplicationFactor: -1, Assignments: assigned})
+	wantKerr(t, "assigned", res[0].Err, kerr.PolicyViolation)
 
 	// No registered broker: nothing can be placed.
 	empty := newScript(t)
@@ -273,7 +291,12 @@ func TestScriptPartitionsConfigsProducerIDs(t *testing.T) {
 	for _, tc := range []struct {
 		total int32
 		want  *kerr.Error
-	}{{2, kerr.InvalidPartitions}, {1, kerr.InvalidPartitions}, {1<<31 - 1, kerr.InvalidPartitions}} {
+	}{
+		{2, kerr.InvalidPartitions}, {1, kerr.InvalidPartitions},
+		// More than one user operation's worth of new partitions.
+		{1<<31 - 1, kerr.PolicyViolation}, {2 + MaxRecordsPerUserOp + 1, kerr.PolicyViolation},
+		{2 + MaxRecordsPerUserOp, nil},
+	} {
 		_, err := planCreatePartitions(s.im, "t", tc.total, s.placement())
 		wantKerr(t, "create partitions", err, tc.want)
 	}

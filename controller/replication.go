@@ -18,9 +18,42 @@ import (
 // anything is allocated for it.
 const MaxPartitionsPerTopic = 100_000
 
-// MaxPartitionsPerRequest caps the partitions one CreateTopics request adds,
-// keeping one raft entry (one atomic batch) to tens of megabytes.
-const MaxPartitionsPerRequest = 200_000
+// MaxRecordsPerUserOp caps the partitions one admin request may add, as
+// Kafka's controller bounds the records one user operation may generate
+// (QuorumController.MAX_RECORDS_PER_USER_OP, one record per new partition).
+// CreateTopics counts the partitions asked for before anything else and
+// refuses the whole request (ReplicationControlManager
+// .validateTotalNumberOfPartitions); CreatePartitions refuses the same way
+// once its records overflow the bound (BoundedListTooLongException, which
+// the controller answers as a policy violation). Either way POLICY_VIOLATION
+// for every topic, nothing written: a random count can no longer make a
+// broker open tens of thousands of logs in one request.
+const MaxRecordsPerUserOp = 10_000
+
+// Kafka's messages for the two refusals above.
+const (
+	msgTooManyPartitions = "Excessively large number of partitions per request."
+	msgBatchTooLarge     = "Unable to perform excessively large batch operation."
+)
+
+// ErrBatchTooLarge is CreatePartitions' refusal of a request that adds more
+// than MaxRecordsPerUserOp partitions; the server answers it for every topic.
+var ErrBatchTooLarge = fmt.Errorf("%s: %w", msgBatchTooLarge, kerr.PolicyViolation)
+
+// requestedPartitions is what validateTotalNumberOfPartitions counts for one
+// topic: its assignments, else its count (the default for -1; nothing for
+// an invalid count, which fails on its own).
+func requestedPartitions(s TopicSpec, defPartitions int32) int64 {
+	switch {
+	case len(s.Assignments) > 0:
+		return int64(len(s.Assignments))
+	case s.NumPartitions == -1:
+		return int64(defPartitions)
+	case s.NumPartitions > 0:
+		return int64(s.NumPartitions)
+	}
+	return 0
+}
 
 // maxTopicNameLength is Kafka's Topic.MAX_NAME_LENGTH.
 const maxTopicNameLength = 249
@@ -81,6 +114,16 @@ type placement struct {
 // every valid topic, in request order, and one result per spec.
 func planCreateTopics(im *Image, specs []TopicSpec, defPartitions int32, defRF int16, pl placement) ([]Record, []CreateTopicResult) {
 	results := make([]CreateTopicResult, len(specs))
+	var requested int64
+	for _, s := range specs {
+		requested += requestedPartitions(s, defPartitions)
+	}
+	if requested > MaxRecordsPerUserOp {
+		for i, s := range specs {
+			results[i] = CreateTopicResult{Name: s.Name, Err: fmt.Errorf("%s: %w", msgTooManyPartitions, kerr.PolicyViolation)}
+		}
+		return nil, results
+	}
 	counts := map[string]int{}
 	for _, s := range specs {
 		counts[s.Name]++
@@ -91,7 +134,6 @@ func planCreateTopics(im *Image, specs []TopicSpec, defPartitions int32, defRF i
 	}
 	brokers := im.UnfencedBrokerIDs()
 	var recs []Record
-	total := 0
 	for i, s := range specs {
 		res := &results[i]
 		res.Name = s.Name
@@ -118,10 +160,6 @@ func planCreateTopics(im *Image, specs []TopicSpec, defPartitions int32, defRF i
 			res.Err = err
 			continue
 		}
-		if total+len(assign) > MaxPartitionsPerRequest {
-			res.Err = fmt.Errorf("topic %q: the request would create more than %d partitions: %w", s.Name, MaxPartitionsPerRequest, kerr.InvalidPartitions)
-			continue
-		}
 		for k := range s.Configs {
 			if k == "" {
 				res.Err = fmt.Errorf("topic %q: empty config name: %w", s.Name, kerr.InvalidConfig)
@@ -142,7 +180,6 @@ func planCreateTopics(im *Image, specs []TopicSpec, defPartitions int32, defRF i
 			res.Err = fmt.Errorf("topic %q: no free topic id: %w", s.Name, kerr.UnknownServerError)
 			continue
 		}
-		total += len(assign)
 		res.TopicID = id
 		res.NumPartitions = int32(len(assign))
 		res.ReplicationFactor = int16(len(assign[0]))
@@ -341,6 +378,8 @@ func planCreatePartitions(im *Image, topic string, total int32, pl placement) ([
 		return nil, fmt.Errorf("topic %q already has %d partitions: %w", topic, cur, kerr.InvalidPartitions)
 	case total < cur:
 		return nil, fmt.Errorf("topic %q currently has %d partitions, %d would not be an increase: %w", topic, cur, total, kerr.InvalidPartitions)
+	case int64(total)-int64(cur) > MaxRecordsPerUserOp:
+		return nil, ErrBatchTooLarge
 	case total > MaxPartitionsPerTopic:
 		return nil, fmt.Errorf("topic %q: %d partitions exceeds the limit of %d per topic: %w", topic, total, MaxPartitionsPerTopic, kerr.InvalidPartitions)
 	}

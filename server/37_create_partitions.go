@@ -6,7 +6,9 @@ package server
 // total and must exceed the current one (INVALID_PARTITIONS otherwise); an
 // optional assignment places each new partition, one replica set per new
 // partition with the topic's replication factor (INVALID_REPLICA_ASSIGNMENT
-// otherwise). A topic named twice is INVALID_REQUEST. ValidateOnly checks
+// otherwise). A topic named twice is INVALID_REQUEST. A request adding more
+// than 10,000 partitions in all is POLICY_VIOLATION for every topic, as
+// Kafka's controller bounds one operation's records. ValidateOnly checks
 // and creates nothing. The response is sent once the new partitions are
 // hosted here, so they can be produced to at once.
 
@@ -16,6 +18,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/controller"
 )
 
 func init() { register(kmsg.CreatePartitions, 0, 3, handleCreatePartitions) }
@@ -30,12 +34,25 @@ func handleCreatePartitions(ctx context.Context, rc *requestContext, kreq kmsg.R
 	for _, t := range req.Topics {
 		counts[t.Topic]++
 	}
+	// Kafka generates the records of the whole request in one bounded list:
+	// more than controller.MaxRecordsPerUserOp new partitions in all fail
+	// every topic, and nothing is created.
+	img := b.ctrl.Image()
+	var adding int64
+	for _, t := range req.Topics {
+		if tp, ok := img.Topic(t.Topic); ok && counts[t.Topic] == 1 {
+			adding += max(int64(t.Count)-int64(len(tp.Partitions)), 0)
+		}
+	}
+	tooMany := adding > controller.MaxRecordsPerUserOp
 	wrote := false
 	for _, t := range req.Topics {
 		rt := kmsg.NewCreatePartitionsResponseTopic()
 		rt.Topic = t.Topic
 		var err error
-		if counts[t.Topic] > 1 {
+		if tooMany {
+			err = controller.ErrBatchTooLarge
+		} else if counts[t.Topic] > 1 {
 			err = fmt.Errorf("%w: duplicate topic in request: %s", kerr.InvalidRequest, t.Topic)
 		} else {
 			var assignment [][]int32
