@@ -309,8 +309,11 @@ func (w *worker) check(err error, what string, req []byte) {
 func mutateFrom(req kmsg.Request) int {
 	start := headerLen(req.IsFlexible())
 	p, ok := req.(*kmsg.ProduceRequest)
-	if !ok || p.GetVersion() < 3 {
+	if !ok {
 		return start
+	}
+	if p.GetVersion() < 3 {
+		return start + 2 // v0–v2 open with Acks
 	}
 	// TransactionID (nullable string, compact when flexible), then Acks.
 	n := 0

@@ -316,8 +316,11 @@ func TestSkipTags(t *testing.T) {
 // Mutation leaves a produce request's acks as they were.
 func TestMutateKeepsAcks(t *testing.T) {
 	rng := rand.New(rand.NewSource(4))
-	for _, ver := range []int16{4, 9, 11} {
+	for _, ver := range []int16{0, 2, 3, 4, 9, 11} {
 		for _, txn := range []*string{nil, kmsg.StringPtr("tx-1")} {
+			if ver < 3 && txn != nil {
+				continue // no TransactionID before v3
+			}
 			req := kmsg.NewPtrProduceRequest()
 			req.SetVersion(ver)
 			req.TransactionID, req.Acks, req.TimeoutMillis = txn, -1, 1000
