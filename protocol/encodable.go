@@ -20,19 +20,26 @@ func CheckEncodable(resp kmsg.Response) error {
 	if resp.IsFlexible() {
 		return nil
 	}
-	return checkStrings(reflect.ValueOf(resp), "")
+	if path, n := longString(reflect.ValueOf(resp)); n > 0 {
+		return fmt.Errorf("%s: a string of %d bytes cannot be encoded in a non-flexible version", path, n)
+	}
+	return nil
 }
 
-func checkStrings(v reflect.Value, path string) error {
+// longString finds the first string over math.MaxInt16 bytes in v and
+// returns its field path and length (0 when there is none). The path is
+// built only on the way back from a find: every non-flexible response of
+// an older client passes through here, so the common case allocates nothing.
+func longString(v reflect.Value) (string, int) {
 	switch v.Kind() {
 	case reflect.Pointer:
 		if v.IsNil() {
-			return nil
+			return "", 0
 		}
-		return checkStrings(v.Elem(), path)
+		return longString(v.Elem())
 	case reflect.String:
 		if v.Len() > math.MaxInt16 {
-			return fmt.Errorf("%s: a string of %d bytes cannot be encoded in a non-flexible version", path, v.Len())
+			return "", v.Len()
 		}
 	case reflect.Struct:
 		t := v.Type()
@@ -43,8 +50,8 @@ func checkStrings(v reflect.Value, path string) error {
 			}
 			switch f.Type.Kind() {
 			case reflect.String, reflect.Pointer, reflect.Struct, reflect.Slice:
-				if err := checkStrings(v.Field(i), path+"."+f.Name); err != nil {
-					return err
+				if path, n := longString(v.Field(i)); n > 0 {
+					return "." + f.Name + path, n
 				}
 			}
 		}
@@ -52,11 +59,11 @@ func checkStrings(v reflect.Value, path string) error {
 		switch v.Type().Elem().Kind() {
 		case reflect.String, reflect.Pointer, reflect.Struct:
 			for i := 0; i < v.Len(); i++ {
-				if err := checkStrings(v.Index(i), path); err != nil {
-					return err
+				if path, n := longString(v.Index(i)); n > 0 {
+					return fmt.Sprintf("[%d]", i) + path, n
 				}
 			}
 		}
 	}
-	return nil
+	return "", 0
 }
