@@ -135,27 +135,8 @@ func TestTxnOffsetCommitUnknownTopic(t *testing.T) {
 	cl := newClient(t, tb.addr())
 	ctx := ctxFor(t, requestTimeout)
 	const id, group = "txoc-unknown-tx", "txoc-unknown-group"
-	for _, key := range []struct {
-		k   string
-		typ int8
-	}{{id, 1}, {group, 0}} {
-		if !poll(requestTimeout, func() bool {
-			req := kmsg.NewPtrFindCoordinatorRequest()
-			req.CoordinatorKey, req.CoordinatorType = key.k, key.typ
-			resp, err := req.RequestWith(ctx, cl)
-			return err == nil && resp.ErrorCode == 0
-		}) {
-			t.Fatalf("no coordinator for %s", key.k)
-		}
-	}
-	init := kmsg.NewPtrInitProducerIDRequest()
-	init.TransactionalID = kmsg.StringPtr(id)
-	init.TransactionTimeoutMillis = 60000
-	init.ProducerID, init.ProducerEpoch = -1, -1
-	ir, err := init.RequestWith(ctx, cl)
-	if err != nil || ir.ErrorCode != 0 {
-		t.Fatalf("init producer id: %v %+v", err, ir)
-	}
+	waitCoordinators(t, ctx, cl, id, group)
+	ir := initTransactionalID(t, ctx, cl, id)
 	type target struct {
 		topic     string
 		partition int32
@@ -216,6 +197,7 @@ func TestTxnOffsetCommitUnknownTopic(t *testing.T) {
 		t.Fatalf("end txn: %v %+v", err, resp)
 	}
 	var fetched kadm.OffsetResponses
+	var err error
 	if !poll(requestTimeout, func() bool {
 		fetched, err = adm.FetchOffsets(ctx, group)
 		if err != nil {

@@ -54,14 +54,7 @@ func TestOffsetFetchRequireStable(t *testing.T) {
 	}
 
 	// An open transaction moves group's p0 to 10.
-	init := kmsg.NewPtrInitProducerIDRequest()
-	init.TransactionalID = kmsg.StringPtr(txnID)
-	init.TransactionTimeoutMillis = 60000
-	init.ProducerID, init.ProducerEpoch = -1, -1
-	ir, err := init.RequestWith(ctx, cl)
-	if err != nil || ir.ErrorCode != 0 {
-		t.Fatalf("init producer id: %v %+v", err, ir)
-	}
+	ir := initTransactionalID(t, ctx, cl, txnID)
 	add := kmsg.NewPtrAddOffsetsToTxnRequest()
 	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, ir.ProducerID, ir.ProducerEpoch, group
 	if resp, err := add.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -37,14 +38,7 @@ func TestTxnPartitionVerification(t *testing.T) {
 	}) {
 		t.Fatalf("no transaction coordinator: %+v", coord)
 	}
-	init := kmsg.NewPtrInitProducerIDRequest()
-	init.TransactionalID = &id
-	init.TransactionTimeoutMillis = 60000
-	init.ProducerID, init.ProducerEpoch = -1, -1
-	ir, err := init.RequestWith(ctx, cl)
-	if err != nil || ir.ErrorCode != 0 {
-		t.Fatalf("init producer id: %v %+v", err, ir)
-	}
+	ir := initTransactionalID(t, ctx, cl, id)
 	pid, epoch := ir.ProducerID, ir.ProducerEpoch
 
 	seq := int32(0)
@@ -109,27 +103,8 @@ func TestTxnOffsetCommitVerification(t *testing.T) {
 	cl := newClient(t, tb.addr())
 	ctx := ctxFor(t, requestTimeout)
 	const id, group = "txoc-tx", "txoc-group"
-	for _, key := range []struct {
-		k   string
-		typ int8
-	}{{id, 1}, {group, 0}} {
-		if !poll(requestTimeout, func() bool {
-			req := kmsg.NewPtrFindCoordinatorRequest()
-			req.CoordinatorKey, req.CoordinatorType = key.k, key.typ
-			resp, err := req.RequestWith(ctx, cl)
-			return err == nil && resp.ErrorCode == 0
-		}) {
-			t.Fatalf("no coordinator for %s", key.k)
-		}
-	}
-	init := kmsg.NewPtrInitProducerIDRequest()
-	init.TransactionalID = kmsg.StringPtr(id)
-	init.TransactionTimeoutMillis = 60000
-	init.ProducerID, init.ProducerEpoch = -1, -1
-	ir, err := init.RequestWith(ctx, cl)
-	if err != nil || ir.ErrorCode != 0 {
-		t.Fatalf("init producer id: %v %+v", err, ir)
-	}
+	waitCoordinators(t, ctx, cl, id, group)
+	ir := initTransactionalID(t, ctx, cl, id)
 	commit := func(version int16, offset int64) int16 {
 		t.Helper()
 		req := kmsg.NewPtrTxnOffsetCommitRequest()
@@ -212,4 +187,38 @@ func rawTxnProduce(t *testing.T, cl *kgo.Client, txnID, topic string, partition 
 		t.Fatalf("produce: %v", err)
 	}
 	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+// waitCoordinators waits until the transaction coordinator for txnID and
+// the group coordinator for group are found.
+func waitCoordinators(t testing.TB, ctx context.Context, cl *kgo.Client, txnID, group string) {
+	t.Helper()
+	for _, key := range []struct {
+		k   string
+		typ int8
+	}{{txnID, 1}, {group, 0}} {
+		if !poll(requestTimeout, func() bool {
+			req := kmsg.NewPtrFindCoordinatorRequest()
+			req.CoordinatorKey, req.CoordinatorType = key.k, key.typ
+			resp, err := req.RequestWith(ctx, cl)
+			return err == nil && resp.ErrorCode == 0
+		}) {
+			t.Fatalf("no coordinator for %s", key.k)
+		}
+	}
+}
+
+// initTransactionalID sends InitProducerID for a new transactional id and
+// returns the producer id and epoch it got.
+func initTransactionalID(t testing.TB, ctx context.Context, cl *kgo.Client, txnID string) *kmsg.InitProducerIDResponse {
+	t.Helper()
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID = kmsg.StringPtr(txnID)
+	init.TransactionTimeoutMillis = 60000
+	init.ProducerID, init.ProducerEpoch = -1, -1
+	ir, err := init.RequestWith(ctx, cl)
+	if err != nil || ir.ErrorCode != 0 {
+		t.Fatalf("init producer id: %v %+v", err, ir)
+	}
+	return ir
 }
