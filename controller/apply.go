@@ -16,6 +16,7 @@ var errRejected = errors.New("metadata batch rejected")
 // as a whole and the returned image is im at the new offset.
 func (im *Image) Apply(offset uint64, recs []Record) (*Image, error) {
 	b := newBuilder(im)
+	b.offset = offset
 	for i, r := range recs {
 		if err := b.replay(r); err != nil {
 			return im.withOffset(offset), fmt.Errorf("%w: record %d (%s): %v", errRejected, i, r.recordType(), err)
@@ -29,7 +30,8 @@ func (im *Image) Apply(offset uint64, recs []Record) (*Image, error) {
 // builder makes the next image copy-on-write: maps are copied the first time
 // the batch touches them, topics the first time the batch changes them.
 type builder struct {
-	next Image
+	next   Image
+	offset uint64 // of the entry being applied
 
 	topicsCopied, brokersCopied, featuresCopied, brokerConfigsCopied bool
 	owned                                                            map[*TopicImage]bool
@@ -174,6 +176,9 @@ func (b *builder) replayPartition(r *PartitionRecord) error {
 	if err := checkLeaderAndISR(r.Replicas, r.Isr, r.Leader); err != nil {
 		return err
 	}
+	if r.LeaderRecoveryState != LeaderRecovered && r.LeaderRecoveryState != LeaderRecovering {
+		return fmt.Errorf("invalid leader recovery state %d", r.LeaderRecoveryState)
+	}
 	p := PartitionImage{
 		Partition:      r.PartitionId,
 		Replicas:       slices.Clone(r.Replicas),
@@ -181,6 +186,8 @@ func (b *builder) replayPartition(r *PartitionRecord) error {
 		Leader:         r.Leader,
 		LeaderEpoch:    r.LeaderEpoch,
 		PartitionEpoch: r.PartitionEpoch,
+
+		LeaderRecoveryState: r.LeaderRecoveryState,
 	}
 	switch {
 	case r.PartitionId >= 0 && int(r.PartitionId) < len(t.Partitions):
@@ -193,8 +200,7 @@ func (b *builder) replayPartition(r *PartitionRecord) error {
 	return nil
 }
 
-// replayPartitionChange merges a change as Kafka's PartitionRegistration.merge
-// does: any change bumps the partition epoch; a new leader bumps the leader epoch.
+// replayPartitionChange merges a change into its partition.
 func (b *builder) replayPartitionChange(r *PartitionChangeRecord) error {
 	t, err := b.mutableTopic(r.TopicId)
 	if err != nil {
@@ -203,10 +209,22 @@ func (b *builder) replayPartitionChange(r *PartitionChangeRecord) error {
 	if r.PartitionId < 0 || int(r.PartitionId) >= len(t.Partitions) {
 		return fmt.Errorf("unknown partition %d of %q", r.PartitionId, t.Name)
 	}
-	p := t.Partitions[r.PartitionId]
+	p, err := t.Partitions[r.PartitionId].merge(r)
+	if err != nil {
+		return err
+	}
+	t.Partitions[r.PartitionId] = p
+	return nil
+}
+
+// merge returns p changed by r as Kafka's PartitionRegistration.merge does:
+// any change bumps the partition epoch; a new leader bumps the leader epoch.
+// p is not modified. Planning uses it to answer with the state a record
+// will produce.
+func (p PartitionImage) merge(r *PartitionChangeRecord) (PartitionImage, error) {
 	if r.Replicas != nil {
 		if err := checkReplicas(r.Replicas); err != nil {
-			return err
+			return p, err
 		}
 		p.Replicas = slices.Clone(r.Replicas)
 	}
@@ -215,17 +233,24 @@ func (b *builder) replayPartitionChange(r *PartitionChangeRecord) error {
 	}
 	if r.Leader != NoLeaderChange {
 		if r.Leader < NoLeader {
-			return fmt.Errorf("invalid leader %d", r.Leader)
+			return p, fmt.Errorf("invalid leader %d", r.Leader)
 		}
 		p.Leader = r.Leader
 		p.LeaderEpoch++
 	}
+	if r.LeaderRecoveryState != nil {
+		switch s := *r.LeaderRecoveryState; s {
+		case LeaderRecovered, LeaderRecovering:
+			p.LeaderRecoveryState = s
+		default:
+			return p, fmt.Errorf("invalid leader recovery state %d", s)
+		}
+	}
 	if err := checkLeaderAndISR(p.Replicas, p.ISR, p.Leader); err != nil {
-		return err
+		return p, err
 	}
 	p.PartitionEpoch++
-	t.Partitions[r.PartitionId] = p
-	return nil
+	return p, nil
 }
 
 func (b *builder) replayRemoveTopic(r *RemoveTopicRecord) error {
@@ -297,6 +322,10 @@ func (b *builder) replayRegisterBroker(r *RegisterBrokerRecord) error {
 		}
 		b.brokersCopied = true
 	}
-	b.next.Brokers[r.BrokerId] = brokerFromRecord(r)
+	reg := brokerFromRecord(r)
+	if reg.Epoch <= 0 {
+		reg.Epoch = int64(b.offset)
+	}
+	b.next.Brokers[r.BrokerId] = reg
 	return nil
 }

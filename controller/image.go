@@ -47,7 +47,16 @@ type PartitionImage struct {
 	Leader         int32
 	LeaderEpoch    int32
 	PartitionEpoch int32
+	// LeaderRecoveryState is LeaderRecovered, or LeaderRecovering after an
+	// unclean election until the new leader reports itself recovered (KIP-704).
+	LeaderRecoveryState int8
 }
+
+// Leader recovery states of a partition (Kafka's LeaderRecoveryState, KIP-704).
+const (
+	LeaderRecovered  int8 = 0
+	LeaderRecovering int8 = 1
+)
 
 // Endpoint is one listener a broker registered.
 type Endpoint struct {
@@ -63,6 +72,13 @@ type BrokerRegistration struct {
 	Rack          string
 	Fenced        bool
 	IncarnationID [16]byte
+	// Epoch is the broker epoch: the metadata offset of the entry that
+	// registered this incarnation, as in Kafka. Requests from the broker
+	// (heartbeats, AlterPartition) carry it; an older one is stale.
+	Epoch int64
+	// InControlledShutdown is set while the broker moves its leaderships
+	// away before a clean stop (BrokerRegistrationChangeRecord).
+	InControlledShutdown bool
 }
 
 // NewImage returns the empty image of a cluster.
@@ -168,6 +184,8 @@ func (im *Image) Records() []Record {
 				Leader:         p.Leader,
 				LeaderEpoch:    p.LeaderEpoch,
 				PartitionEpoch: p.PartitionEpoch,
+
+				LeaderRecoveryState: p.LeaderRecoveryState,
 			})
 		}
 	}
@@ -196,7 +214,7 @@ func securityProtocolName(id int16) string {
 }
 
 func brokerRecord(b *BrokerRegistration) *RegisterBrokerRecord {
-	r := &RegisterBrokerRecord{BrokerId: b.ID, IncarnationId: b.IncarnationID, Fenced: b.Fenced}
+	r := &RegisterBrokerRecord{BrokerId: b.ID, IncarnationId: b.IncarnationID, BrokerEpoch: b.Epoch, Fenced: b.Fenced}
 	if b.Rack != "" {
 		rack := b.Rack
 		r.Rack = &rack
@@ -211,7 +229,7 @@ func brokerRecord(b *BrokerRegistration) *RegisterBrokerRecord {
 }
 
 func brokerFromRecord(r *RegisterBrokerRecord) *BrokerRegistration {
-	b := &BrokerRegistration{ID: r.BrokerId, IncarnationID: r.IncarnationId, Fenced: r.Fenced}
+	b := &BrokerRegistration{ID: r.BrokerId, IncarnationID: r.IncarnationId, Epoch: r.BrokerEpoch, Fenced: r.Fenced}
 	if r.Rack != nil {
 		b.Rack = *r.Rack
 	}

@@ -87,17 +87,22 @@ type PartitionRecord struct {
 	Leader           int32   `json:"Leader"`
 	LeaderEpoch      int32   `json:"LeaderEpoch"`
 	PartitionEpoch   int32   `json:"PartitionEpoch"`
+	// LeaderRecoveryState is LeaderRecovered (0) or LeaderRecovering (1).
+	LeaderRecoveryState int8 `json:"LeaderRecoveryState,omitempty"`
 }
 
 // PartitionChangeRecord changes a partition's ISR, leader or replicas (Kafka
 // PartitionChangeRecord). A nil slice means "unchanged" (Kafka's null);
-// Leader NoLeaderChange means the leader and leader epoch stay.
+// Leader NoLeaderChange means the leader and leader epoch stay; a nil
+// LeaderRecoveryState leaves it alone (Kafka's -1).
 type PartitionChangeRecord struct {
 	PartitionId int32   `json:"PartitionId"`
 	TopicId     UUID    `json:"TopicId"`
 	Isr         []int32 `json:"Isr"`
 	Leader      int32   `json:"Leader"`
 	Replicas    []int32 `json:"Replicas"`
+
+	LeaderRecoveryState *int8 `json:"LeaderRecoveryState,omitempty"`
 }
 
 // RemoveTopicRecord deletes a topic with its partitions and configs.
@@ -122,7 +127,10 @@ type BrokerEndpoint struct {
 	SecurityProtocol int16  `json:"SecurityProtocol"`
 }
 
-// RegisterBrokerRecord registers (or re-registers) a broker.
+// RegisterBrokerRecord registers (or re-registers) a broker. BrokerEpoch 0
+// (or below) means "the offset of the entry holding this record": Kafka's
+// controller knows that offset before it writes, a raft proposer does not,
+// so apply fills it in. Snapshots carry the epoch explicitly.
 type RegisterBrokerRecord struct {
 	BrokerId      int32            `json:"BrokerId"`
 	IncarnationId UUID             `json:"IncarnationId"`

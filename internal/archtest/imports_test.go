@@ -21,7 +21,7 @@ var allowed = map[string][]string{
 	"protocol":         {"github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kerr", "github.com/twmb/franz-go/pkg/kbin"},
 	"protocol/records": {"github.com/klauspost/compress", "github.com/pierrec/lz4/v4", "github.com/golang/snappy"},
 	"storage":          {module + "/protocol/records"},
-	"controller":       {module + "/protocol", "github.com/twmb/franz-go/pkg/kerr", "github.com/hashicorp/"},
+	"controller":       {module + "/protocol", "github.com/twmb/franz-go/pkg/kerr", "github.com/twmb/franz-go/pkg/kmsg", "github.com/hashicorp/"},
 	"coordinator":      {module + "/protocol", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kerr"},
 	"replica":          {module + "/storage", module + "/controller", module + "/protocol", "github.com/twmb/franz-go/pkg/kerr"},
 	"server": {module + "/config", module + "/protocol", module + "/storage", module + "/controller",
