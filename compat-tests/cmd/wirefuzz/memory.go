@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,14 +84,14 @@ func memory(o options, rep *reporter) error {
 			hugeClaims(o.brokers, rand.New(rand.NewSource(seed)), apis, deadline, &written, o.timeout, rep)
 		}()
 	}
-	served := wellBehaved(p, deadline, o.timeout, rep)
+	served, lat := wellBehaved(p, deadline, o.timeout, rep)
 	// Writers blocked on a broker that stopped reading end when closed.
 	conns.Range(func(k, _ any) bool { k.(*conn).Close(); return true })
 	wg.Wait()
 	close(stop)
 	bg.Wait()
-	fmt.Printf("== memory: %d connections wrote %d MiB never reading a response; well-behaved client served %d round trips\n",
-		o.conns, written.Load()>>20, served)
+	fmt.Printf("== memory: %d connections wrote %d MiB never reading a response; well-behaved client served %d round trips (%s)\n",
+		o.conns, written.Load()>>20, served, lat)
 	if o.pid > 0 {
 		fmt.Printf("== broker peak VmRSS %d MiB (bound %d MiB)\n", rss.peakMiB(), o.maxRSS)
 	}
@@ -280,9 +281,9 @@ func (p *probe) roundTrip(timeout time.Duration) error {
 }
 
 // wellBehaved does round trips until the deadline; each must finish within
-// timeout.
-func wellBehaved(p *probe, deadline time.Time, timeout time.Duration, rep *reporter) int {
-	served := 0
+// timeout. It returns how many did and their latencies.
+func wellBehaved(p *probe, deadline time.Time, timeout time.Duration, rep *reporter) (int, latencies) {
+	var lat latencies
 	for time.Now().Before(deadline) {
 		start := time.Now()
 		if err := p.roundTrip(timeout); err != nil {
@@ -290,8 +291,22 @@ func wellBehaved(p *probe, deadline time.Time, timeout time.Duration, rep *repor
 			time.Sleep(time.Second) // one report per second at most
 			continue
 		}
-		served++
+		lat = append(lat, time.Since(start))
 		time.Sleep(200 * time.Millisecond)
 	}
-	return served
+	return len(lat), lat
+}
+
+// latencies are the well-behaved client's round trips, printed as their
+// median, 99th percentile and maximum.
+type latencies []time.Duration
+
+func (l latencies) String() string {
+	if len(l) == 0 {
+		return "no latencies"
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	at := func(q float64) time.Duration { return s[min(len(s)-1, int(q*float64(len(s))))].Round(time.Millisecond) }
+	return fmt.Sprintf("p50 %v, p99 %v, max %v", at(0.5), at(0.99), s[len(s)-1].Round(time.Millisecond))
 }
