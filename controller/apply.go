@@ -90,6 +90,14 @@ func (b *builder) replay(r Record) error {
 		return b.replayRegisterBroker(r)
 	case *ClientQuotaRecord:
 		return b.replayClientQuota(r)
+	case *FenceBrokerRecord:
+		return b.replayBrokerChange(r.Id, r.Epoch, FencingChangeFence, ControlledShutdownChangeNone)
+	case *UnfenceBrokerRecord:
+		return b.replayBrokerChange(r.Id, r.Epoch, FencingChangeUnfence, ControlledShutdownChangeNone)
+	case *BrokerRegistrationChangeRecord:
+		return b.replayBrokerChange(r.BrokerId, r.BrokerEpoch, r.Fenced, r.InControlledShutdown)
+	case *UnregisterBrokerRecord:
+		return b.replayUnregisterBroker(r)
 	case *ProducerIdsRecord:
 		// Kafka's ProducerIdControlManager refuses to move backwards: ids
 		// below the mark may already be in use by producers.
@@ -311,10 +319,7 @@ func (b *builder) replayConfig(r *ConfigRecord) error {
 	return fmt.Errorf("unsupported config resource type %d", r.ResourceType)
 }
 
-func (b *builder) replayRegisterBroker(r *RegisterBrokerRecord) error {
-	if r.BrokerId < 0 {
-		return fmt.Errorf("invalid broker id %d", r.BrokerId)
-	}
+func (b *builder) copyBrokers() {
 	if !b.brokersCopied {
 		b.next.Brokers = maps.Clone(b.next.Brokers)
 		if b.next.Brokers == nil {
@@ -322,10 +327,64 @@ func (b *builder) replayRegisterBroker(r *RegisterBrokerRecord) error {
 		}
 		b.brokersCopied = true
 	}
+}
+
+func (b *builder) replayRegisterBroker(r *RegisterBrokerRecord) error {
+	if r.BrokerId < 0 {
+		return fmt.Errorf("invalid broker id %d", r.BrokerId)
+	}
+	b.copyBrokers()
 	reg := brokerFromRecord(r)
 	if reg.Epoch <= 0 {
 		reg.Epoch = int64(b.offset)
 	}
 	b.next.Brokers[r.BrokerId] = reg
+	return nil
+}
+
+// replayBrokerChange applies a change to a registration as Kafka's
+// ClusterControlManager.replayRegistrationChange does: the record must name
+// the current incarnation's epoch, and a fencing change leaves the
+// controlled-shutdown flag alone.
+func (b *builder) replayBrokerChange(id int32, epoch int64, fencing, shutdown int8) error {
+	cur, ok := b.next.Brokers[id]
+	if !ok {
+		return fmt.Errorf("broker %d is not registered", id)
+	}
+	if cur.Epoch != epoch {
+		return fmt.Errorf("broker %d has epoch %d, not %d", id, cur.Epoch, epoch)
+	}
+	next := *cur
+	switch fencing {
+	case FencingChangeFence:
+		next.Fenced = true
+	case FencingChangeUnfence:
+		next.Fenced = false
+	case FencingChangeNone:
+	default:
+		return fmt.Errorf("invalid fencing change %d", fencing)
+	}
+	switch shutdown {
+	case ControlledShutdownChangeEnter:
+		next.InControlledShutdown = true
+	case ControlledShutdownChangeNone:
+	default:
+		return fmt.Errorf("invalid controlled shutdown change %d", shutdown)
+	}
+	b.copyBrokers()
+	b.next.Brokers[id] = &next
+	return nil
+}
+
+func (b *builder) replayUnregisterBroker(r *UnregisterBrokerRecord) error {
+	cur, ok := b.next.Brokers[r.BrokerId]
+	if !ok {
+		return fmt.Errorf("broker %d is not registered", r.BrokerId)
+	}
+	if cur.Epoch != r.BrokerEpoch {
+		return fmt.Errorf("broker %d has epoch %d, not %d", r.BrokerId, cur.Epoch, r.BrokerEpoch)
+	}
+	b.copyBrokers()
+	delete(b.next.Brokers, r.BrokerId)
 	return nil
 }

@@ -47,7 +47,14 @@ type Config struct {
 	// (kafka-storage.sh format's bootstrap metadata): written by the
 	// first active controller of a quorum that starts with an empty log.
 	BootstrapFeatures map[string]int16
-	Logger            *slog.Logger
+	// BrokerSessionTimeout is broker.session.timeout.ms: a broker not
+	// heard from for this long is fenced. 0: sessions never expire, for a
+	// node whose brokers do not heartbeat.
+	BrokerSessionTimeout time.Duration
+	// UncleanLeaderElection is the static unclean.leader.election.enable,
+	// used when neither the topic nor a dynamic broker config sets it.
+	UncleanLeaderElection bool
+	Logger                *slog.Logger
 }
 
 // Controller runs this node's member of the controller quorum and holds the
@@ -66,7 +73,9 @@ type Controller struct {
 	// opMu serialises proposals: each is validated against an image that
 	// includes every earlier proposal.
 	opMu        sync.Mutex
-	barrierTerm uint64 // term whose entries the image is known to include; under opMu
+	barrierTerm uint64           // term whose entries the image is known to include; under opMu
+	hb          *heartbeats      // broker sessions; under opMu, meaningful on the active controller
+	clock       func() time.Time // nil: time.Now; tests replace it before Start
 
 	started   atomic.Bool
 	addr      string
@@ -108,6 +117,7 @@ func New(cfg Config) (*Controller, error) {
 		log:    cfg.Logger.With("component", "controller"),
 		notify: newNotifier(),
 		stop:   make(chan struct{}),
+		hb:     newHeartbeats(cfg.BrokerSessionTimeout),
 	}
 	c.hlog = newHCLogger(c.log, "raft")
 	c.image.Store(NewImage(cfg.ClusterID))
@@ -205,6 +215,9 @@ func (c *Controller) Start(ctx context.Context) (err error) {
 	})
 	c.raft().RegisterObserver(c.observer)
 	c.goTracked(func() { c.watchLeader(obs) })
+	if cfg := c.cfg.BrokerSessionTimeout; cfg > 0 {
+		c.goTracked(c.runSessionTimer)
+	}
 	if err := c.awaitCaughtUp(ctx); err != nil {
 		return err
 	}

@@ -159,7 +159,11 @@ func (im *Image) Records() []Record {
 		recs = append(recs, &FeatureLevelRecord{Name: name, FeatureLevel: im.Features[name]})
 	}
 	for _, id := range im.SortedBrokerIDs() {
-		recs = append(recs, brokerRecord(im.Brokers[id]))
+		b := im.Brokers[id]
+		recs = append(recs, brokerRecord(b))
+		if b.InControlledShutdown {
+			recs = append(recs, &BrokerRegistrationChangeRecord{BrokerId: id, BrokerEpoch: b.Epoch, InControlledShutdown: ControlledShutdownChangeEnter})
+		}
 	}
 	for _, res := range slices.Sorted(maps.Keys(im.BrokerConfigs)) {
 		cfg := im.BrokerConfigs[res]

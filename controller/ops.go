@@ -33,6 +33,9 @@ func (c *Controller) propose(ctx context.Context, plan func(im *Image) ([]Record
 			return err
 		}
 		c.barrierTerm = term
+		// A new active controller starts every broker on a fresh
+		// session (BrokerHeartbeatManager is rebuilt on activation).
+		c.hb.reset()
 	}
 	recs, err := plan(c.Image())
 	if err != nil || len(recs) == 0 {
@@ -53,15 +56,14 @@ func (c *Controller) propose(ctx context.Context, plan func(im *Image) ([]Record
 	return nil
 }
 
-// RegisterBroker records a broker's registration. Registering again with the
-// same details is a no-op.
+// RegisterBroker records a broker's registration and returns its broker
+// epoch. Registering again with the same details is a no-op. A
+// registration that is fenced (the broker heartbeats and is unfenced once
+// caught up) moves the leaderships and ISR places of the previous
+// incarnation away first, as Kafka does for a broker that restarts.
 func (c *Controller) RegisterBroker(ctx context.Context, reg BrokerRegistration) error {
 	return c.propose(ctx, func(im *Image) ([]Record, error) {
-		r, err := registrationRecord(im, reg)
-		if err != nil || r == nil {
-			return nil, err
-		}
-		return []Record{r}, nil
+		return planRegisterBroker(im, c.hb, reg, c.now(), c.uncleanPolicy(im))
 	})
 }
 

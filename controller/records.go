@@ -140,6 +140,49 @@ type RegisterBrokerRecord struct {
 	Fenced        bool             `json:"Fenced"`
 }
 
+// FenceBrokerRecord fences a broker (Kafka FenceBrokerRecord): it may lead
+// nothing and join no ISR until it is unfenced.
+type FenceBrokerRecord struct {
+	Id    int32 `json:"Id"`
+	Epoch int64 `json:"Epoch"`
+}
+
+// UnfenceBrokerRecord unfences a broker that has caught up with the
+// metadata log (Kafka UnfenceBrokerRecord).
+type UnfenceBrokerRecord struct {
+	Id    int32 `json:"Id"`
+	Epoch int64 `json:"Epoch"`
+}
+
+// Values of BrokerRegistrationChangeRecord's Fenced (Kafka's
+// BrokerRegistrationFencingChange) and InControlledShutdown
+// (BrokerRegistrationInControlledShutdownChange).
+const (
+	FencingChangeUnfence int8 = -1
+	FencingChangeNone    int8 = 0
+	FencingChangeFence   int8 = 1
+
+	ControlledShutdownChangeNone  int8 = 0
+	ControlledShutdownChangeEnter int8 = 1
+)
+
+// BrokerRegistrationChangeRecord changes a registered broker's state
+// (Kafka BrokerRegistrationChangeRecord); Riffle writes it when a broker
+// enters controlled shutdown.
+type BrokerRegistrationChangeRecord struct {
+	BrokerId             int32 `json:"BrokerId"`
+	BrokerEpoch          int64 `json:"BrokerEpoch"`
+	Fenced               int8  `json:"Fenced"`
+	InControlledShutdown int8  `json:"InControlledShutdown"`
+}
+
+// UnregisterBrokerRecord removes a broker's registration (Kafka
+// UnregisterBrokerRecord, written for UnregisterBroker).
+type UnregisterBrokerRecord struct {
+	BrokerId    int32 `json:"BrokerId"`
+	BrokerEpoch int64 `json:"BrokerEpoch"`
+}
+
 // ProducerIdsRecord records that producer ids below NextProducerId are handed
 // out, so that none is ever handed out twice (KIP-730).
 type ProducerIdsRecord struct {
@@ -154,14 +197,20 @@ type FeatureLevelRecord struct {
 	FeatureLevel int16  `json:"FeatureLevel"`
 }
 
-func (*TopicRecord) recordType() string           { return "TopicRecord" }
-func (*PartitionRecord) recordType() string       { return "PartitionRecord" }
-func (*PartitionChangeRecord) recordType() string { return "PartitionChangeRecord" }
-func (*RemoveTopicRecord) recordType() string     { return "RemoveTopicRecord" }
-func (*ConfigRecord) recordType() string          { return "ConfigRecord" }
-func (*RegisterBrokerRecord) recordType() string  { return "RegisterBrokerRecord" }
-func (*ProducerIdsRecord) recordType() string     { return "ProducerIdsRecord" }
-func (*FeatureLevelRecord) recordType() string    { return "FeatureLevelRecord" }
+func (*TopicRecord) recordType() string            { return "TopicRecord" }
+func (*PartitionRecord) recordType() string        { return "PartitionRecord" }
+func (*PartitionChangeRecord) recordType() string  { return "PartitionChangeRecord" }
+func (*RemoveTopicRecord) recordType() string      { return "RemoveTopicRecord" }
+func (*ConfigRecord) recordType() string           { return "ConfigRecord" }
+func (*RegisterBrokerRecord) recordType() string   { return "RegisterBrokerRecord" }
+func (*ProducerIdsRecord) recordType() string      { return "ProducerIdsRecord" }
+func (*FenceBrokerRecord) recordType() string      { return "FenceBrokerRecord" }
+func (*UnfenceBrokerRecord) recordType() string    { return "UnfenceBrokerRecord" }
+func (*UnregisterBrokerRecord) recordType() string { return "UnregisterBrokerRecord" }
+func (*BrokerRegistrationChangeRecord) recordType() string {
+	return "BrokerRegistrationChangeRecord"
+}
+func (*FeatureLevelRecord) recordType() string { return "FeatureLevelRecord" }
 
 // newRecord returns a record of the named type with Kafka's field defaults,
 // ready to be decoded into; nil for an unknown type.
@@ -181,6 +230,14 @@ func newRecord(typ string) Record {
 		return &RegisterBrokerRecord{Fenced: true}
 	case "ProducerIdsRecord":
 		return &ProducerIdsRecord{}
+	case "FenceBrokerRecord":
+		return &FenceBrokerRecord{}
+	case "UnfenceBrokerRecord":
+		return &UnfenceBrokerRecord{}
+	case "BrokerRegistrationChangeRecord":
+		return &BrokerRegistrationChangeRecord{}
+	case "UnregisterBrokerRecord":
+		return &UnregisterBrokerRecord{}
 	case "FeatureLevelRecord":
 		return &FeatureLevelRecord{}
 	case "ClientQuotaRecord":

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -462,6 +463,29 @@ func registrationRecord(im *Image, reg BrokerRegistration) (Record, error) {
 		return nil, nil
 	}
 	return brokerRecord(&reg), nil
+}
+
+// planRegisterBroker is Kafka's ClusterControlManager.registerBroker: an id
+// held by another incarnation whose session has not expired is
+// DUPLICATE_BROKER_REGISTRATION; otherwise the registration (a new broker
+// epoch) is written and the broker starts a new session. A fenced
+// registration first takes the id out of every ISR and leadership: the
+// previous incarnation's log may lack what it had acknowledged.
+func planRegisterBroker(im *Image, h *heartbeats, reg BrokerRegistration, now time.Time, unclean electionPolicy) ([]Record, error) {
+	h.sync(im, now)
+	if old, ok := im.Brokers[reg.ID]; ok && old.IncarnationID != reg.IncarnationID && h.hasValidSession(reg.ID, now) {
+		return nil, fmt.Errorf("another broker is registered with id %d and its session has not expired: %w", reg.ID, kerr.DuplicateBrokerRegistration)
+	}
+	r, err := registrationRecord(im, reg)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	var recs []Record
+	if reg.Fenced {
+		recs = brokerRemovedChanges(im, reg.ID, unclean)
+	}
+	h.register(reg.ID, now)
+	return append(recs, r), nil
 }
 
 func sameRegistration(a, b *BrokerRegistration) bool {
