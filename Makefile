@@ -4,6 +4,7 @@
 #   make test     unit, integration and fuzz-seed tests of the root module
 #   make compat   the client × scenario compat matrix against a fresh broker
 #   make compat-docker   the same matrix in containers (docker/compat.sh)
+#   make chaos    fault injection against the three-node cluster in containers
 #
 # Every target is plain shell around the go tool; see README.md.
 
@@ -21,7 +22,7 @@ WIREFUZZ_ARGS ?=
 # Extra arguments for the broker, e.g. RIFFLE_ARGS='--override num.partitions=3'.
 RIFFLE_ARGS ?=
 
-.PHONY: all run build test compat compat-docker bench lint readme fuzz clean
+.PHONY: all run build test compat compat-docker chaos bench lint readme fuzz clean
 
 all: build
 
@@ -49,6 +50,15 @@ compat:
 # listener; everything is torn down on exit, failure and Ctrl-C included.
 compat-docker:
 	bash docker/compat.sh
+
+# Fault injection (docker/chaos.sh): the cluster of CHAOS_COMPOSE
+# (default docker/docker-compose.3.yml) under idempotent, transactional and
+# exactly-once load while leaders are killed, isolated and paused and the
+# nodes restarted; then the checker judges everything read back. Flags for
+# compat-tests/cmd/chaos in CHAOS_ARGS, e.g. CHAOS_ARGS=-short (60 s of kills).
+CHAOS_ARGS ?=
+chaos:
+	bash docker/chaos.sh $(CHAOS_ARGS)
 
 bench:
 	bash bench/run.sh

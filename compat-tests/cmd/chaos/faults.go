@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os/exec"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/riffle-io/riffle/compat-tests/chaos/checker"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// step is one entry of the fault schedule. at is its nominal start from the
+// beginning of the run: a step never starts earlier, and starts late if the
+// steps before it took longer (a rolling restart waits for each node).
+type step struct {
+	at   time.Duration
+	name string
+	run  func(ctx context.Context) error
+}
+
+// plan builds the schedule for the chosen scenarios. It does nothing by
+// itself, so -dry-run prints it as it is.
+func (c *config) plan(r *runner) []step {
+	var s []step
+	at := c.warmup
+	add := func(d time.Duration, name string, run func(context.Context) error) {
+		s = append(s, step{at: at, name: name, run: run})
+		at += d
+	}
+	if c.has("kill") {
+		for i := 0; time.Duration(i)*c.killEvery < c.killFor; i++ {
+			p := int32(i % c.partitions)
+			add(c.killEvery, fmt.Sprintf("kill -9 the leader of %s/%d, restart it", c.topic, p),
+				func(ctx context.Context) error { return r.killLeader(ctx, p) })
+		}
+	}
+	if c.has("isolate") {
+		if len(c.nodes) < 2 {
+			add(0, "isolate: skipped, a single node has no peers to be cut from", nil)
+		} else {
+			add(c.isolateFor+c.settle, fmt.Sprintf("cut the leader of %s/0 off from its peers for %v (clients still reach it), heal", c.topic, c.isolateFor),
+				func(ctx context.Context) error { return r.isolateLeader(ctx, 0) })
+		}
+	}
+	if c.has("pause") {
+		add(c.pauseFor+c.settle, fmt.Sprintf("pause (SIGSTOP) the leader of %s/1 for %v, resume", c.topic, c.pauseFor),
+			func(ctx context.Context) error { return r.pauseLeader(ctx, 1%int32(c.partitions)) })
+	}
+	if c.has("rolling") {
+		for _, n := range c.nodeIDs() {
+			add(c.settle, fmt.Sprintf("rolling restart: stop node %d (SIGTERM, controlled shutdown), start it, wait for it", n),
+				func(ctx context.Context) error { return r.restart(ctx, n) })
+		}
+	}
+	if c.has("eos") {
+		add(c.killEvery, "kill -9 the exactly-once pipeline's group coordinator, restart it",
+			func(ctx context.Context) error { return r.killCoordinator(ctx, "group") })
+		add(c.killEvery, "kill -9 the exactly-once pipeline's transaction coordinator, restart it",
+			func(ctx context.Context) error { return r.killCoordinator(ctx, "txn") })
+	}
+	s = append(s, step{at: at, name: "end of faults: stop producing, collect outcomes, read everything back"})
+	return s
+}
+
+// printPlan is -dry-run.
+func printPlan(steps []step) {
+	for _, s := range steps {
+		fmt.Printf("%8s  %s\n", "+"+s.at.String(), s.name)
+	}
+}
+
+func (c *config) nodeIDs() []int32 {
+	var ids []int32
+	for id := range c.nodes {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// runner executes fault steps against the containers.
+type runner struct {
+	c   *config
+	rec *recorder
+	adm *kadm.Client
+}
+
+func newRunner(c *config, rec *recorder) (*runner, func(), error) {
+	cl, err := kgo.NewClient(c.clientOpts()...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &runner{c: c, rec: rec, adm: kadm.NewClient(cl)}, cl.Close, nil
+}
+
+func docker(ctx context.Context, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("docker %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// leader returns the current leader of a partition of the run's topic,
+// asking until one is known (bounded).
+func (r *runner) leader(ctx context.Context, p int32) (int32, error) {
+	var last error
+	for i := 0; i < 40 && ctx.Err() == nil; i++ {
+		md, err := r.adm.Metadata(ctx, r.c.topic)
+		if err == nil {
+			if pd, ok := md.Topics[r.c.topic].Partitions[p]; ok && pd.Leader >= 0 {
+				if _, known := r.c.nodes[pd.Leader]; known {
+					return pd.Leader, nil
+				}
+				err = fmt.Errorf("leader %d is not one of -nodes", pd.Leader)
+			} else {
+				err = fmt.Errorf("%s/%d has no leader", r.c.topic, p)
+			}
+		}
+		last = err
+		sleepCtx(ctx, 500*time.Millisecond)
+	}
+	return -1, fmt.Errorf("leader of %s/%d: %v", r.c.topic, p, last)
+}
+
+func (r *runner) killLeader(ctx context.Context, p int32) error {
+	n, err := r.leader(ctx, p)
+	if err != nil {
+		return err
+	}
+	return r.kill(ctx, n, p)
+}
+
+// kill sends SIGKILL to node n's container and starts it again at once.
+func (r *runner) kill(ctx context.Context, n, p int32) error {
+	f := checker.Fault{Kind: "kill", Node: n, Topic: r.c.topic, Partition: p, Start: time.Now()}
+	if _, err := docker(ctx, "kill", "-s", "KILL", r.c.nodes[n]); err != nil {
+		return err
+	}
+	_, err := docker(ctx, "start", r.c.nodes[n])
+	f.End = time.Now()
+	r.rec.fault(f)
+	if p >= 0 {
+		log.Printf("killed node %d (leader of %s/%d), restarted", n, r.c.topic, p)
+	} else {
+		log.Printf("killed node %d, restarted", n)
+	}
+	return err
+}
+
+// isolateLeader drops every packet between the leader of p and its peers,
+// from the host side, in the container's network namespace (the image is
+// FROM scratch, so it has no iptables of its own). Clients on the host
+// still reach it through the published port: an isolated leader that
+// acknowledged an acks=all write would be split brain.
+func (r *runner) isolateLeader(ctx context.Context, p int32) error {
+	n, err := r.leader(ctx, p)
+	if err != nil {
+		return err
+	}
+	pid, err := docker(ctx, "inspect", "-f", "{{.State.Pid}}", r.c.nodes[n])
+	if err != nil {
+		return err
+	}
+	var peers []string
+	for id, name := range r.c.nodes {
+		if id == n {
+			continue
+		}
+		ips, err := docker(ctx, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name)
+		if err != nil {
+			return err
+		}
+		peers = append(peers, strings.Fields(ips)...)
+	}
+	rules := func(op string) error {
+		for _, ip := range peers {
+			for _, rule := range [][]string{{"INPUT", "-s", ip}, {"OUTPUT", "-d", ip}} {
+				args := append([]string{"-t", pid, "-n", "iptables", "-w", op}, rule...)
+				args = append(args, "-j", "DROP")
+				if out, err := exec.CommandContext(context.Background(), "nsenter", args...).CombinedOutput(); err != nil {
+					return fmt.Errorf("nsenter %s: %v: %s", strings.Join(args, " "), err, out)
+				}
+			}
+		}
+		return nil
+	}
+	f := checker.Fault{Kind: "isolate", Node: n, Topic: r.c.topic, Partition: p, Start: time.Now()}
+	if err := rules("-I"); err != nil {
+		_ = rules("-D")
+		return err
+	}
+	log.Printf("isolated node %d (leader of %s/%d) from %v for %v", n, r.c.topic, p, peers, r.c.isolateFor)
+	sleepCtx(ctx, r.c.isolateFor)
+	err = rules("-D")
+	f.End = time.Now()
+	r.rec.fault(f)
+	log.Printf("healed node %d", n)
+	return err
+}
+
+// pauseLeader freezes the leader of p (docker pause: the cgroup freezer,
+// as SIGSTOP) past the session timeout, then resumes it.
+func (r *runner) pauseLeader(ctx context.Context, p int32) error {
+	n, err := r.leader(ctx, p)
+	if err != nil {
+		return err
+	}
+	f := checker.Fault{Kind: "pause", Node: n, Topic: r.c.topic, Partition: p, Start: time.Now()}
+	if _, err := docker(ctx, "pause", r.c.nodes[n]); err != nil {
+		return err
+	}
+	log.Printf("paused node %d (leader of %s/%d) for %v", n, r.c.topic, p, r.c.pauseFor)
+	sleepCtx(ctx, r.c.pauseFor)
+	_, err = docker(context.Background(), "unpause", r.c.nodes[n])
+	f.End = time.Now()
+	r.rec.fault(f)
+	log.Printf("resumed node %d", n)
+	return err
+}
+
+// restart stops node n with SIGTERM (docker stop: a controlled shutdown,
+// SIGKILL only after stopGrace), starts it, and waits until the cluster
+// lists it again.
+func (r *runner) restart(ctx context.Context, n int32) error {
+	f := checker.Fault{Kind: "restart", Node: n, Partition: -1, Start: time.Now()}
+	if _, err := docker(ctx, "stop", "-t", fmt.Sprint(int(r.c.stopGrace.Seconds())), r.c.nodes[n]); err != nil {
+		return err
+	}
+	if _, err := docker(ctx, "start", r.c.nodes[n]); err != nil {
+		return err
+	}
+	err := r.waitBroker(ctx, n)
+	f.End = time.Now()
+	r.rec.fault(f)
+	log.Printf("restarted node %d in %v", n, f.End.Sub(f.Start).Round(time.Millisecond))
+	return err
+}
+
+// waitBroker waits (bounded) until Metadata lists node n.
+func (r *runner) waitBroker(ctx context.Context, n int32) error {
+	for i := 0; i < 120 && ctx.Err() == nil; i++ {
+		if bs, err := r.adm.ListBrokers(ctx); err == nil {
+			for _, b := range bs {
+				if b.NodeID == n {
+					return nil
+				}
+			}
+		}
+		sleepCtx(ctx, 500*time.Millisecond)
+	}
+	return fmt.Errorf("node %d not listed in Metadata 60 s after its restart", n)
+}
+
+// killCoordinator kills the node hosting the exactly-once pipeline's group
+// or transaction coordinator.
+func (r *runner) killCoordinator(ctx context.Context, kind string) error {
+	var resp kadm.FindCoordinatorResponses
+	key := r.c.eosGroup()
+	if kind == "group" {
+		resp = r.adm.FindGroupCoordinators(ctx, key)
+	} else {
+		key = r.c.eosTxnID()
+		resp = r.adm.FindTxnCoordinators(ctx, key)
+	}
+	co, ok := resp[key]
+	if !ok || co.Err != nil {
+		return fmt.Errorf("finding the %s coordinator of %s: %v", kind, key, co.Err)
+	}
+	if _, known := r.c.nodes[co.NodeID]; !known {
+		return fmt.Errorf("%s coordinator %d is not one of -nodes", kind, co.NodeID)
+	}
+	log.Printf("the %s coordinator of %s is node %d", kind, key, co.NodeID)
+	return r.kill(ctx, co.NodeID, -1)
+}
