@@ -133,7 +133,7 @@ func planCreateTopics(im *Image, specs []TopicSpec, defPartitions int32, defRF i
 	for name := range im.Topics {
 		collisions[collisionName(name)] = name
 	}
-	brokers := im.UnfencedBrokerIDs()
+	brokers := usableBrokers(im)
 	var recs []Record
 	for i, s := range specs {
 		res := &results[i]
@@ -211,7 +211,7 @@ func newPartitionRecord(id UUID, p int32, replicas []int32) *PartitionRecord {
 }
 
 // assignReplicas returns the replica list of every partition of s.
-func assignReplicas(im *Image, s TopicSpec, defPartitions int32, defRF int16, brokers []int32, pl placement) ([][]int32, error) {
+func assignReplicas(im *Image, s TopicSpec, defPartitions int32, defRF int16, brokers []usableBroker, pl placement) ([][]int32, error) {
 	if len(s.Assignments) > 0 {
 		if s.NumPartitions != -1 || s.ReplicationFactor != -1 {
 			return nil, fmt.Errorf("topic %q: both numPartitions or replicationFactor and replicasAssignments were set, both cannot be used at the same time: %w",
@@ -236,26 +236,6 @@ func assignReplicas(im *Image, s TopicSpec, defPartitions int32, defRF int16, br
 		return nil, fmt.Errorf("topic %q: replication factor must be larger than 0, or -1 to use the default value: %w", s.Name, kerr.InvalidReplicationFactor)
 	}
 	return placeReplicas(s.Name, 0, n, rf, brokers, pl)
-}
-
-// placeReplicas places partitions first..first+n-1 round-robin over brokers
-// from a random start, as Kafka's StripedReplicaPlacer does without racks.
-func placeReplicas(topic string, first, n int32, rf int16, brokers []int32, pl placement) ([][]int32, error) {
-	if int(rf) > len(brokers) {
-		return nil, fmt.Errorf("topic %q: unable to replicate the partition %d time(s): the target replication factor of %d cannot be reached because only %d broker(s) are registered: %w",
-			topic, rf, rf, len(brokers), kerr.InvalidReplicationFactor)
-	}
-	start := pl.start(len(brokers))
-	out := make([][]int32, n)
-	for i := range out {
-		p := int(first) + i
-		replicas := make([]int32, rf)
-		for j := range replicas {
-			replicas[j] = brokers[(start+p+j)%len(brokers)]
-		}
-		out[i] = replicas
-	}
-	return out, nil
 }
 
 // manualAssignment validates a CreateTopics replica assignment as Kafka's
@@ -388,7 +368,7 @@ func planCreatePartitions(im *Image, topic string, total int32, pl placement) ([
 	if cur > 0 {
 		rf = int16(len(t.Partitions[0].Replicas))
 	}
-	assign, err := placeReplicas(topic, cur, total-cur, rf, im.UnfencedBrokerIDs(), pl)
+	assign, err := placeReplicas(topic, cur, total-cur, rf, usableBrokers(im), pl)
 	if err != nil {
 		return nil, err
 	}
