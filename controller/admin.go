@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -120,6 +121,51 @@ func planElectLeaders(im *Image, electionType int8, parts []PartitionRef) ([]Rec
 	return recs, results
 }
 
+// maxElectionsPerImbalance bounds the leader moves of one imbalance check,
+// as Kafka's ReplicationControlManager.maxElectionsPerImbalance does.
+const maxElectionsPerImbalance = 1000
+
+// planLeaderRebalance moves leadership back to the preferred replica of
+// every partition whose preferred replica is active and in the ISR (Kafka's
+// maybeBalancePartitionLeaders under auto.leader.rebalance.enable).
+func planLeaderRebalance(im *Image) []Record {
+	recs, _ := planElectLeaders(im, ElectionPreferred, nil)
+	if len(recs) > maxElectionsPerImbalance {
+		recs = recs[:maxElectionsPerImbalance]
+	}
+	return recs
+}
+
+// runLeaderRebalance runs the imbalance check on the active controller
+// every LeaderImbalanceCheckInterval until Close.
+func (c *Controller) runLeaderRebalance() {
+	tick := time.NewTicker(c.cfg.LeaderImbalanceCheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tick.C:
+		}
+		if !c.IsActive() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var n int
+		err := c.propose(ctx, func(im *Image) ([]Record, error) {
+			recs := planLeaderRebalance(im)
+			n = len(recs)
+			return recs, nil
+		})
+		cancel()
+		if err != nil {
+			c.log.Debug("preferred leader rebalance", "err", err)
+		} else if n > 0 {
+			c.log.Info("moved leadership back to preferred replicas", "partitions", n)
+		}
+	}
+}
+
 func errorIs(err error, target *kerr.Error) bool { return ErrorCode(err) == target.Code && err != nil }
 
 // electLeader follows Kafka's PartitionChangeBuilder election: preferred
@@ -135,7 +181,9 @@ func electLeader(im *Image, electionType int8, ref PartitionRef) (Record, error)
 	if !ok {
 		return nil, fmt.Errorf("partition %d of topic %q does not exist: %w", ref.Partition, ref.Topic, kerr.UnknownTopicOrPartition)
 	}
-	alive := func(id int32) bool { b, ok := im.Brokers[id]; return ok && !b.Fenced }
+	// Only brokers that may lead count: registered, unfenced and not in
+	// controlled shutdown (Kafka's LeaderAcceptor over isActive).
+	alive := im.isActive
 	switch electionType {
 	case ElectionPreferred:
 		if len(p.Replicas) == 0 {
@@ -160,7 +208,10 @@ func electLeader(im *Image, electionType int8, ref PartitionRef) (Record, error)
 		}
 		for _, r := range p.Replicas {
 			if alive(r) {
-				return &PartitionChangeRecord{PartitionId: p.Partition, TopicId: t.ID, Leader: r, Isr: []int32{r}}, nil
+				// Alone in the ISR and recovering until it says it has
+				// recovered (KIP-704), as after any unclean election.
+				recovering := LeaderRecovering
+				return &PartitionChangeRecord{PartitionId: p.Partition, TopicId: t.ID, Leader: r, Isr: []int32{r}, LeaderRecoveryState: &recovering}, nil
 			}
 		}
 		return nil, fmt.Errorf("no live replica of %s-%d: %w", ref.Topic, ref.Partition, kerr.EligibleLeadersNotAvailable)

@@ -51,9 +51,17 @@ func TestScriptElectLeaders(t *testing.T) {
 		t.Fatalf("unclean election: %+v", res)
 	}
 	s.commit(recs...)
-	if p := s.im.Topics["t"].Partitions[0]; p.Leader != p0.Replicas[0] || !slices.Equal(p.ISR, []int32{p0.Replicas[0]}) {
+	if p := s.im.Topics["t"].Partitions[0]; p.Leader != p0.Replicas[0] || !slices.Equal(p.ISR, []int32{p0.Replicas[0]}) || p.LeaderRecoveryState != LeaderRecovering {
 		t.Fatalf("after unclean election: %+v", p)
 	}
+
+	// A preferred replica in controlled shutdown is not live.
+	p1 := s.im.Topics["t"].Partitions[1]
+	s.commit(&PartitionChangeRecord{PartitionId: 1, TopicId: id, Leader: p1.Replicas[1]})
+	pref := p1.Replicas[0]
+	s.commit(&BrokerRegistrationChangeRecord{BrokerId: pref, BrokerEpoch: s.im.Brokers[pref].Epoch, InControlledShutdown: ControlledShutdownChangeEnter})
+	_, res = planElectLeaders(s.im, ElectionPreferred, []PartitionRef{{"t", 1}})
+	wantKerr(t, "preferred in controlled shutdown", res[0].Err, kerr.PreferredLeaderNotAvailable)
 }
 
 func TestScriptReassignments(t *testing.T) {

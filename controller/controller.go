@@ -54,7 +54,11 @@ type Config struct {
 	// UncleanLeaderElection is the static unclean.leader.election.enable,
 	// used when neither the topic nor a dynamic broker config sets it.
 	UncleanLeaderElection bool
-	Logger                *slog.Logger
+	// LeaderImbalanceCheckInterval is leader.imbalance.check.interval.seconds
+	// when auto.leader.rebalance.enable is true: how often the active
+	// controller moves leadership back to preferred replicas. 0: never.
+	LeaderImbalanceCheckInterval time.Duration
+	Logger                       *slog.Logger
 }
 
 // Controller runs this node's member of the controller quorum and holds the
@@ -215,8 +219,11 @@ func (c *Controller) Start(ctx context.Context) (err error) {
 	})
 	c.raft().RegisterObserver(c.observer)
 	c.goTracked(func() { c.watchLeader(obs) })
-	if cfg := c.cfg.BrokerSessionTimeout; cfg > 0 {
+	if c.cfg.BrokerSessionTimeout > 0 {
 		c.goTracked(c.runSessionTimer)
+	}
+	if c.cfg.LeaderImbalanceCheckInterval > 0 {
+		c.goTracked(c.runLeaderRebalance)
 	}
 	if err := c.awaitCaughtUp(ctx); err != nil {
 		return err

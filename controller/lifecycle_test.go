@@ -188,6 +188,14 @@ func TestScriptBrokerDeathAndReturn(t *testing.T) {
 	wantCode(t, "expand with the old incarnation", partitionCode(t, c.alterPartition(req)), kerr.IneligibleReplica)
 	wantCode(t, "expand", partitionCode(t, c.alterPartition(c.isrChange(2, "t", 0, p0.LeaderEpoch, p0.PartitionEpoch, 2, 3, 1))), nil)
 	c.wantPart("expanded", "t", 0, 2, 2, 3, 1)
+
+	// The imbalance check (auto.leader.rebalance.enable) gives leadership
+	// back to the preferred replica, now live and in sync.
+	c.commit(planLeaderRebalance(c.im)...)
+	c.wantPart("rebalanced", "t", 0, 1, 2, 3, 1)
+	if recs := planLeaderRebalance(c.im); len(recs) != 0 {
+		t.Fatalf("balanced cluster: rebalance wrote %v", recs)
+	}
 }
 
 // TestScriptLastISRMemberAndUncleanElection: the last ISR member's death
@@ -409,4 +417,29 @@ func TestControllerSessionTimer(t *testing.T) {
 	if p, _ := c.Image().Topics["t"].Partition(0); p.Leader != 1 {
 		t.Fatalf("after unfencing: %+v", p)
 	}
+}
+
+// TestControllerAutoLeaderRebalance: with auto.leader.rebalance.enable the
+// active controller moves leadership to the preferred replica on its own.
+func TestControllerAutoLeaderRebalance(t *testing.T) {
+	c := startControllerWith(t, t.TempDir(), func(cfg *Config) { cfg.LeaderImbalanceCheckInterval = 50 * time.Millisecond })
+	defer c.Close()
+	registerSelf(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.RegisterBroker(ctx, BrokerRegistration{ID: 2, Endpoints: []Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9093, SecurityProtocol: "PLAINTEXT"}}}); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, c, TopicSpec{Name: "t", NumPartitions: 1, ReplicationFactor: 2})
+	p, _ := c.Image().Topics["t"].Partition(0)
+	// Reordering the replicas makes the other broker preferred; the leader
+	// stays until the imbalance check runs.
+	swapped := []int32{p.Replicas[1], p.Replicas[0]}
+	if errs := c.AlterPartitionReassignments(ctx, []Reassignment{{PartitionRef: PartitionRef{"t", 0}, Replicas: swapped}}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	waitFor(t, "leadership back on the preferred replica", func() bool {
+		p, _ := c.Image().Topics["t"].Partition(0)
+		return p.Leader == swapped[0]
+	})
 }
