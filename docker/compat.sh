@@ -20,9 +20,13 @@
 #    failure and Ctrl-C alike.
 #
 # Environment:
+#   COMPAT_CLUSTER        3: the three-node cluster (docker/docker-compose.3.yml),
+#                         3c3b: three controllers and three brokers
+#                         (docker/docker-compose.3c3b.yml); either sets the seeds
+#                         to all three brokers and COMPAT_REPLICATION_FACTOR to 3
 #   COMPAT_COMPOSE        compose file (default docker/docker-compose.yml)
-#   COMPAT_SEEDS          in-network seeds (default riffle:19092; riffle-1:19092
-#                         for docker-compose.3.yml, whose brokers are independent)
+#   COMPAT_SEEDS          in-network seeds (default riffle:19092)
+#   COMPAT_REPLICATION_FACTOR  replication factor of the matrix's topics (default 1)
 #   COMPAT_TIMEOUT        bound on the matrix run (default 30m)
 #   COMPAT_REBUILD_BASE=1 rebuild the Debian base even if cached
 #   COMPAT_KEEP=1         leave the compose project up (for debugging)
@@ -41,8 +45,26 @@ project="riffle-compat-$run_id"
 broker_image="riffle:compat-$run_id"
 runner_image="riffle-compat-runner:$run_id"
 runner_name="$project-runner"
+case "${COMPAT_CLUSTER:-}" in
+"") ;;
+3)
+	: "${COMPAT_COMPOSE:=docker/docker-compose.3.yml}"
+	: "${COMPAT_SEEDS:=riffle-1:19092,riffle-2:19092,riffle-3:19092}"
+	: "${COMPAT_REPLICATION_FACTOR:=3}"
+	;;
+3c3b)
+	: "${COMPAT_COMPOSE:=docker/docker-compose.3c3b.yml}"
+	: "${COMPAT_SEEDS:=riffle-broker-4:19092,riffle-broker-5:19092,riffle-broker-6:19092}"
+	: "${COMPAT_REPLICATION_FACTOR:=3}"
+	;;
+*)
+	echo "compat-docker: COMPAT_CLUSTER is 3 or 3c3b, not '$COMPAT_CLUSTER'" >&2
+	exit 1
+	;;
+esac
 compose_file=${COMPAT_COMPOSE:-docker/docker-compose.yml}
 seeds=${COMPAT_SEEDS:-riffle:19092}
+replication_factor=${COMPAT_REPLICATION_FACTOR:-1}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/riffle-compat-docker.XXXXXX")
 
 # The base image: a Debian suite and the packages the clients need.
@@ -240,7 +262,7 @@ docker build -q --build-arg "BASE=$base" -t "$runner_image" "$tmp/runner" >"$tmp
 }
 
 # Free host ports for the external listeners: RIFFLE_EXTERNAL_PORT for the
-# one-broker file, _1.._3 for docker-compose.3.yml.
+# one-broker file, _1.._3 for the cluster files.
 port=$(free_port)
 export RIFFLE_IMAGE="$broker_image" RIFFLE_EXTERNAL_PORT="$port"
 RIFFLE_EXTERNAL_PORT_1=$port RIFFLE_EXTERNAL_PORT_2=$(free_port) RIFFLE_EXTERNAL_PORT_3=$(free_port)
@@ -279,11 +301,11 @@ if ! docker run --rm --name "$project-check" --network "$network" "$runner_image
 fi
 echo "   runner sees: $(grep -m1 'at ' "$tmp/md.txt" | sed 's/^ *//')"
 
-step "running the matrix in $runner_name against $seeds"
+step "running the matrix in $runner_name against $seeds (replication factor $replication_factor)"
 # In the background, so that Ctrl-C reaches the trap at once; the container
 # is removed by name in cleanup whatever happens to the docker CLI.
 timeout "${COMPAT_TIMEOUT:-30m}" docker run --rm --name "$runner_name" --network "$network" \
-	-e BROKER_SEEDS="$seeds" "$runner_image" /compat/bin/matrix -bin /compat/bin "$@" &
+	-e BROKER_SEEDS="$seeds" -e COMPAT_REPLICATION_FACTOR="$replication_factor" "$runner_image" /compat/bin/matrix -bin /compat/bin "$@" &
 runner_pid=$!
 status=0
 wait "$runner_pid" || status=$?

@@ -21,7 +21,7 @@ var ErrTopicAlreadyExists = errors.New("TOPIC_ALREADY_EXISTS")
 // their configs.
 type AdminDriver interface {
 	Driver
-	// CreateTopic creates topic with replication factor 1 and the given
+	// CreateTopic creates topic with replication factor ReplicationFactor() and the given
 	// topic configs; TOPIC_ALREADY_EXISTS must wrap ErrTopicAlreadyExists.
 	CreateTopic(ctx context.Context, topic string, partitions int32, configs map[string]string) error
 	// CreatePartitions grows topic to total partitions.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,22 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
+
+// ReplicationFactor is the replication factor every scenario and driver
+// creates topics with: $COMPAT_REPLICATION_FACTOR, 1 when unset (one
+// broker); docker/compat.sh sets 3 against the three-node cluster.
+func ReplicationFactor() int16 {
+	v := os.Getenv("COMPAT_REPLICATION_FACTOR")
+	if v == "" {
+		return 1
+	}
+	n, err := strconv.ParseInt(v, 10, 16)
+	if err != nil || n < 1 {
+		// A typo must not quietly turn a replicated run into an RF 1 one.
+		panic(fmt.Sprintf("COMPAT_REPLICATION_FACTOR=%q is not a replication factor", v))
+	}
+	return int16(n)
+}
 
 // Seeds returns BROKER_SEEDS split on commas; the suite is pointed at a
 // running broker and never starts one itself.
@@ -60,7 +77,7 @@ func Reference(t testing.TB) (*kgo.Client, *kadm.Client) {
 // scenario depends on auto-creation or on metadata propagation timing.
 func CreateTopic(ctx context.Context, t testing.TB, adm *kadm.Client, topic string, partitions int32, configs map[string]*string) {
 	t.Helper()
-	resp, err := adm.CreateTopic(ctx, partitions, 1, configs, topic)
+	resp, err := adm.CreateTopic(ctx, partitions, ReplicationFactor(), configs, topic)
 	if err != nil {
 		t.Fatalf("CreateTopics %s: %v", topic, err)
 	}

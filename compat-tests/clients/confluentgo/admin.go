@@ -34,7 +34,7 @@ func (d Driver) CreateTopic(ctx context.Context, topic string, partitions int32,
 	}
 	defer adm.Close()
 	return topicResult(adm.CreateTopics(ctx, []kafka.TopicSpecification{{
-		Topic: topic, NumPartitions: int(partitions), ReplicationFactor: 1, Config: configs,
+		Topic: topic, NumPartitions: int(partitions), ReplicationFactor: int(suite.ReplicationFactor()), Config: configs,
 	}}))
 }
 

@@ -28,7 +28,7 @@ func (d Driver) CreateTopic(ctx context.Context, topic string, partitions int32,
 	for k, v := range configs {
 		cfg[k] = &v
 	}
-	resp, err := adm.CreateTopic(ctx, partitions, 1, cfg, topic)
+	resp, err := adm.CreateTopic(ctx, partitions, suite.ReplicationFactor(), cfg, topic)
 	if err == nil {
 		err = resp.Err
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 func (d Driver) CreateTopic(ctx context.Context, topic string, partitions int32, configs map[string]string) error {
-	tc := kafka.TopicConfig{Topic: topic, NumPartitions: int(partitions), ReplicationFactor: 1}
+	tc := kafka.TopicConfig{Topic: topic, NumPartitions: int(partitions), ReplicationFactor: int(suite.ReplicationFactor())}
 	for k, v := range configs {
 		tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
 	}

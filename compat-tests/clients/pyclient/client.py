@@ -7,8 +7,14 @@ other failure is a traceback and a non-zero exit.
 """
 import base64
 import json
+import os
 import sys
 import time
+
+
+def replication_factor():
+    # As suite.ReplicationFactor: 3 against the three-node cluster.
+    return int(os.environ.get("COMPAT_REPLICATION_FACTOR", "1"))
 
 
 def b64(b):
@@ -171,7 +177,7 @@ def kp_create_topic(req):
     from kafka.admin import NewTopic
     a = kp_admin(req)
     try:
-        return kp_call(lambda: a.create_topics([NewTopic(req["topic"], req["partitions"], 1,
+        return kp_call(lambda: a.create_topics([NewTopic(req["topic"], req["partitions"], replication_factor(),
                                                          topic_configs=req["configs"])]))
     finally:
         a.close()
@@ -413,7 +419,7 @@ def ck_create_topic(req):
     from confluent_kafka.admin import AdminClient, NewTopic
     a = AdminClient(ck_conf(req))
     return ck_admin_result(req, a.create_topics(
-        [NewTopic(req["topic"], num_partitions=req["partitions"], replication_factor=1, config=req["configs"])],
+        [NewTopic(req["topic"], num_partitions=req["partitions"], replication_factor=replication_factor(), config=req["configs"])],
         operation_timeout=10))
 
 

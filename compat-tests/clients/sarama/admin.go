@@ -23,7 +23,7 @@ func (d Driver) CreateTopic(ctx context.Context, topic string, partitions int32,
 	for k, v := range configs {
 		entries[k] = &v
 	}
-	err = adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: entries}, false)
+	err = adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: suite.ReplicationFactor(), ConfigEntries: entries}, false)
 	if errors.Is(err, sarama.ErrTopicAlreadyExists) {
 		return fmt.Errorf("%w: %v", suite.ErrTopicAlreadyExists, err)
 	}
