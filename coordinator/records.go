@@ -109,6 +109,22 @@ func groupMetadataRecord(g *classicGroup) Record {
 	return Record{Key: groupMetadataKey(g.id), Value: v.AppendTo(nil)}
 }
 
+// RecordGroup returns the group a __consumer_offsets record belongs to:
+// every key type Kafka writes there (offset commits, classic group
+// metadata, KIP-848 and share group records) begins with its version and
+// then the group id as an INT16-length string. ok is false for a key too
+// short to hold one.
+func RecordGroup(key []byte) (group string, ok bool) {
+	if len(key) < 4 {
+		return "", false
+	}
+	n := int(int16(binary.BigEndian.Uint16(key[2:])))
+	if n < 0 || len(key) < 4+n {
+		return "", false
+	}
+	return string(key[4 : 4+n]), true
+}
+
 // decodedRecord is one replayed record.
 type decodedRecord struct {
 	kind        int16 // key version

@@ -113,35 +113,48 @@ func commitTxnOffsets(ctx context.Context, rc *requestContext, req *kmsg.TxnOffs
 		return fail(code)
 	}
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	if !sh.mu.ready || sh.mu.failed {
+		sh.mu.Unlock()
 		return fail(kerr.NotCoordinator.Code)
 	}
 	now := time.Now()
 	resp, recs := sh.mu.shard.TxnOffsetCommit(now, req)
-	if len(recs) == 0 {
-		return resp, nil
-	}
-	if err := appendTxnOffsets(rc.b, sh, req.ProducerID, req.ProducerEpoch, guard, recs, now); err != nil {
-		code := kerr.NotCoordinator.Code
-		switch {
-		case errors.Is(err, storage.ErrInvalidProducerEpoch):
-			code = oldFenced(kerr.ProducerFenced.Code, req.Version, 3)
-		case errors.Is(err, replica.ErrNeedsVerification), errors.Is(err, kerr.InvalidTxnState):
-			// The transaction ended between the check and the write.
-			code = txnOffsetCommitTxnError(kerr.TransactionAbortable.Code, req.Version).Code
-		default:
-			rc.b.logger.Warn("writing transactional offsets failed", "group", req.Group, "err", err)
+	if len(recs) > 0 {
+		if err := appendTxnOffsets(sh, req.ProducerID, req.ProducerEpoch, guard, recs, now); err != nil {
+			sh.mu.Unlock()
+			var code int16
+			switch {
+			case errors.Is(err, storage.ErrInvalidProducerEpoch):
+				code = oldFenced(kerr.ProducerFenced.Code, req.Version, 3)
+			case errors.Is(err, replica.ErrNeedsVerification), errors.Is(err, kerr.InvalidTxnState):
+				// The transaction ended between the check and the write.
+				code = txnOffsetCommitTxnError(kerr.TransactionAbortable.Code, req.Version).Code
+			default:
+				code = appendErrorCode(err)
+				rc.b.logger.Warn("writing transactional offsets failed", "group", req.Group, "err", err)
+			}
+			return fail(code)
 		}
-		return fail(code)
+		// The records are in the log: the marker that ends the
+		// transaction settles them whether or not this answer waits
+		// out their replication.
+		sh.mu.shard.AddPendingTxnOffsets(req.ProducerID, recs)
+		sh.mu.x.groupEnd[req.Group] = sh.mu.writtenEnd
 	}
-	sh.mu.shard.AddPendingTxnOffsets(req.ProducerID, recs)
+	at := rt.commitPointLocked(sh, groupWaiter{group: req.Group})
+	sh.mu.Unlock()
+	// Replication is waited for without the shard's lock
+	// (coordinator_runtime.go).
+	if err := rt.waitCommitted(sh, at); err != nil {
+		return fail(appendErrorCode(err))
+	}
 	return resp, nil
 }
 
 // appendTxnOffsets writes the records as one transactional batch of the
-// producer and waits for the high watermark. sh.mu held.
-func appendTxnOffsets(b *Broker, sh *groupShard, pid int64, epoch int16, guard uint64, recs []coordinator.Record, now time.Time) error {
+// producer, without waiting for replication, and moves the shard's
+// writtenEnd past it. sh.mu held.
+func appendTxnOffsets(sh *groupShard, pid int64, epoch int16, guard uint64, recs []coordinator.Record, now time.Time) error {
 	ts := now.UnixMilli()
 	out := make([]records.Record, len(recs))
 	for i, r := range recs {
@@ -155,15 +168,17 @@ func appendTxnOffsets(b *Broker, sh *groupShard, pid int64, epoch int16, guard u
 	if err != nil {
 		return err
 	}
+	if err := sh.mu.p.CheckEnoughReplicas(); err != nil {
+		return err
+	}
 	res, err := sh.mu.p.AppendCoordinatorTxnBatch(batch, guard, now)
 	if err != nil {
 		return err
 	}
-	timeout := time.Duration(b.cfg.OffsetsCommitTimeoutMs) * time.Millisecond
-	if timeout <= 0 {
-		timeout = 5 * time.Second
+	if end := res.LastOffset + 1; end > sh.mu.writtenEnd {
+		sh.mu.writtenEnd = end
 	}
-	return b.replicas.WaitForHighWatermark(b.ctx, sh.mu.p, res.LastOffset+1, timeout)
+	return nil
 }
 
 // txnOffsetsGuard asks the transaction coordinator about the group's

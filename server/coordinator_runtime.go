@@ -4,12 +4,32 @@ package server
 // (Kafka's CoordinatorRuntime). Each partition of a coordinator's internal
 // topic (__consumer_offsets, __transaction_state) that this broker leads
 // has one shard, behind its own mutex. The runtime follows leadership of
-// the topic's partitions, loads a shard by replaying its partition up to
-// the high watermark, drops it when leadership moves away or an append
-// failed (so that it reloads from the log), ticks the loaded shards, lets
-// requests wait briefly for a load in progress, and appends the records a
-// shard emits as batches, acknowledging them only once the high watermark
-// passes them (offsets.commit.timeout.ms), as Kafka does.
+// the topic's partitions: a shard loads by replaying its partition when
+// this broker becomes its leader, and is dropped when leadership moves
+// away, when the leader epoch changes (a new shard then loads: the log may
+// have been truncated in between) or when an append failed. It ticks the
+// loaded shards, lets requests wait briefly for a load in progress, and
+// appends the records a shard emits as batches.
+//
+// Replication is waited for without the shard's lock, as Kafka's
+// CoordinatorRuntime does: a step appends its records under the lock,
+// notes the offset after them (the shard's writtenEnd) and releases the
+// lock; its responses leave only once the partition's high watermark
+// reaches that offset (offsets.commit.timeout.ms), so a slow follower
+// delays the answers of one shard's writers but no other step of the
+// shard. Later steps see the state the uncommitted records describe, and
+// their responses wait for the high watermark to pass them too, so no
+// client is told of state that is not replicated. Kafka keeps snapshots
+// of its timeline data structures to revert a failed write
+// (SnapshottableCoordinator.revertLastWrittenOffset); Riffle reloads the
+// shard from the log instead, which holds exactly the records whose
+// append succeeded: a failed append marks the shard failed and the next
+// sync replays it. Replay runs to the log end offset, not the high
+// watermark: while this broker leads at the shard's epoch its log is
+// never truncated, so every record in it is either committed in time or
+// the epoch changes and the shard reloads. A write whose high watermark
+// never arrives in time is answered with an error but not reverted, as in
+// Kafka: its records stay in the log and commit with the next ones.
 //
 // What a shard is, how a record replays into it and what happens around a
 // tick, a load or an unload is the coordinator's own: coordinatorHooks.
@@ -43,6 +63,10 @@ import (
 type coordinatorShard[S, X any] struct {
 	partition   int32
 	leaderEpoch int32
+	// ctx ends when the shard is unloaded: responses still waiting for
+	// the high watermark answer NOT_COORDINATOR at once.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu struct {
 		sync.Mutex
@@ -50,8 +74,25 @@ type coordinatorShard[S, X any] struct {
 		p      *replica.Partition
 		ready  bool // replay finished
 		failed bool // an append failed: reload before serving again
-		x      X
+		// writtenEnd is the offset after the last record the shard's
+		// state reflects (replayed or appended): a response may leave
+		// once the high watermark reaches it.
+		writtenEnd int64
+		x          X
 	}
+}
+
+// commitPoint is where a shard's log stood when a response was produced:
+// the response may leave once p's high watermark reaches end. The zero
+// value needs no wait.
+type commitPoint struct {
+	p   *replica.Partition
+	end int64
+}
+
+// commitPointLocked returns the shard's current commit point. sh.mu held.
+func commitPointLocked[S, X any](sh *coordinatorShard[S, X]) commitPoint {
+	return commitPoint{p: sh.mu.p, end: sh.mu.writtenEnd}
 }
 
 // coordinatorHooks is what a coordinator adds to the shared runtime.
@@ -116,6 +157,10 @@ type coordinatorRuntime[S, X any] struct {
 	imageMu      sync.Mutex
 	appliedImage atomic.Uint64
 
+	// repl holds a replicationView when something other than the
+	// partitions' own high watermark decides (tests: export_test.go).
+	repl atomic.Value
+
 	mu struct {
 		sync.Mutex
 		shards map[int32]*coordinatorShard[S, X]
@@ -125,6 +170,39 @@ type coordinatorRuntime[S, X any] struct {
 	// waiting for a load wake up.
 	loadedMu sync.Mutex
 	loaded   chan struct{}
+}
+
+// replicationView is how the runtime learns that its writes are
+// replicated: the partition's high watermark, and a wait for it. Tests
+// hold it back to stand in for a follower that does not fetch.
+type replicationView interface {
+	highWatermark(p *replica.Partition) int64
+	waitHighWatermark(ctx context.Context, p *replica.Partition, end int64, timeout time.Duration) error
+}
+
+// partitionReplication is the replicationView of the partitions themselves.
+type partitionReplication struct{ replicas *replica.Manager }
+
+func (r partitionReplication) highWatermark(p *replica.Partition) int64 { return p.HighWatermark() }
+
+func (r partitionReplication) waitHighWatermark(ctx context.Context, p *replica.Partition, end int64, timeout time.Duration) error {
+	return r.replicas.WaitForHighWatermark(ctx, p, end, timeout)
+}
+
+func (rt *coordinatorRuntime[S, X]) replication() replicationView {
+	if v, ok := rt.repl.Load().(replicationView); ok {
+		return v
+	}
+	return partitionReplication{rt.b.replicas}
+}
+
+// newShard returns an empty shard for partition at leaderEpoch, not yet
+// loaded.
+func (rt *coordinatorRuntime[S, X]) newShard(partition, leaderEpoch int32) *coordinatorShard[S, X] {
+	sh := &coordinatorShard[S, X]{partition: partition, leaderEpoch: leaderEpoch}
+	sh.ctx, sh.cancel = context.WithCancel(rt.b.ctx)
+	sh.mu.x = rt.hooks.newShardState()
+	return sh
 }
 
 func newCoordinatorRuntime[S, X any](b *Broker, topic coordinatorTopic, hooks coordinatorHooks[S, X]) *coordinatorRuntime[S, X] {
@@ -197,12 +275,20 @@ func (rt *coordinatorRuntime[S, X]) loadedShards() []*coordinatorShard[S, X] {
 	return out
 }
 
-// syncShards loads shards for partitions newly led here (or whose append
-// failed), drops those led elsewhere, and passes topic metadata to shards
-// when the metadata image changes.
+// syncShards loads shards for partitions newly led here, at a new leader
+// epoch, or whose append failed; drops those no longer led here (or gone
+// with the topic); and passes topic metadata to shards when the metadata
+// image changes.
 func (rt *coordinatorRuntime[S, X]) syncShards() {
 	img := rt.b.ctrl.Image()
-	t := img.Topics[rt.topic.name]
+	led := make(map[int32]int32) // partition -> leader epoch, for those led here
+	if t := img.Topics[rt.topic.name]; t != nil {
+		for _, pi := range t.Partitions {
+			if pi.Leader == rt.b.cfg.NodeID {
+				led[pi.Partition] = pi.LeaderEpoch
+			}
+		}
+	}
 	rt.mu.Lock()
 	if rt.mu.closed {
 		rt.mu.Unlock()
@@ -210,35 +296,34 @@ func (rt *coordinatorRuntime[S, X]) syncShards() {
 	}
 	var toLoad []*coordinatorShard[S, X]
 	changed := false
-	if t != nil {
-		for _, pi := range t.Partitions {
-			sh, ok := rt.mu.shards[pi.Partition]
-			if pi.Leader != rt.b.cfg.NodeID {
-				if ok {
-					delete(rt.mu.shards, pi.Partition)
-					rt.unload(sh)
-					changed = true
-				}
-				continue
-			}
-			failed := false
-			if ok {
-				sh.mu.Lock()
-				failed = sh.mu.failed
-				sh.mu.Unlock()
-			}
-			if !ok || sh.leaderEpoch != pi.LeaderEpoch || failed {
-				if ok {
-					rt.unload(sh)
-				}
-				sh = &coordinatorShard[S, X]{partition: pi.Partition, leaderEpoch: pi.LeaderEpoch}
-				sh.mu.x = rt.hooks.newShardState()
-				rt.mu.shards[pi.Partition] = sh
-				toLoad = append(toLoad, sh)
-			}
+	for part, sh := range rt.mu.shards {
+		if _, ok := led[part]; !ok {
+			delete(rt.mu.shards, part)
+			rt.unload(sh)
+			changed = true
 		}
 	}
+	for part, epoch := range led {
+		sh, ok := rt.mu.shards[part]
+		failed := false
+		if ok {
+			sh.mu.Lock()
+			failed = sh.mu.failed
+			sh.mu.Unlock()
+		}
+		if ok && sh.leaderEpoch == epoch && !failed {
+			continue
+		}
+		if ok {
+			rt.unload(sh)
+			changed = true
+		}
+		sh = rt.newShard(part, epoch)
+		rt.mu.shards[part] = sh
+		toLoad = append(toLoad, sh)
+	}
 	rt.mu.Unlock()
+	sort.Slice(toLoad, func(i, j int) bool { return toLoad[i].partition < toLoad[j].partition })
 
 	loaded := false
 	for _, sh := range toLoad {
@@ -251,6 +336,7 @@ func (rt *coordinatorRuntime[S, X]) syncShards() {
 				delete(rt.mu.shards, sh.partition)
 			}
 			rt.mu.Unlock()
+			sh.cancel()
 			continue
 		}
 		changed, loaded = true, true
@@ -287,23 +373,40 @@ func (rt *coordinatorRuntime[S, X]) load(sh *coordinatorShard[S, X]) error {
 	if err != nil {
 		return err
 	}
+	// The image can be ahead of the local partition for a moment: load
+	// only once the partition itself leads at the shard's epoch, so the
+	// log replayed is the one this shard will append to.
+	if e := p.LeaderEpoch(); e != sh.leaderEpoch {
+		return fmt.Errorf("partition at leader epoch %d, shard at %d", e, sh.leaderEpoch)
+	}
 	rt.imageMu.Lock()
 	defer rt.imageMu.Unlock()
 	shard, err := rt.hooks.replayShard(sh, p, rt.b.ctrl.Image())
 	if err != nil {
 		return err
 	}
+	if e := p.LeaderEpoch(); e != sh.leaderEpoch {
+		return fmt.Errorf("leader epoch moved to %d while loading at %d", e, sh.leaderEpoch)
+	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if sh.ctx.Err() != nil {
+		return errors.New("unloaded while loading")
+	}
 	sh.mu.shard = shard
 	sh.mu.p = p
+	// Replay read up to the log end offset; whatever of it lies above
+	// the high watermark must be replicated before a response leaves.
+	sh.mu.writtenEnd = p.Log().LogEndOffset()
 	sh.mu.ready = true
 	rt.hooks.shardLoadedLocked(sh)
 	return nil
 }
 
-// unload retires a shard.
+// unload retires a shard; responses waiting for its writes to replicate
+// stop waiting.
 func (rt *coordinatorRuntime[S, X]) unload(sh *coordinatorShard[S, X]) {
+	sh.cancel()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.mu.ready = false
@@ -323,11 +426,12 @@ func (rt *coordinatorRuntime[S, X]) markClosed() []*coordinatorShard[S, X] {
 }
 
 // replayPartition calls record for every record of every data batch of p
-// up to its high watermark, and control (when not nil) for every control
-// batch.
+// up to its log end offset, and control (when not nil) for every control
+// batch. The leader's records above the high watermark are replayed too:
+// they commit unless leadership changes, which reloads the shard.
 func replayPartition(p *replica.Partition, record func(b records.Batch, r *records.Record), control func(b records.Batch)) error {
 	log := p.Log()
-	hw := p.HighWatermark()
+	hw := log.LogEndOffset()
 	off := log.LogStartOffset()
 	for i := 0; off < hw && i < 1<<30; i++ {
 		res, err := log.Read(off, 1<<20, hw, true)
@@ -371,14 +475,16 @@ func replayPartition(p *replica.Partition, record func(b records.Batch, r *recor
 	return nil
 }
 
-// appendLocked appends what a shard emitted and waits for the high
-// watermark; on failure the shard is marked for a reload from the log,
-// undoing the state the records described. sh.mu held.
+// appendLocked appends what a shard emitted, without waiting for
+// replication, and moves the shard's writtenEnd past it. On failure the
+// shard is marked for a reload from the log, undoing the state the
+// records described (the log holds only the batches whose append
+// succeeded). sh.mu held.
 func (rt *coordinatorRuntime[S, X]) appendLocked(sh *coordinatorShard[S, X], recs []coordinator.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if err := rt.appendRecords(sh.mu.p, recs); err != nil {
+	if err := rt.appendRecords(sh, recs); err != nil {
 		rt.b.logger.Warn("writing to "+rt.topic.name+" failed; reloading the shard", "partition", sh.partition, "err", err)
 		sh.mu.failed = true
 		return err
@@ -386,7 +492,13 @@ func (rt *coordinatorRuntime[S, X]) appendLocked(sh *coordinatorShard[S, X], rec
 	return nil
 }
 
-func (rt *coordinatorRuntime[S, X]) appendRecords(p *replica.Partition, recs []coordinator.Record) error {
+func (rt *coordinatorRuntime[S, X]) appendRecords(sh *coordinatorShard[S, X], recs []coordinator.Record) error {
+	p := sh.mu.p
+	// Coordinators write with acks=all, so min.insync.replicas guards
+	// them as it guards a producer (Kafka's CoordinatorPartitionWriter).
+	if err := p.CheckEnoughReplicas(); err != nil {
+		return err
+	}
 	now := time.Now()
 	ts := now.UnixMilli()
 	for len(recs) > 0 {
@@ -410,12 +522,35 @@ func (rt *coordinatorRuntime[S, X]) appendRecords(p *replica.Partition, recs []c
 		if err != nil {
 			return err
 		}
-		// As Kafka, acknowledge only what the ISR has: wait for the
-		// high watermark (offsets.commit.timeout.ms).
-		if err := rt.b.replicas.WaitForHighWatermark(rt.b.ctx, p, res.LastOffset+1, rt.commitTimeout()); err != nil {
-			return err
+		if end := res.LastOffset + 1; end > sh.mu.writtenEnd {
+			sh.mu.writtenEnd = end
 		}
 		recs = recs[n:]
+	}
+	return nil
+}
+
+// waitCommitted waits, without the shard's lock, until the high watermark
+// reaches at (every ISR member holds what the response depends on) or
+// offsets.commit.timeout.ms passes (REQUEST_TIMED_OUT). A shard unloaded
+// meanwhile, or a partition whose leader epoch moved, answers
+// NOT_COORDINATOR: the records may have been truncated and a high
+// watermark reached under a newer epoch says nothing of them.
+func (rt *coordinatorRuntime[S, X]) waitCommitted(sh *coordinatorShard[S, X], at commitPoint) error {
+	if at.p == nil {
+		return nil
+	}
+	repl := rt.replication()
+	if repl.highWatermark(at.p) < at.end {
+		if err := repl.waitHighWatermark(sh.ctx, at.p, at.end, rt.commitTimeout()); err != nil {
+			if sh.ctx.Err() != nil {
+				return kerr.NotCoordinator
+			}
+			return err
+		}
+	}
+	if sh.ctx.Err() != nil || at.p.LeaderEpoch() != sh.leaderEpoch {
+		return kerr.NotCoordinator
 	}
 	return nil
 }

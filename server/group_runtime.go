@@ -55,10 +55,36 @@ const (
 	maxBatchBytes   = 512 << 10
 )
 
+// groupAnswer is a response released by a group shard and the commit point
+// it waits for; a nil resp means NOT_COORDINATOR.
+type groupAnswer struct {
+	resp kmsg.Response
+	at   commitPoint
+}
+
+// groupWaiter is a request parked on a group shard. Its response waits for
+// the writes of its group only (all: of the whole shard, for requests that
+// span groups).
+type groupWaiter struct {
+	ch    chan groupAnswer
+	group string
+	all   bool
+}
+
 // groupShardState is kept beside each group shard, under its mutex: the
-// requests parked on it, by token.
+// requests parked on it, by token, and how far each group's writes go.
 type groupShardState struct {
-	waiters map[uint64]chan kmsg.Response
+	waiters map[uint64]groupWaiter
+	// groupEnd is the offset after the last write of each group; a
+	// group's responses wait for the high watermark to reach it (and
+	// sharedEnd), so a slow follower holds back the answers of the
+	// groups that wrote, not of every group of the shard. Entries the
+	// high watermark has passed are pruned.
+	groupEnd map[string]int64
+	// sharedEnd is the offset every group's responses wait for: the
+	// log end at load, and transaction markers, which settle the
+	// pending offsets of whichever groups the producer committed to.
+	sharedEnd int64
 	// timer fires at timerAt, the shard's next deadline; nil until
 	// the shard first has one.
 	timer   *time.Timer
@@ -119,7 +145,7 @@ func newGroupRuntime(b *Broker) *groupRuntime {
 }
 
 func (rt *groupRuntime) newShardState() groupShardState {
-	return groupShardState{waiters: make(map[uint64]chan kmsg.Response)}
+	return groupShardState{waiters: make(map[uint64]groupWaiter), groupEnd: make(map[string]int64)}
 }
 
 // tickLocked passes session, rebalance and retention timers. sh.mu held.
@@ -231,6 +257,8 @@ func (rt *groupRuntime) replayShard(sh *groupShard, p *replica.Partition, _ *con
 }
 
 func (rt *groupRuntime) shardLoadedLocked(sh *groupShard) {
+	// What replay read above the high watermark is every group's.
+	sh.mu.x.sharedEnd = sh.mu.writtenEnd
 	rt.b.logger.Debug("group coordinator shard loaded", "partition", sh.partition, "groups", sh.mu.shard.GroupCount())
 	rt.flushLocked(sh) // records SetTopics may have emitted while loading
 }
@@ -241,8 +269,8 @@ func (rt *groupRuntime) unloadLocked(sh *groupShard) {
 	if sh.mu.x.timer != nil {
 		sh.mu.x.timer.Stop()
 	}
-	for token, ch := range sh.mu.x.waiters {
-		ch <- nil // the waiter turns nil into code
+	for token, w := range sh.mu.x.waiters {
+		w.ch <- groupAnswer{} // the waiter turns nil into NOT_COORDINATOR
 		delete(sh.mu.x.waiters, token)
 	}
 }
@@ -254,9 +282,11 @@ func (rt *groupRuntime) close() {
 	}
 }
 
-// flushLocked appends what the shard emitted, then releases its responses.
-// If the append fails the responses carry an error instead and the shard
-// is reloaded from the log, undoing the state the records described.
+// flushLocked appends what the shard emitted, then hands its responses to
+// their waiters, which send them once the high watermark passes the
+// shard's writes (groupRuntime.await), without the shard's lock. If the
+// append fails the responses carry an error instead and the shard is
+// reloaded from the log, undoing the state the records described.
 func (rt *groupRuntime) flushLocked(sh *groupShard) {
 	rt.flushLockedAfter(sh, time.Time{})
 }
@@ -265,25 +295,77 @@ func (rt *groupRuntime) flushLocked(sh *groupShard) {
 // than notBefore.
 func (rt *groupRuntime) flushLockedAfter(sh *groupShard, notBefore time.Time) {
 	rd := sh.mu.shard.Ready()
-	if err := rt.appendLocked(sh, rd.Records); err != nil {
+	err := rt.appendLocked(sh, rd.Records)
+	if err != nil {
 		code := appendErrorCode(err)
 		for _, r := range rd.Responses {
 			coordinator.FailResponse(r.Resp, code)
 		}
+	} else {
+		rt.noteWritesLocked(sh, rd.Records)
 	}
 	for _, r := range rd.Responses {
-		if ch, ok := sh.mu.x.waiters[r.Token]; ok {
-			ch <- r.Resp
+		if w, ok := sh.mu.x.waiters[r.Token]; ok {
+			a := groupAnswer{resp: r.Resp}
+			if err == nil {
+				a.at = rt.commitPointLocked(sh, w)
+			}
+			w.ch <- a
 			delete(sh.mu.x.waiters, r.Token)
 		}
 	}
 	if sh.mu.failed {
-		for token, ch := range sh.mu.x.waiters {
-			ch <- nil
+		for token, w := range sh.mu.x.waiters {
+			w.ch <- groupAnswer{}
 			delete(sh.mu.x.waiters, token)
 		}
 	}
 	rt.armTimerLocked(sh, notBefore)
+}
+
+// noteWritesLocked records how far each group's writes now go. Every
+// record of a flush is noted at the flush's end, which is where the
+// shard's writtenEnd stands. sh.mu held.
+func (rt *groupRuntime) noteWritesLocked(sh *groupShard, recs []coordinator.Record) {
+	if len(recs) == 0 {
+		return
+	}
+	x := &sh.mu.x
+	end := sh.mu.writtenEnd
+	for _, r := range recs {
+		if g, ok := coordinator.RecordGroup(r.Key); ok {
+			x.groupEnd[g] = end
+		} else {
+			x.sharedEnd = end
+		}
+	}
+	if len(x.groupEnd) > groupEndPruneAt {
+		hw := rt.replication().highWatermark(sh.mu.p)
+		for g, e := range x.groupEnd {
+			if e <= hw {
+				delete(x.groupEnd, g)
+			}
+		}
+	}
+}
+
+// groupEndPruneAt is the number of groups with noted writes above which
+// those the high watermark has passed are forgotten.
+const groupEndPruneAt = 1024
+
+// commitPointLocked is where w's response may leave: once the high
+// watermark passes the writes of w's group (of every group for a request
+// spanning them) and the writes every group waits for. sh.mu held.
+func (rt *groupRuntime) commitPointLocked(sh *groupShard, w groupWaiter) commitPoint {
+	at := commitPointLocked(sh)
+	if w.all {
+		return at
+	}
+	at.end = sh.mu.x.sharedEnd
+	if e, ok := sh.mu.x.groupEnd[w.group]; ok && e > at.end {
+		at.end = e
+	}
+	return at
 }
 
 // appendErrorCode maps a failed write to __consumer_offsets to what the
@@ -327,13 +409,13 @@ func (rt *groupRuntime) handle(ctx context.Context, rc *requestContext, group st
 		return failed(code), nil
 	}
 	token := rt.tokens.Add(1)
-	ch := make(chan kmsg.Response, 1)
+	ch := make(chan groupAnswer, 1)
 	sh.mu.Lock()
 	if !sh.mu.ready || sh.mu.failed {
 		sh.mu.Unlock()
 		return failed(kerr.NotCoordinator.Code), nil
 	}
-	sh.mu.x.waiters[token] = ch
+	sh.mu.x.waiters[token] = groupWaiter{ch: ch, group: group}
 	sh.mu.shard.Step(time.Now(), token, rt.client(rc), req)
 	rt.flushLocked(sh)
 	sh.mu.Unlock()
@@ -341,11 +423,11 @@ func (rt *groupRuntime) handle(ctx context.Context, rc *requestContext, group st
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
-	case resp := <-ch:
-		if resp == nil {
+	case a := <-ch:
+		if a.resp == nil {
 			return failed(kerr.NotCoordinator.Code), nil
 		}
-		return resp, nil
+		return rt.await(sh, a), nil
 	case <-timer.C:
 		rt.forget(sh, token)
 		return failed(kerr.RebalanceInProgress.Code), nil
@@ -353,6 +435,18 @@ func (rt *groupRuntime) handle(ctx context.Context, rc *requestContext, group st
 		rt.forget(sh, token)
 		return nil, ctx.Err()
 	}
+}
+
+// await returns a's response once the high watermark passes what it
+// depends on, or the response failed with the error Kafka's group
+// coordinator answers for a write that did not replicate
+// (COORDINATOR_NOT_AVAILABLE on a timeout, NOT_COORDINATOR when
+// leadership moved).
+func (rt *groupRuntime) await(sh *groupShard, a groupAnswer) kmsg.Response {
+	if err := rt.waitCommitted(sh, a.at); err != nil {
+		coordinator.FailResponse(a.resp, appendErrorCode(err))
+	}
+	return a.resp
 }
 
 func (rt *groupRuntime) forget(sh *groupShard, token uint64) {
@@ -379,21 +473,21 @@ func (rt *groupRuntime) stepAll(rc *requestContext, req kmsg.Request) []kmsg.Res
 	var out []kmsg.Response
 	for _, sh := range rt.loadedShards() {
 		token := rt.tokens.Add(1)
-		ch := make(chan kmsg.Response, 1)
+		ch := make(chan groupAnswer, 1)
 		sh.mu.Lock()
 		if !sh.mu.ready || sh.mu.failed {
 			sh.mu.Unlock()
 			continue
 		}
-		sh.mu.x.waiters[token] = ch
+		sh.mu.x.waiters[token] = groupWaiter{ch: ch, all: true}
 		sh.mu.shard.Step(time.Now(), token, rt.client(rc), req)
 		rt.flushLocked(sh)
 		delete(sh.mu.x.waiters, token)
 		sh.mu.Unlock()
 		select {
-		case resp := <-ch:
-			if resp != nil {
-				out = append(out, resp)
+		case a := <-ch:
+			if a.resp != nil {
+				out = append(out, rt.await(sh, a))
 			}
 		default:
 		}

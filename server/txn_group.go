@@ -20,6 +20,12 @@ func (rt *groupRuntime) completeTxn(partition int32, pid int64, commit bool) {
 	defer sh.mu.Unlock()
 	if sh.mu.ready && !sh.mu.failed {
 		sh.mu.shard.CompleteTxn(pid, commit)
+		// The offsets the marker made visible are served only once
+		// the marker is replicated (coordinator_runtime.go).
+		if end := sh.mu.p.Log().LogEndOffset(); end > sh.mu.writtenEnd {
+			sh.mu.writtenEnd = end
+		}
+		sh.mu.x.sharedEnd = sh.mu.writtenEnd
 		return
 	}
 	sh.mu.failed = true

@@ -3,9 +3,10 @@ package server
 // The transaction coordinator on the coordinator runtime
 // (coordinator_runtime.go): one coordinator.TxnShard per partition of
 // __transaction_state led by this broker. A request is stepped into its
-// shard under the shard's mutex; the records the shard emits are appended
-// (and replicated: the high watermark must pass them) before its response
-// is released and before any marker of a decided transaction is written.
+// shard under the shard's mutex and the records the shard emits are
+// appended; the lock is then released, and the response leaves, and the
+// markers of a decided transaction are written, only once the high
+// watermark passes those records (coordinator_runtime.go).
 // Markers are written by a tracked goroutine per transaction
 // (WriteTxnMarkers' path, see 27_write_txn_markers.go); when every
 // partition has its marker the shard writes CompleteCommit/CompleteAbort.
@@ -48,6 +49,16 @@ const (
 type txnShardState struct {
 	inflight    map[string]bool // transactional ids with a marker writer running
 	lastReissue time.Time
+	// queued are decided transactions whose markers wait for the high
+	// watermark to reach end: a marker may be written only once the
+	// PrepareCommit/PrepareAbort that decided it is replicated, or a new
+	// coordinator could load the transaction as still open.
+	queued []queuedMarkers
+}
+
+type queuedMarkers struct {
+	end     int64
+	markers []coordinator.TxnMarkers
 }
 
 type txnShard = coordinatorShard[*coordinator.TxnShard, txnShardState]
@@ -96,12 +107,15 @@ func (rt *txnRuntime) newShardState() txnShardState {
 // decided transactions every txnMarkerRetry. sh.mu held.
 func (rt *txnRuntime) tickLocked(sh *txnShard, now time.Time) {
 	sh.mu.shard.Tick(now)
-	rd := rt.flushLocked(sh)
-	if now.Sub(sh.mu.x.lastReissue) >= txnMarkerRetry {
+	rt.flushLocked(sh)
+	// Re-issue only when nothing waits for replication: a queued entry
+	// already carries every decision up to its records, and a high
+	// watermark that stalls must not grow the queue every second.
+	if now.Sub(sh.mu.x.lastReissue) >= txnMarkerRetry && len(sh.mu.x.queued) == 0 {
 		sh.mu.x.lastReissue = now
-		rd.Markers = append(rd.Markers, sh.mu.shard.PendingMarkers()...)
+		rt.queueMarkersLocked(sh, sh.mu.shard.PendingMarkers())
 	}
-	rt.startMarkersLocked(sh, rd.Markers)
+	rt.releaseMarkersLocked(sh)
 }
 
 // imageChanged passes topic metadata to the shards when the image moved.
@@ -158,7 +172,8 @@ func (rt *txnRuntime) replayShard(sh *txnShard, p *replica.Partition, img *contr
 // decided before a restart. sh.mu held.
 func (rt *txnRuntime) shardLoadedLocked(sh *txnShard) {
 	rd := sh.mu.shard.Ready()
-	rt.startMarkersLocked(sh, rd.Markers)
+	rt.queueMarkersLocked(sh, rd.Markers)
+	rt.releaseMarkersLocked(sh)
 	rt.b.logger.Debug("transaction coordinator shard loaded", "partition", sh.partition, "transactions", sh.mu.shard.TransactionCount())
 }
 
@@ -170,9 +185,11 @@ func (rt *txnRuntime) close() {
 	rt.markClosed()
 }
 
-// flushLocked appends the shard's records and returns its output; on a
-// failed append the responses carry NOT_COORDINATOR, no marker is
-// released, and the shard reloads from the log.
+// flushLocked appends the shard's records, queues the markers of the
+// transactions they decide until the records are replicated, and returns
+// the shard's output; on a failed append the responses carry
+// NOT_COORDINATOR, no marker is queued, and the shard reloads from the
+// log. sh.mu held.
 func (rt *txnRuntime) flushLocked(sh *txnShard) coordinator.TxnReady {
 	rd := sh.mu.shard.Ready()
 	if err := rt.appendLocked(sh, rd.Records); err != nil {
@@ -180,8 +197,43 @@ func (rt *txnRuntime) flushLocked(sh *txnShard) coordinator.TxnReady {
 			coordinator.FailTxnResponse(r.Resp, kerr.NotCoordinator.Code)
 		}
 		rd.Markers = nil
+		return rd
 	}
+	rt.queueMarkersLocked(sh, rd.Markers)
+	rt.releaseMarkersLocked(sh)
 	return rd
+}
+
+// queueMarkersLocked holds markers until the high watermark reaches the
+// shard's writtenEnd. sh.mu held.
+func (rt *txnRuntime) queueMarkersLocked(sh *txnShard, markers []coordinator.TxnMarkers) {
+	if len(markers) == 0 {
+		return
+	}
+	sh.mu.x.queued = append(sh.mu.x.queued, queuedMarkers{end: sh.mu.writtenEnd, markers: markers})
+}
+
+// releaseMarkersLocked starts the writers of queued markers whose records
+// are replicated. Runs after every flush, on every tick and when a
+// request's wait ends. sh.mu held.
+func (rt *txnRuntime) releaseMarkersLocked(sh *txnShard) {
+	if len(sh.mu.x.queued) == 0 || !sh.mu.ready || sh.mu.failed || sh.ctx.Err() != nil {
+		return
+	}
+	p := sh.mu.p
+	if p.LeaderEpoch() != sh.leaderEpoch {
+		return // about to be unloaded; the next leader writes them
+	}
+	hw := rt.replication().highWatermark(p)
+	n := 0
+	for _, q := range sh.mu.x.queued {
+		if q.end > hw {
+			break // queued in offset order
+		}
+		rt.startMarkersLocked(sh, q.markers)
+		n++
+	}
+	sh.mu.x.queued = append(sh.mu.x.queued[:0], sh.mu.x.queued[n:]...)
 }
 
 // handle steps one request for transactional id into its shard and
@@ -202,8 +254,8 @@ func (rt *txnRuntime) handleCode(ctx context.Context, id string, req kmsg.Reques
 		return resp, kerrv.Code
 	}
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	if !sh.mu.ready || sh.mu.failed {
+		sh.mu.Unlock()
 		resp := req.ResponseKind()
 		coordinator.FailTxnResponse(resp, kerr.NotCoordinator.Code)
 		return resp, kerr.NotCoordinator.Code
@@ -211,18 +263,39 @@ func (rt *txnRuntime) handleCode(ctx context.Context, id string, req kmsg.Reques
 	const token = 1
 	step(sh.mu.shard, token)
 	rd := rt.flushLocked(sh)
-	rt.startMarkersLocked(sh, rd.Markers)
+	failed := sh.mu.failed
+	at := commitPoint{}
+	if !failed {
+		at = commitPointLocked(sh)
+	}
+	sh.mu.Unlock()
+	var resp kmsg.Response
 	for _, r := range rd.Responses {
 		if r.Token == token {
-			if sh.mu.failed {
-				return r.Resp, kerr.NotCoordinator.Code
-			}
-			return r.Resp, 0
+			resp = r.Resp
 		}
 	}
-	resp := req.ResponseKind()
-	coordinator.FailTxnResponse(resp, kerr.UnknownServerError.Code)
-	return resp, kerr.UnknownServerError.Code
+	if resp == nil {
+		resp = req.ResponseKind()
+		coordinator.FailTxnResponse(resp, kerr.UnknownServerError.Code)
+		return resp, kerr.UnknownServerError.Code
+	}
+	if failed {
+		return resp, kerr.NotCoordinator.Code
+	}
+	// Replication is waited for without the shard's lock
+	// (coordinator_runtime.go).
+	if err := rt.waitCommitted(sh, at); err != nil {
+		code := appendErrorCode(err)
+		coordinator.FailTxnResponse(resp, code)
+		return resp, code
+	}
+	// The markers this step decided may go now; without this they
+	// would wait for the next tick.
+	sh.mu.Lock()
+	rt.releaseMarkersLocked(sh)
+	sh.mu.Unlock()
+	return resp, 0
 }
 
 // startMarkersLocked starts a marker writer for each decided transaction
