@@ -12,9 +12,13 @@
 #    RIFFLE_IMAGE names one, and the chaos binary on the host;
 # 2. starts the compose file as a project with a unique name, the external
 #    listeners on free 127.0.0.1 ports, and waits for the healthchecks;
-# 3. runs chaos from the host against the published listeners, telling it
-#    which container is which node (KAFKA_NODE_ID), with replication factor
-#    and min.insync.replicas 1 when the file has a single broker;
+# 3. runs chaos from the host, telling it which container is which node
+#    (KAFKA_NODE_ID), with replication factor and min.insync.replicas 1 when
+#    the file has a single broker. Clients use the brokers' in-network
+#    listeners (riffle-N:19092), dialled at the containers' addresses on the
+#    compose network (-resolve-containers), not the published ports: Docker's
+#    port proxy accepts connections for a node that is down and closes them,
+#    which clients take for a fatal error instead of a refused connection;
 # 4. tears down containers, network, volumes and the per-run image on
 #    success, failure and Ctrl-C alike (a paused container is removed too;
 #    the iptables rules of an isolation live in the container's network
@@ -26,6 +30,7 @@
 #                   again with: go run ./cmd/chaos -check FILE (in compat-tests)
 #   CHAOS_TIMEOUT   bound on the chaos run (default 40m)
 #   CHAOS_KEEP=1    leave the project up afterwards
+#   CHAOS_PUBLISHED=1  connect through the published host ports instead
 #   RIFFLE_IMAGE    use this image instead of building one
 # Needs docker, docker compose or docker-compose, go, nsenter and iptables
 # (the isolation scenario), and root for the last two.
@@ -168,7 +173,7 @@ wait_healthy
 
 # Which container is which node, and where the brokers' client listeners
 # are published on the host.
-nodes="" seeds="" brokers=0
+nodes="" seeds="" published="" brokers=0
 for id in $(compose ps -q); do
 	name=$(docker inspect -f '{{.Name}}' "$id")
 	name=${name#/}
@@ -176,7 +181,8 @@ for id in $(compose ps -q); do
 	nodes+="${nodes:+,}$node=$name"
 	hp=$(docker inspect -f '{{range $p, $b := .NetworkSettings.Ports}}{{if eq $p "9092/tcp"}}{{range $b}}{{.HostIp}}:{{.HostPort}}{{end}}{{end}}{{end}}' "$id")
 	if [[ -n "$hp" ]]; then
-		seeds+="${seeds:+,}$hp"
+		published+="${published:+,}$hp"
+		seeds+="${seeds:+,}$(docker inspect -f '{{.Config.Hostname}}' "$id"):19092"
 		brokers=$((brokers + 1))
 	fi
 done
@@ -184,9 +190,12 @@ done
 	echo "chaos: no container publishes a client listener (9092)" >&2
 	exit 1
 }
-defaults=()
-if ((brokers == 1)); then defaults=(-rf 1 -min-isr 1); fi
-echo "   nodes $nodes; client listeners $seeds"
+defaults=(-resolve-containers)
+if [[ -n "${CHAOS_PUBLISHED:-}" ]]; then
+	seeds=$published defaults=()
+fi
+if ((brokers == 1)); then defaults+=(-rf 1 -min-isr 1); fi
+echo "   nodes $nodes; client listeners $seeds (published on $published)"
 
 history=${CHAOS_HISTORY:-$tmp/history.json}
 step "running chaos ${defaults[*]} $*"

@@ -451,3 +451,25 @@ func Percentile(d []time.Duration, p float64) time.Duration {
 	i = max(0, min(i, len(s)-1))
 	return s[i]
 }
+
+// FailedWrites counts the writes that failed (or had no outcome) by the
+// fault they were sent during — a write sent between a fault's start and
+// its end — or "none". A rolling restart with controlled shutdown should
+// fail none: clients are meant to see only retriable errors there.
+func FailedWrites(h *History) map[string]int {
+	m := map[string]int{}
+	for _, w := range h.Writes {
+		if w.Acked() {
+			continue
+		}
+		kind := "none"
+		for _, f := range h.Faults {
+			if !w.Sent.Before(f.Start) && !w.Sent.After(f.End) {
+				kind = f.Kind
+				break
+			}
+		}
+		m[kind]++
+	}
+	return m
+}

@@ -302,3 +302,18 @@ func TestFailover(t *testing.T) {
 		t.Errorf("max %v", p)
 	}
 }
+
+func TestFailedWrites(t *testing.T) {
+	h := &History{
+		Faults: []Fault{{Kind: "restart", Start: t0, End: t0.Add(5 * time.Second)}},
+		Writes: []Write{
+			{Sent: t0.Add(time.Second), Err: "x"},
+			{Sent: t0.Add(time.Second)}, // acknowledged
+			{Sent: t0.Add(6 * time.Second), Lost: true},
+		},
+	}
+	got := FailedWrites(h)
+	if got["restart"] != 1 || got["none"] != 1 || len(got) != 2 {
+		t.Fatalf("%v", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net"
 	"os/exec"
 	"sort"
 	"strings"
@@ -96,6 +97,44 @@ func newRunner(c *config, rec *recorder) (*runner, func(), error) {
 		return nil, nil, err
 	}
 	return &runner{c: c, rec: rec, adm: kadm.NewClient(cl)}, cl.Close, nil
+}
+
+// containerHosts maps each container's host name to the container.
+func containerHosts(nodes map[int32]string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, name := range nodes {
+		h, err := docker(context.Background(), "inspect", "-f", "{{.Config.Hostname}}", name)
+		if err != nil {
+			return nil, err
+		}
+		m[h] = name
+	}
+	return m, nil
+}
+
+// dialContainer dials a node by its in-network listener, e.g.
+// riffle-1:19092, at the container's current address, which docker
+// reports only while it runs (a restart may change it). Going around the
+// published ports matters: Docker's port proxy accepts a connection to a
+// node that is down and closes it at once, which franz-go treats as a
+// fatal misconfiguration (TLS expected) and fails the records, where a
+// refused connection is retried as it would be against real hosts.
+func (c *config) dialContainer(ctx context.Context, network, addr string) (net.Conn, error) {
+	if h, port, err := net.SplitHostPort(addr); err == nil {
+		if name, ok := c.hosts[h]; ok {
+			ip, err := docker(ctx, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name)
+			if err != nil {
+				return nil, err
+			}
+			ips := strings.Fields(ip)
+			if len(ips) == 0 {
+				return nil, &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("container %s is not running", name)}
+			}
+			addr = net.JoinHostPort(ips[0], port)
+		}
+	}
+	d := net.Dialer{Timeout: 10 * time.Second}
+	return d.DialContext(ctx, network, addr)
 }
 
 func docker(ctx context.Context, args ...string) (string, error) {

@@ -65,6 +65,9 @@ type config struct {
 	idle            time.Duration
 	deliveryTimeout time.Duration
 	maxErrLog       int
+	// hosts maps the host names of the nodes' containers to the containers
+	// (-resolve-containers): clients then dial container addresses directly.
+	hosts map[string]string
 
 	done chan struct{} // closed when clients may close
 
@@ -120,6 +123,7 @@ func main() {
 	flag.DurationVar(&c.idle, "idle", 10*time.Second, "the final read stops after this long without a new record")
 	flag.DurationVar(&c.deliveryTimeout, "delivery-timeout", time.Minute, "producers give a record up after this long")
 	flag.IntVar(&c.maxErrLog, "log-errors", 3, "client errors printed per kind (all are counted)")
+	resolve := flag.Bool("resolve-containers", false, "dial the -nodes containers' host names (their in-network listeners) at the containers' addresses, asked of docker at each dial")
 	short := flag.Bool("short", false, "CI mode: 60 s of leader kills, 10 s isolation and settle")
 	dry := flag.Bool("dry-run", false, "print the fault schedule and exit")
 	histPath := flag.String("history", "", "write the run's history (JSON) here")
@@ -162,6 +166,12 @@ func main() {
 	if *seeds == "" {
 		log.Print("-seeds (or BROKER_SEEDS) is required")
 		os.Exit(2)
+	}
+	if *resolve {
+		if c.hosts, err = containerHosts(c.nodes); err != nil {
+			log.Print(err)
+			os.Exit(2)
+		}
 	}
 	steps := c.plan(nil)
 	if *timeout == 0 {
@@ -347,6 +357,7 @@ func judge(h *checker.History) int {
 		faults[f.Kind]++
 	}
 	fmt.Printf("faults injected: %v\n", faults)
+	fmt.Printf("writes failed or without outcome, by the fault they were sent during: %v\n", checker.FailedWrites(h))
 	d, unresolved := checker.Failover(h)
 	if len(d)+unresolved > 0 {
 		fmt.Printf("failover (leader killed → next acks=all write to its partition acknowledged): %d kills, p50 %v, max %v, %d without any later acknowledgement\n",

@@ -41,6 +41,9 @@ func (r *recorder) fault(f checker.Fault) {
 // refreshed soon after a leader moves, so that failover times measure the
 // cluster and not the client's metadata cache.
 func (c *config) clientOpts(extra ...kgo.Opt) []kgo.Opt {
+	if c.hosts != nil {
+		extra = append(extra, kgo.Dialer(c.dialContainer))
+	}
 	return append([]kgo.Opt{
 		kgo.SeedBrokers(c.seeds...),
 		kgo.MetadataMinAge(250 * time.Millisecond),
