@@ -272,7 +272,7 @@ func TestControllerAlterPartition(t *testing.T) {
 	registerSelf(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.RegisterBroker(ctx, BrokerRegistration{ID: 2, Endpoints: []Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9093, SecurityProtocol: "PLAINTEXT"}}}); err != nil {
+	if err := c.registerBroker(ctx, BrokerRegistration{ID: 2, Endpoints: []Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9093, SecurityProtocol: "PLAINTEXT"}}}); err != nil {
 		t.Fatal(err)
 	}
 	mustCreate(t, c, TopicSpec{Name: "t", NumPartitions: 1, ReplicationFactor: 2})

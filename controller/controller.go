@@ -58,7 +58,13 @@ type Config struct {
 	// when auto.leader.rebalance.enable is true: how often the active
 	// controller moves leadership back to preferred replicas. 0: never.
 	LeaderImbalanceCheckInterval time.Duration
-	Logger                       *slog.Logger
+	// ServeKafka, when set, is handed every connection to the CONTROLLER
+	// listener that speaks the Kafka protocol rather than raft's (KIP-919:
+	// admin clients and brokers talk Kafka to controllers), with the bytes
+	// read to tell them apart replayed. It owns the connection. Nil: such
+	// connections are closed.
+	ServeKafka func(net.Conn)
+	Logger     *slog.Logger
 }
 
 // Controller runs this node's member of the controller quorum and holds the
@@ -164,7 +170,7 @@ func (c *Controller) Start(ctx context.Context) (err error) {
 	}
 	c.addr = c.advertisedAddr(ln.Addr().(*net.TCPAddr))
 	c.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &streamLayer{ln: ln, advertise: hostPortAddr(c.addr), log: c.log},
+		Stream:  &streamLayer{ln: ln, advertise: hostPortAddr(c.addr), log: c.log, serveKafka: c.cfg.ServeKafka},
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  c.hlog.Named("transport"),

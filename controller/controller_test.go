@@ -60,7 +60,7 @@ func registerSelf(t testing.TB, c *Controller) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := c.RegisterBroker(ctx, BrokerRegistration{
+	err := c.registerBroker(ctx, BrokerRegistration{
 		ID:        1,
 		Endpoints: []Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9092, SecurityProtocol: "PLAINTEXT"}},
 		Rack:      "r1",
@@ -462,7 +462,7 @@ func TestControllerThreeVoters(t *testing.T) {
 	defer cancel()
 	l := leader(-1)
 	for i := range nodes {
-		err := nodes[l].RegisterBroker(ctx, BrokerRegistration{ID: int32(i + 1), Endpoints: []Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: int32(9092 + i), SecurityProtocol: "PLAINTEXT"}}})
+		err := nodes[l].registerBroker(ctx, BrokerRegistration{ID: int32(i + 1), Endpoints: []Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: int32(9092 + i), SecurityProtocol: "PLAINTEXT"}}})
 		if err != nil {
 			t.Fatal(err)
 		}

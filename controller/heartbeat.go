@@ -31,14 +31,19 @@ type brokerHeartbeatState struct {
 // arguments. The Controller guards it with opMu.
 type heartbeats struct {
 	sessionTimeout time.Duration
-	brokers        map[int32]*brokerHeartbeatState
+	// noSessions: broker.session.timeout.ms is not in force (brokers do
+	// not heartbeat), so no session is ever known to be valid and a new
+	// incarnation of a broker replaces the old one.
+	noSessions bool
+	brokers    map[int32]*brokerHeartbeatState
 }
 
 func newHeartbeats(sessionTimeout time.Duration) *heartbeats {
-	if sessionTimeout <= 0 {
+	noSessions := sessionTimeout <= 0
+	if noSessions {
 		sessionTimeout = 1<<63 - 1 // never expires
 	}
-	return &heartbeats{sessionTimeout: sessionTimeout, brokers: map[int32]*brokerHeartbeatState{}}
+	return &heartbeats{sessionTimeout: sessionTimeout, noSessions: noSessions, brokers: map[int32]*brokerHeartbeatState{}}
 }
 
 // reset forgets every session: called when this node becomes the active
@@ -77,6 +82,9 @@ func (h *heartbeats) enteredControlledShutdown(id int32, offset uint64) {
 // hasValidSession reports whether the broker was heard from within the
 // session timeout.
 func (h *heartbeats) hasValidSession(id int32, now time.Time) bool {
+	if h.noSessions {
+		return false
+	}
 	s, ok := h.brokers[id]
 	return ok && now.Sub(s.lastContact) < h.sessionTimeout
 }

@@ -372,7 +372,7 @@ func TestControllerSessionTimer(t *testing.T) {
 	defer cancel()
 	reg := BrokerRegistration{ID: 1, IncarnationID: UUID{1}, Fenced: true,
 		Endpoints: []Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9092, SecurityProtocol: "PLAINTEXT"}}}
-	if err := c.RegisterBroker(ctx, reg); err != nil {
+	if err := c.registerBroker(ctx, reg); err != nil {
 		t.Fatal(err)
 	}
 	b := c.Image().Brokers[1]
@@ -427,7 +427,7 @@ func TestControllerAutoLeaderRebalance(t *testing.T) {
 	registerSelf(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.RegisterBroker(ctx, BrokerRegistration{ID: 2, Endpoints: []Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9093, SecurityProtocol: "PLAINTEXT"}}}); err != nil {
+	if err := c.registerBroker(ctx, BrokerRegistration{ID: 2, Endpoints: []Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9093, SecurityProtocol: "PLAINTEXT"}}}); err != nil {
 		t.Fatal(err)
 	}
 	mustCreate(t, c, TopicSpec{Name: "t", NumPartitions: 1, ReplicationFactor: 2})

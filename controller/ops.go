@@ -18,19 +18,26 @@ var defaultPlacement = placement{newTopicID: randomTopicID, start: randomStart}
 // commits the records it returns. plan runs under opMu, so no other proposal
 // can slip between validation and commit.
 func (c *Controller) propose(ctx context.Context, plan func(im *Image) ([]Record, error)) error {
+	_, err := c.proposeIndex(ctx, plan)
+	return err
+}
+
+// proposeIndex is propose that also returns the offset (raft index) of the
+// committed entry; 0 when plan had nothing to write.
+func (c *Controller) proposeIndex(ctx context.Context, plan func(im *Image) ([]Record, error)) (uint64, error) {
 	if c.rafts.Load() == nil {
-		return fmt.Errorf("controller not started: %w", kerr.NotController)
+		return 0, fmt.Errorf("controller not started: %w", kerr.NotController)
 	}
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
 	if !c.IsActive() {
-		return fmt.Errorf("node %d is not the active controller: %w", c.cfg.NodeID, kerr.NotController)
+		return 0, fmt.Errorf("node %d is not the active controller: %w", c.cfg.NodeID, kerr.NotController)
 	}
 	// A new leader's image may lag entries committed in earlier terms; a
 	// barrier once per term brings it level before anything is validated.
 	if term := c.raft().CurrentTerm(); term != c.barrierTerm {
 		if err := c.barrier(ctx); err != nil {
-			return err
+			return 0, err
 		}
 		c.barrierTerm = term
 		// A new active controller starts every broker on a fresh
@@ -39,29 +46,30 @@ func (c *Controller) propose(ctx context.Context, plan func(im *Image) ([]Record
 	}
 	recs, err := plan(c.Image())
 	if err != nil || len(recs) == 0 {
-		return err
+		return 0, err
 	}
 	data, err := EncodeBatch(recs)
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, kerr.UnknownServerError)
+		return 0, fmt.Errorf("%v: %w", err, kerr.UnknownServerError)
 	}
 	f := c.raft().Apply(data, timeoutOf(ctx))
 	if err := waitFuture(ctx, f); err != nil {
-		return err
+		return 0, err
 	}
 	if err, ok := f.Response().(error); ok && err != nil {
 		// Validation and apply disagree: a bug, but the images stay consistent.
-		return fmt.Errorf("%v: %w", err, kerr.UnknownServerError)
+		return 0, fmt.Errorf("%v: %w", err, kerr.UnknownServerError)
 	}
-	return nil
+	return f.Index(), nil
 }
 
-// RegisterBroker records a broker's registration and returns its broker
-// epoch. Registering again with the same details is a no-op. A
-// registration that is fenced (the broker heartbeats and is unfenced once
-// caught up) moves the leaderships and ISR places of the previous
-// incarnation away first, as Kafka does for a broker that restarts.
-func (c *Controller) RegisterBroker(ctx context.Context, reg BrokerRegistration) error {
+// registerBroker records a broker's registration. Registering again with the
+// same details is a no-op. A registration that is fenced (the broker
+// heartbeats and is unfenced once caught up) moves the leaderships and ISR
+// places of the previous incarnation away first, as Kafka does for a broker
+// that restarts. Brokers register through RegisterBroker (broker_api.go);
+// tests of the state machine use this form.
+func (c *Controller) registerBroker(ctx context.Context, reg BrokerRegistration) error {
 	return c.propose(ctx, func(im *Image) ([]Record, error) {
 		return planRegisterBroker(im, c.hb, reg, c.now(), c.uncleanPolicy(im))
 	})

@@ -140,7 +140,7 @@ func TestControllerPortClosesKafkaClients(t *testing.T) {
 	// The quorum still replicates through the same ports.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := nodes[leader].RegisterBroker(ctx, BrokerRegistration{ID: 1, Endpoints: []Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9092, SecurityProtocol: "PLAINTEXT"}}}); err != nil {
+	if err := nodes[leader].registerBroker(ctx, BrokerRegistration{ID: 1, Endpoints: []Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9092, SecurityProtocol: "PLAINTEXT"}}}); err != nil {
 		t.Fatal(err)
 	}
 	mustCreate(t, nodes[leader], TopicSpec{Name: "after-stray", NumPartitions: 1, ReplicationFactor: 1})

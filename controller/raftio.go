@@ -228,9 +228,10 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 // is closed quietly (raftConn) rather than handed to raft, which logs an
 // ERROR for every connection it cannot decode.
 type streamLayer struct {
-	ln        net.Listener
-	advertise net.Addr
-	log       *slog.Logger
+	ln         net.Listener
+	advertise  net.Addr
+	log        *slog.Logger
+	serveKafka func(net.Conn) // Config.ServeKafka
 }
 
 func (s *streamLayer) Accept() (net.Conn, error) {
@@ -238,7 +239,7 @@ func (s *streamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &raftConn{Conn: c, log: s.log}, nil
+	return &raftConn{Conn: c, log: s.log, serveKafka: s.serveKafka}, nil
 }
 
 func (s *streamLayer) Close() error   { return s.ln.Close() }
@@ -283,12 +284,14 @@ func isRaftPreamble(b [2]byte) bool {
 
 // raftConn is an accepted controller connection whose first two bytes are
 // checked before raft reads them. raft reads each connection from one
-// goroutine, so Read needs no lock.
+// goroutine, and closes it from the same one, so Read and Close need no lock.
 type raftConn struct {
 	net.Conn
-	log     *slog.Logger
-	checked bool
-	pre     []byte // the checked bytes, served before the rest
+	log        *slog.Logger
+	serveKafka func(net.Conn)
+	checked    bool
+	handedOff  bool   // given to serveKafka: raft's Close must not close it
+	pre        []byte // the checked bytes, served before the rest
 }
 
 func (c *raftConn) Read(p []byte) (int, error) {
@@ -303,6 +306,13 @@ func (c *raftConn) Read(p []byte) (int, error) {
 			// logging it.
 			return 0, io.EOF
 		}
+		if !isRaftPreamble(b) && c.serveKafka != nil {
+			// KIP-919: a Kafka client or broker; raft hears EOF and
+			// lets go of the connection (Close is then a no-op).
+			c.handedOff = true
+			go c.serveKafka(&replayConn{Conn: c.Conn, pre: b[:]})
+			return 0, io.EOF
+		}
 		if !isRaftPreamble(b) {
 			c.log.Debug("closing a connection to the controller port that does not speak raft (a Kafka client pointed at the controller listener?)",
 				"remote", c.Conn.RemoteAddr().String(), "first-bytes", fmt.Sprintf("%#x", b[:]))
@@ -311,6 +321,29 @@ func (c *raftConn) Read(p []byte) (int, error) {
 		}
 		c.pre = b[:]
 	}
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// Close closes the connection unless it was handed to serveKafka.
+func (c *raftConn) Close() error {
+	if c.handedOff {
+		return nil
+	}
+	return c.Conn.Close()
+}
+
+// replayConn serves pre before the rest of the connection's bytes.
+type replayConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
 	if len(c.pre) > 0 {
 		n := copy(p, c.pre)
 		c.pre = c.pre[n:]

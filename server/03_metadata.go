@@ -59,7 +59,7 @@ func handleMetadata(ctx context.Context, rc *requestContext, kreq kmsg.Request) 
 	}
 
 	resp.ClusterID = &b.clusterID
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.controllerIDForClients(img)
 	if req.Version >= 8 && req.Version <= 10 && req.IncludeClusterAuthorizedOperations {
 		resp.AuthorizedOperations = clusterAuthorizedOps
 	} else {
@@ -222,7 +222,7 @@ func (b *Broker) autoCreateTopics(names []string) {
 		if len(specs) == 0 {
 			return
 		}
-		for _, r := range b.ctrl.CreateTopics(ctx, specs, false) {
+		for _, r := range b.createTopics(ctx, specs) {
 			if r.Err != nil && !errorsIsKerr(r.Err, kerr.TopicAlreadyExists) && ctx.Err() == nil {
 				b.logger.Warn("auto-creating topic failed", "topic", r.Name, "err", r.Err)
 			}

@@ -10,6 +10,7 @@ package server
 
 import (
 	"context"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -18,6 +19,9 @@ func init() { register(kmsg.ApiVersions, 0, 4, handleAPIVersions) }
 
 func handleAPIVersions(_ context.Context, rc *requestContext, _ kmsg.Request) (kmsg.Response, error) {
 	resp := apiVersionsResponse(rc.version())
+	if rc.conn != nil && rc.conn.controller {
+		setControllerAPIKeys(resp)
+	}
 	// APIs this broker's configuration turns off are not advertised, as
 	// Kafka leaves out the KIP-848 APIs when group.coordinator.rebalance.protocols
 	// lacks "consumer"; clients then fall back to what is offered.
@@ -57,4 +61,16 @@ func apiVersionsResponse(version int16) *kmsg.ApiVersionsResponse {
 		resp.ApiKeys = append(resp.ApiKeys, k)
 	}
 	return resp
+}
+
+// setControllerAPIKeys makes resp advertise the CONTROLLER listener's APIs
+// (KIP-919: the controller listener advertises what it serves).
+func setControllerAPIKeys(resp *kmsg.ApiVersionsResponse) {
+	resp.ApiKeys = resp.ApiKeys[:0]
+	for _, e := range controllerAPIs() {
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey, k.MinVersion, k.MaxVersion = e.key, e.min, e.max
+		resp.ApiKeys = append(resp.ApiKeys, k)
+	}
+	slices.SortFunc(resp.ApiKeys, func(a, b kmsg.ApiVersionsResponseApiKey) int { return int(a.ApiKey) - int(b.ApiKey) })
 }

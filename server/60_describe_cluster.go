@@ -3,22 +3,28 @@ package server
 // DescribeCluster (key 60), v0–v2.
 //
 // KIP-700: the cluster ID, a controller ID and the brokers, as the Java admin
-// client's describeCluster (and kafka-cluster.sh cluster-id) read them. As a
-// Kafka broker does, the controller ID is a live broker (this one), to which
-// controller-bound admin requests can be sent. v1 adds EndpointType
+// client's describeCluster (and kafka-cluster.sh cluster-id) read them. The
+// controller ID is the active controller when it is a broker too (every
+// broker forwards admin writes to it anyway), else a live broker (this one),
+// as Kafka's brokers name one that forwards. v1 adds EndpointType
 // (KIP-919): a broker answers only for broker endpoints and refuses
-// controller ones with UNSUPPORTED_ENDPOINT_TYPE. v2 can include fenced
-// brokers, flagged.
+// controller ones with UNSUPPORTED_ENDPOINT_TYPE; the CONTROLLER listener
+// answers v1+ for controller endpoints only: the voters of the metadata
+// quorum and the active one. v2 can include fenced brokers, flagged.
 
 import (
 	"context"
 	"fmt"
 
+	"github.com/riffle-io/riffle/controller"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.DescribeCluster, 0, 2, handleDescribeCluster) }
+func init() {
+	register(kmsg.DescribeCluster, 0, 2, handleDescribeCluster)
+	registerController(kmsg.DescribeCluster, 1, 2, handleDescribeClusterOfControllers)
+}
 
 // Endpoint types of DescribeCluster v1+.
 const (
@@ -42,7 +48,7 @@ func handleDescribeCluster(_ context.Context, rc *requestContext, kreq kmsg.Requ
 	}
 	im := b.ctrl.Image()
 	resp.ClusterID = b.clusterID
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.controllerIDForClients(im)
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = clusterAuthorizedOps
 	}
@@ -61,6 +67,50 @@ func handleDescribeCluster(_ context.Context, rc *requestContext, kreq kmsg.Requ
 			db.Rack = strPtr(br.Rack)
 		}
 		db.IsFenced = br.Fenced
+		resp.Brokers = append(resp.Brokers, db)
+	}
+	return resp, nil
+}
+
+// controllerIDForClients is the controller id Metadata and DescribeCluster
+// give clients: the active controller when it is a registered, unfenced
+// broker, else this broker, which forwards what a client sends it.
+func (b *Broker) controllerIDForClients(im *controller.Image) int32 {
+	if id := im.ControllerID; id >= 0 {
+		if br, ok := im.Brokers[id]; ok && !br.Fenced {
+			return id
+		}
+	}
+	return b.cfg.NodeID
+}
+
+// handleDescribeClusterOfControllers is DescribeCluster on the CONTROLLER
+// listener (KIP-919, Kafka's ControllerApis.handleDescribeCluster).
+func handleDescribeClusterOfControllers(_ context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.DescribeClusterRequest)
+	b := rc.b
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	resp.EndpointType = req.EndpointType
+	resp.Brokers = []kmsg.DescribeClusterResponseBroker{}
+	if req.EndpointType != endpointTypeController {
+		err := fmt.Errorf("%w: the controller listener serves controller endpoints only (endpoint type %d requested)", kerr.UnsupportedEndpointType, req.EndpointType)
+		resp.ErrorCode, resp.ErrorMessage = errCode(err), errMsg(err)
+		return resp, nil
+	}
+	resp.ClusterID = b.clusterID
+	resp.ControllerID = -1
+	if id, _, ok := b.ctrl.ActiveController(); ok {
+		resp.ControllerID = id
+	}
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = clusterAuthorizedOps
+	}
+	for _, v := range b.ctrl.Controllers() {
+		if v.Port <= 0 || v.Port > 65535 {
+			continue
+		}
+		db := kmsg.NewDescribeClusterResponseBroker()
+		db.NodeID, db.Host, db.Port = v.ID, v.Host, v.Port
 		resp.Brokers = append(resp.Brokers, db)
 	}
 	return resp, nil

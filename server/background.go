@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/riffle-io/riffle/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func (b *Broker) startBackground() {
@@ -110,18 +113,27 @@ type producerIDs struct {
 	next, end int64
 }
 
-const producerIDBlockSize = 1000
-
 func (b *Broker) nextProducerID(ctx context.Context) (int64, error) {
 	p := &b.pids
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.next >= p.end {
-		first, err := b.ctrl.AllocateProducerIDs(ctx, producerIDBlockSize)
+		// KIP-730: a block from the active controller, through the
+		// controller channel.
+		req := kmsg.NewPtrAllocateProducerIDsRequest()
+		req.BrokerID, req.BrokerEpoch = b.cfg.NodeID, b.brokerEpoch.Load()
+		kresp, err := b.sendToController(ctx, req)
 		if err != nil {
 			return 0, err
 		}
-		p.next, p.end = first, first+producerIDBlockSize
+		resp := kresp.(*kmsg.AllocateProducerIDsResponse)
+		if resp.ErrorCode != 0 {
+			return 0, kerr.ErrorForCode(resp.ErrorCode)
+		}
+		if resp.ProducerIDLen <= 0 {
+			return 0, fmt.Errorf("the controller handed out an empty producer id block: %w", kerr.UnknownServerError)
+		}
+		p.next, p.end = resp.ProducerIDStart, resp.ProducerIDStart+int64(resp.ProducerIDLen)
 	}
 	id := p.next
 	p.next++

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,8 @@ import (
 	"github.com/riffle-io/riffle/controller"
 	"github.com/riffle-io/riffle/replica"
 	"github.com/riffle-io/riffle/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Broker is one Riffle node: a broker and, in the default combined mode
@@ -33,11 +36,21 @@ type Broker struct {
 	ctrl     *controller.Controller
 	replicas *replica.Manager
 	pids     producerIDs
-	groups   *groupRuntime  // group coordinator (group_runtime.go)
-	txn      *txnRuntime    // transaction coordinator (txn_runtime.go)
-	peers    peerClients    // clients to other brokers (txn_interbroker.go)
-	metrics  *brokerMetrics // Prometheus registry (metrics.go)
-	admin    *adminServer   // admin HTTP endpoint, nil when disabled
+	groups   *groupRuntime // group coordinator (group_runtime.go)
+	txn      *txnRuntime   // transaction coordinator (txn_runtime.go)
+	peers    peerClients   // clients to other brokers (txn_interbroker.go)
+	// ctrlClients reach the active controller (controller_channel.go).
+	ctrlClients controllerClients
+	// brokerEpoch is this broker's epoch from its registration with the
+	// active controller: the offset of its RegisterBrokerRecord. It goes
+	// with every request that names this broker to the controller.
+	brokerEpoch atomic.Int64
+	// incarnationID is random per process start (Kafka's
+	// BrokerLifecycleManager), so the controller can tell a restart from
+	// a retried registration.
+	incarnationID [16]byte
+	metrics       *brokerMetrics // Prometheus registry (metrics.go)
+	admin         *adminServer   // admin HTTP endpoint, nil when disabled
 
 	// fetchSessions is the cache of incremental fetch sessions
 	// (fetch_session.go), shared by every connection.
@@ -97,6 +110,7 @@ func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
 		reqPool:    newRequestPool(cfg.QueuedMaxRequestBytes),
 		reqQueue:   newRequestQueue(),
 	}
+	_, _ = rand.Read(b.incarnationID[:]) // never fails (Go 1.24+)
 	b.metrics = newBrokerMetrics(b)
 	b.fetchSessions = newFetchSessionCache(cfg.MaxIncrementalFetchSessionCacheSlots,
 		cfg.MinIncrementalFetchSessionEvictionMs, b.metrics.fetchSessionEvictions.Inc)
@@ -161,7 +175,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := ctrl.Start(startCtx); err != nil {
 		return fmt.Errorf("starting metadata quorum: %w", err)
 	}
-	if err := ctrl.RegisterBroker(startCtx, b.registration()); err != nil {
+	if err := b.register(startCtx); err != nil {
 		return fmt.Errorf("registering broker %d: %w", cfg.NodeID, err)
 	}
 	// Like Kafka's BrokerServer, which enables request processing only
@@ -244,6 +258,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		b.txn.close()
 	}
 	b.closePeers()
+	b.closeControllerClients()
 	var errs []error
 	if b.ctrl != nil {
 		if err := b.ctrl.Close(); err != nil {
@@ -447,20 +462,111 @@ func (b *Broker) controllerConfig() (controller.Config, error) {
 		DefaultNumPartitions:     cfg.NumPartitions,
 		DefaultReplicationFactor: cfg.DefaultReplicationFactor,
 		BootstrapFeatures:        bootstrapFeatures,
+		ServeKafka:               b.serveControllerConn,
 		Logger:                   b.logger, // the controller names itself in its logs
 	}, nil
 }
 
-func (b *Broker) registration() controller.BrokerRegistration {
-	reg := controller.BrokerRegistration{ID: b.cfg.NodeID}
+// securityProtocolIDs are Kafka's SecurityProtocol ids.
+var securityProtocolIDs = map[string]int16{"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
+
+// registrationRequest is this broker's BrokerRegistration: its advertised
+// listeners, rack, incarnation id and supported features, as Kafka's
+// BrokerLifecycleManager sends it.
+func (b *Broker) registrationRequest() *kmsg.BrokerRegistrationRequest {
+	req := kmsg.NewPtrBrokerRegistrationRequest()
+	req.BrokerID = b.cfg.NodeID
+	req.ClusterID = b.clusterID
+	req.IncarnationID = b.incarnationID
+	req.PreviousBrokerEpoch = -1
+	if b.cfg.BrokerRack != "" {
+		req.Rack = strPtr(b.cfg.BrokerRack)
+	}
 	for _, l := range b.advertised {
 		proto := b.cfg.ListenerSecurityProtocolMap[l.Name]
 		if proto == "" {
 			proto = l.Name
 		}
-		reg.Endpoints = append(reg.Endpoints, controller.Endpoint{
-			Name: l.Name, Host: l.Host, Port: int32(l.Port), SecurityProtocol: proto,
-		})
+		rl := kmsg.NewBrokerRegistrationRequestListener()
+		rl.Name, rl.Host, rl.Port = l.Name, l.Host, uint16(l.Port)
+		id, ok := securityProtocolIDs[proto]
+		if !ok {
+			id = -1 // refused by the controller as an unknown protocol
+		}
+		rl.SecurityProtocol = id
+		req.Listeners = append(req.Listeners, rl)
 	}
-	return reg
+	for _, name := range sortedKeys(supportedFeatures) {
+		f := kmsg.NewBrokerRegistrationRequestFeature()
+		f.Name, f.MinSupportedVersion, f.MaxSupportedVersion = name, supportedFeatures[name][0], supportedFeatures[name][1]
+		req.Features = append(req.Features, f)
+	}
+	return req
+}
+
+// register registers this broker with the active controller through the
+// controller channel, retrying until ctx ends, and keeps its broker epoch.
+func (b *Broker) register(ctx context.Context) error {
+	var resp *kmsg.BrokerRegistrationResponse
+	for {
+		kresp, err := b.sendToController(ctx, b.registrationRequest())
+		if err != nil {
+			return err
+		}
+		resp = kresp.(*kmsg.BrokerRegistrationResponse)
+		// Kafka's BrokerLifecycleManager retries a registration refused
+		// while the previous incarnation's session is still valid
+		// (DUPLICATE_BROKER_REGISTRATION) until that session expires.
+		if resp.ErrorCode != kerr.DuplicateBrokerRegistration.Code {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", kerr.DuplicateBrokerRegistration, ctx.Err())
+		case <-time.After(controllerRetryMax):
+		}
+	}
+	if resp.ErrorCode != 0 {
+		return kerr.ErrorForCode(resp.ErrorCode)
+	}
+	b.brokerEpoch.Store(resp.BrokerEpoch)
+	// The epoch is the registration's offset: once it is applied here,
+	// this node's own image lists it (Start then waits for the partitions).
+	if resp.BrokerEpoch > 0 {
+		if err := b.ctrl.WaitApplied(ctx, uint64(resp.BrokerEpoch)); err != nil {
+			return err
+		}
+	}
+	b.logger.Info("registered with the controller", "node.id", b.cfg.NodeID, "broker.epoch", resp.BrokerEpoch)
+	return nil
+}
+
+// kill stops the broker as abruptly as a process can be stopped in
+// process (tests standing in for kill -9): listeners and connections are
+// closed at once, in-flight requests are not answered, and the metadata
+// quorum member stops without handing anything over. Logs are closed so
+// that the same directories can be started again.
+func (b *Broker) kill() {
+	for _, ln := range b.listeners {
+		_ = ln.Close()
+	}
+	b.cancel()
+	b.connMu.Lock()
+	for c := range b.conns {
+		c.close()
+	}
+	b.connMu.Unlock()
+	if b.ctrl != nil {
+		_ = b.ctrl.Close()
+	}
+	b.stopAdmin()
+	b.bg.Wait()
+	if b.txn != nil {
+		b.txn.close()
+	}
+	b.closePeers()
+	b.closeControllerClients()
+	if b.logs != nil {
+		_ = b.logs.Shutdown()
+	}
 }

@@ -83,15 +83,16 @@ type pending struct {
 // pipelined requests still keep the connection busy. There is no shared
 // request loop.
 type conn struct {
-	b        *Broker
-	nc       net.Conn
-	listener string
-	logger   *slog.Logger
-	ctx      context.Context
-	cancel   context.CancelFunc
-	queue    chan *pending // to the writer, in request order
-	work     chan func()   // to the handler, in request order
-	closeMu  sync.Once
+	b          *Broker
+	nc         net.Conn
+	listener   string
+	controller bool // a CONTROLLER listener connection (controller_apis.go)
+	logger     *slog.Logger
+	ctx        context.Context
+	cancel     context.CancelFunc
+	queue      chan *pending // to the writer, in request order
+	work       chan func()   // to the handler, in request order
+	closeMu    sync.Once
 
 	inflight atomic.Int64  // request bytes read and not yet served
 	space    chan struct{} // signalled when inflight shrinks
@@ -109,15 +110,16 @@ func (b *Broker) serveConn(nc net.Conn, listener string) {
 	// buffers until its timeout.
 	ctx, cancel := context.WithCancel(b.ctx)
 	c := &conn{
-		b:        b,
-		nc:       nc,
-		listener: listener,
-		logger:   b.logger.With("remote", nc.RemoteAddr().String(), "listener", listener),
-		ctx:      ctx,
-		cancel:   cancel,
-		queue:    make(chan *pending, maxInFlight),
-		work:     make(chan func(), maxInFlight),
-		space:    make(chan struct{}, 1),
+		b:          b,
+		nc:         nc,
+		listener:   listener,
+		controller: b.isControllerListener(listener),
+		logger:     b.logger.With("remote", nc.RemoteAddr().String(), "listener", listener),
+		ctx:        ctx,
+		cancel:     cancel,
+		queue:      make(chan *pending, maxInFlight),
+		work:       make(chan func(), maxInFlight),
+		space:      make(chan struct{}, 1),
 
 		respSpace: make(chan struct{}, 1),
 		readSpace: make(chan struct{}, 1),
@@ -305,13 +307,16 @@ func (c *conn) dispatch(frame []byte) (*pending, bool) {
 		c.logger.Warn("closing connection: bad request header", "err", err)
 		return nil, false
 	}
-	entry, supported := lookupAPI(h.APIKey, h.APIVersion)
+	entry, supported := c.lookupAPI(h.APIKey, h.APIVersion)
 	if !supported {
 		if h.APIKey == int16(kmsg.ApiVersions) {
 			// KIP-511: answer an unknown ApiVersions version with a v0
 			// response carrying UNSUPPORTED_VERSION and our versions,
 			// so the client can retry with one we know.
 			resp := apiVersionsResponse(0)
+			if c.controller {
+				setControllerAPIKeys(resp)
+			}
 			resp.ErrorCode = kerr.UnsupportedVersion.Code
 			h.APIVersion = 0
 			return c.doneSlot(h, resp), true
@@ -319,6 +324,10 @@ func (c *conn) dispatch(frame []byte) (*pending, bool) {
 		c.logger.Warn("closing connection: unsupported API", "key", h.APIKey, "version", h.APIVersion,
 			"name", kmsg.NameForKey(h.APIKey))
 		return nil, false
+	}
+	if !c.controller && forwardedAPIs[h.APIKey] {
+		// KIP-590: admin writes go to the active controller (forwarding.go).
+		entry = &apiEntry{key: entry.key, min: entry.min, max: entry.max, handle: c.forwardingHandler(frame, entry.handle)}
 	}
 	req := kmsg.RequestForKey(h.APIKey)
 	req.SetVersion(h.APIVersion)

@@ -602,9 +602,9 @@ func (rt *coordinatorRuntime[S, X]) ensureTopic(ctx context.Context) error {
 	if sb := rt.topic.segmentBytes; sb > 0 {
 		configs["segment.bytes"] = strconv.Itoa(int(sb))
 	}
-	res := rt.b.ctrl.CreateTopics(ctx, []controller.TopicSpec{{
+	res := rt.b.createTopics(ctx, []controller.TopicSpec{{
 		Name: name, NumPartitions: rt.numPartitions(), ReplicationFactor: rf, Configs: configs,
-	}}, false)
+	}})
 	if len(res) == 1 && res[0].Err != nil && !errors.Is(res[0].Err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("creating %s: %w", name, res[0].Err)
 	}

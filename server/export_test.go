@@ -73,3 +73,7 @@ func (h *HeldReplication) waitHighWatermark(ctx context.Context, p *replica.Part
 		}
 	}
 }
+
+// Kill stops b abruptly, as close to kill -9 as in-process allows (see
+// Broker.kill); for the multi-node tests in server_test.
+func Kill(b *Broker) { b.kill() }

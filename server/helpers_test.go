@@ -109,16 +109,25 @@ func (tb *testBroker) config() *config.Broker {
 
 func (tb *testBroker) start() {
 	tb.t.Helper()
+	if err := tb.startErr(); err != nil {
+		tb.t.Fatal(err)
+	}
+}
+
+// startErr starts the broker and reports failure instead of failing the
+// test, so that it can run on another goroutine (startCluster).
+func (tb *testBroker) startErr() error {
 	b, err := server.New(tb.config(), testLogger(tb.t))
 	if err != nil {
-		tb.t.Fatalf("server.New: %v", err)
+		return fmt.Errorf("server.New: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	if err := b.Start(ctx); err != nil {
-		tb.t.Fatalf("broker start: %v", err)
+		return fmt.Errorf("broker start: %w", err)
 	}
 	tb.b, tb.running = b, true
+	return nil
 }
 
 func (tb *testBroker) stop() {

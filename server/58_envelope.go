@@ -1,0 +1,62 @@
+package server
+
+// Envelope (key 58), v0, on the CONTROLLER listener only.
+//
+// KIP-590: a broker that is not the active controller forwards a client's
+// admin write to it wrapped in an Envelope (forwarding.go): the request
+// bytes with their header, the client's principal and address. The active
+// controller unwraps it, serves it with the same handler a client listener
+// would, and wraps the response (header and body) in the answer. A
+// controller that is not the active one answers NOT_CONTROLLER at the top
+// level, so the broker sends the Envelope to the new one. Only the APIs a
+// broker forwards are accepted (INVALID_REQUEST otherwise, as Kafka refuses
+// an Envelope around a non-forwardable request).
+
+import (
+	"context"
+
+	"github.com/riffle-io/riffle/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { registerController(kmsg.Envelope, 0, 0, handleEnvelope) }
+
+func handleEnvelope(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.EnvelopeRequest)
+	b := rc.b
+	resp := req.ResponseKind().(*kmsg.EnvelopeResponse)
+	if !b.ctrl.IsActive() {
+		resp.ErrorCode = kerr.NotController.Code
+		return resp, nil
+	}
+	h, body, err := protocol.ParseRequestHeader(req.RequestData)
+	if err != nil || !forwardedAPIs[h.APIKey] {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp, nil
+	}
+	entry, ok := lookupAPI(h.APIKey, h.APIVersion)
+	if !ok {
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		return resp, nil
+	}
+	inner := kmsg.RequestForKey(h.APIKey)
+	inner.SetVersion(h.APIVersion)
+	if err := protocol.DecodeRequest(inner, body, decodeLimit, func() {}); err != nil {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp, nil
+	}
+	irc := &requestContext{b: b, header: h, conn: rc.conn, listener: b.cfg.InterBrokerListenerName}
+	iresp, err := entry.handle(ctx, irc, inner)
+	if err != nil || iresp == nil {
+		resp.ErrorCode = kerr.UnknownServerError.Code
+		return resp, nil
+	}
+	if err := protocol.CheckEncodable(iresp); err != nil {
+		resp.ErrorCode = kerr.UnknownServerError.Code
+		return resp, nil
+	}
+	frame := protocol.AppendResponse(nil, h.CorrelationID, iresp)
+	resp.ResponseData = frame[4:] // the size is the Envelope's
+	return resp, nil
+}

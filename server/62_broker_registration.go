@@ -1,0 +1,33 @@
+package server
+
+// BrokerRegistration (key 62), v0–v4, on the CONTROLLER listener only.
+//
+// A broker registers with the active controller at start (Kafka's
+// BrokerLifecycleManager): its listeners, rack, incarnation id and
+// supported features. The answer's broker epoch is the offset of the
+// RegisterBrokerRecord (controller.RegisterBroker). A controller that is not
+// the active one answers NOT_CONTROLLER; the broker then asks the new one.
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { registerController(kmsg.BrokerRegistration, 0, 4, handleBrokerRegistration) }
+
+func handleBrokerRegistration(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
+	req := kreq.(*kmsg.BrokerRegistrationRequest)
+	resp, err := rc.b.ctrl.RegisterBroker(ctx, req)
+	if err != nil {
+		resp = req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
+		resp.BrokerEpoch = -1
+		resp.ErrorCode = kerr.NotController.Code
+		if !errors.Is(err, kerr.NotController) {
+			resp.ErrorCode = errCode(err)
+		}
+	}
+	return resp, nil
+}
