@@ -265,7 +265,9 @@ func (r *runner) pauseLeader(ctx context.Context, p int32) error {
 
 // restart stops node n with SIGTERM (docker stop: a controlled shutdown,
 // SIGKILL only after stopGrace), starts it, and waits until the cluster
-// lists it again.
+// lists it again and no partition of the run is under-replicated, as an
+// operator waits before restarting the next node (restarting it earlier
+// would take partitions below min.insync.replicas by the operator's doing).
 func (r *runner) restart(ctx context.Context, n int32) error {
 	f := checker.Fault{Kind: "restart", Node: n, Partition: -1, Start: time.Now()}
 	if _, err := docker(ctx, "stop", "-t", fmt.Sprint(int(r.c.stopGrace.Seconds())), r.c.nodes[n]); err != nil {
@@ -275,6 +277,9 @@ func (r *runner) restart(ctx context.Context, n int32) error {
 		return err
 	}
 	err := r.waitBroker(ctx, n)
+	if err == nil {
+		err = r.waitFullISR(ctx, 2*time.Minute)
+	}
 	f.End = time.Now()
 	r.rec.fault(f)
 	log.Printf("restarted node %d in %v", n, f.End.Sub(f.Start).Round(time.Millisecond))
@@ -294,6 +299,35 @@ func (r *runner) waitBroker(ctx context.Context, n int32) error {
 		sleepCtx(ctx, 500*time.Millisecond)
 	}
 	return fmt.Errorf("node %d not listed in Metadata 60 s after its restart", n)
+}
+
+// waitFullISR waits until every partition of the run's topics has all its
+// replicas in sync, or the bound passes.
+func (r *runner) waitFullISR(ctx context.Context, bound time.Duration) error {
+	topics := []string{r.c.topic}
+	if r.c.has("eos") {
+		topics = append(topics, r.c.eosIn(), r.c.eosOut())
+	}
+	deadline := time.Now().Add(bound)
+	under := -1
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		md, err := r.adm.Metadata(ctx, topics...)
+		if err == nil {
+			under = 0
+			for _, t := range md.Topics {
+				for _, p := range t.Partitions {
+					if p.Err != nil || len(p.ISR) < len(p.Replicas) {
+						under++
+					}
+				}
+			}
+			if under == 0 {
+				return nil
+			}
+		}
+		sleepCtx(ctx, time.Second)
+	}
+	return fmt.Errorf("%d partitions still under-replicated %v after the restart", under, bound)
 }
 
 // killCoordinator kills the node hosting the exactly-once pipeline's group
