@@ -123,9 +123,6 @@ func bothRoles(v string) bool {
 	return len(roles) == 2 && roles[RoleBroker] && roles[RoleController]
 }
 
-// isOne holds for "1".
-func isOne(v string) bool { return strings.TrimSpace(v) == "1" }
-
 // ignoredBecause is ignored with the reason, which the start-up warning
 // and the documentation give. The value is still parsed into its field,
 // where cross-field checks may use it.
@@ -332,7 +329,7 @@ var brokerDefs = []brokerDef{
 	// Transactions and producer ids.
 	i32("transaction.state.log.num.partitions", "50", "The number of partitions for the transaction topic (should not change after deployment).", func(b *Broker) *int32 { return &b.TransactionStateLogNumPartitions }, atLeast(1)),
 	i16("transaction.state.log.replication.factor", "3", "The replication factor for the transaction topic. Internal topic creation will fail until the cluster size meets this replication factor requirement.", func(b *Broker) *int16 { return &b.TransactionStateLogReplicationFactor }, atLeast(1)),
-	ignoredUnlessNot(isOne, ignoredBecause("__transaction_state is created without a min.insync.replicas override, and its coordinator's appends do not check one", i32("transaction.state.log.min.isr", "2", "The minimum number of replicas that must acknowledge a write to transaction topic in order to be considered successful.", func(b *Broker) *int32 { return &b.TransactionStateLogMinIsr }, atLeast(1)))),
+	i32("transaction.state.log.min.isr", "2", "The minimum number of replicas that must acknowledge a write to transaction topic in order to be considered successful. __transaction_state is created with it as its min.insync.replicas.", func(b *Broker) *int32 { return &b.TransactionStateLogMinIsr }, atLeast(1)),
 	i32("transaction.state.log.segment.bytes", "104857600", "The transaction topic segment bytes should be kept relatively small in order to facilitate faster log compaction and cache loads.", func(b *Broker) *int32 { return &b.TransactionStateLogSegmentBytes }, atLeast(1)),
 	i32("transactional.id.expiration.ms", "604800000", "The time in ms that the transaction coordinator will wait without receiving any transaction status updates for the current transaction before expiring its transactional id.", func(b *Broker) *int32 { return &b.TransactionalIDExpirationMs }, atLeast(1)),
 	i32("transaction.max.timeout.ms", "900000", "The maximum allowed timeout for transactions.", func(b *Broker) *int32 { return &b.TransactionMaxTimeoutMs }, atLeast(1)),

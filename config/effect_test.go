@@ -70,6 +70,7 @@ var brokerKeyEffects = map[string][2]string{
 	"group.consumer.max.heartbeat.interval.ms":                    {"config/broker.go", "b.GroupConsumerMaxHeartbeatIntervalMs"},
 	"transaction.state.log.num.partitions":                        {"server/txn_runtime.go", "TransactionStateLogNumPartitions"},
 	"transaction.state.log.replication.factor":                    {"server/txn_runtime.go", "TransactionStateLogReplicationFactor"},
+	"transaction.state.log.min.isr":                               {"server/txn_runtime.go", "TransactionStateLogMinIsr"},
 	"transaction.state.log.segment.bytes":                         {"server/txn_runtime.go", "TransactionStateLogSegmentBytes"},
 	"transactional.id.expiration.ms":                              {"server/txn_runtime.go", "TransactionalIDExpirationMs"},
 	"transaction.max.timeout.ms":                                  {"server/txn_runtime.go", "TransactionMaxTimeoutMs"},
@@ -212,8 +213,6 @@ func TestIgnoredKeysAreWarnedAbout(t *testing.T) {
 			v = "broker"
 			props["listeners"] = "PLAINTEXT://:9092"
 			props["controller.quorum.voters"] = "2@localhost:9093"
-		case "transaction.state.log.min.isr":
-			v = "2"
 		}
 		props[d.Name] = v
 		b, _, err := Parse(props)
@@ -231,7 +230,7 @@ func TestIgnoredKeysAreWarnedAbout(t *testing.T) {
 	}
 	// Values that ask for what Riffle does anyway are not warned about:
 	// Kafka's sample server.properties sets these.
-	b, _, err = Parse(map[string]string{"process.roles": "controller,broker", "transaction.state.log.min.isr": "1"})
+	b, _, err = Parse(map[string]string{"process.roles": "controller,broker", "transaction.state.log.min.isr": "2"})
 	if err != nil || len(b.Notes) != 0 {
 		t.Fatalf("values Riffle follows anyway: %v %v", err, b.Notes)
 	}

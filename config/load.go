@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 )
@@ -60,14 +61,30 @@ func EnvToProperty(name string) (string, bool) {
 	return strings.ToLower(b.String()), true
 }
 
+// noFileDefaults are the defaults of a broker started without a properties
+// file. Kafka cannot start without one; its sample config/server.properties
+// (which the apache/kafka image also runs when given no configuration)
+// sets these for a single node, and so does Riffle's. With Kafka's own
+// defaults (3, 3 and 2) a single node never has a group or transaction
+// coordinator: FindCoordinator answers COORDINATOR_NOT_AVAILABLE until
+// three brokers are registered. A cluster sets them, as Kafka's sample
+// configurations for several nodes do.
+var noFileDefaults = map[string]string{
+	"offsets.topic.replication.factor":         "1",
+	"transaction.state.log.replication.factor": "1",
+	"transaction.state.log.min.isr":            "1",
+}
+
 // Load reads the broker configuration: defaults, then the properties file at
-// path (none if path is ""), then KAFKA_* variables from env (as
+// path (none if path is "": noFileDefaults then), then KAFKA_* variables from env (as
 // os.Environ()), then overrides (--override flags). Unknown properties are
 // returned as warnings; invalid values are an error naming the property, the
 // value and the reason.
 func Load(path string, env []string, overrides map[string]string) (*Broker, []string, error) {
 	var layers []layer
-	if path != "" {
+	if path == "" {
+		layers = append(layers, layer{source: SourceDefault, props: maps.Clone(noFileDefaults)})
+	} else {
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, nil, fmt.Errorf("open configuration file: %w", err)

@@ -53,6 +53,11 @@ func startCluster(t testing.TB, n int, opts ...func(nodeID int32, c *config.Brok
 			var err error
 			c.NodeID = id
 			c.ControllerQuorumVoters = strings.Join(voters, ",")
+			// The internal topics as a cluster configures them (Kafka's
+			// defaults, 3 and min ISR 2, on three nodes or more).
+			c.OffsetsTopicReplicationFactor = int16(min(n, 3))
+			c.TransactionStateLogReplicationFactor = int16(min(n, 3))
+			c.TransactionStateLogMinIsr = int32(min(n, 2))
 			if c.Listeners, err = config.ParseListeners(fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", clientPort, ctrlPort)); err != nil {
 				t.Errorf("parse listeners: %v", err)
 			}

@@ -122,6 +122,7 @@ type coordinatorTopic struct {
 	kind              string
 	numPartitions     int32 // 0: Kafka's default of 50
 	replicationFactor int16
+	minInsyncReplicas int32 // 0: the broker's min.insync.replicas
 	segmentBytes      int32
 	tickInterval      time.Duration
 	// shardTimers: the coordinator arms a timer per shard for the
@@ -577,9 +578,17 @@ func (rt *coordinatorRuntime[S, X]) commitTimeout() time.Duration {
 	return 5 * time.Second
 }
 
+// errTooFewBrokers: fewer brokers are registered and unfenced than the
+// internal topic's replication factor.
+var errTooFewBrokers = errors.New("too few brokers for the replication factor")
+
 // ensureTopic creates the topic on first need, as Kafka's auto-creation
-// does: the configured number of partitions, compacted, the replication
-// factor capped at the live brokers.
+// does: the configured number of partitions, compacted, with the
+// configured replication factor (and min.insync.replicas, for
+// __transaction_state). Kafka creates it only once that many brokers are
+// registered (KIP-115 dropped the old cap at the live brokers, which left
+// a cluster's offsets on one replica for good when it started a broker at
+// a time); until then the coordinator is not available.
 func (rt *coordinatorRuntime[S, X]) ensureTopic(ctx context.Context) error {
 	name := rt.topic.name
 	if _, ok := rt.b.ctrl.Image().Topics[name]; ok {
@@ -591,16 +600,16 @@ func (rt *coordinatorRuntime[S, X]) ensureTopic(ctx context.Context) error {
 	if _, ok := img.Topics[name]; ok {
 		return nil
 	}
-	rf := rt.topic.replicationFactor
-	if live := int16(len(img.UnfencedBrokerIDs())); live > 0 && rf > live {
-		rf = live
-	}
-	if rf <= 0 {
-		rf = 1
+	rf := max(rt.topic.replicationFactor, 1)
+	if live := len(img.UnfencedBrokerIDs()); live < int(rf) {
+		return fmt.Errorf("%w: %s needs %d, %d registered", errTooFewBrokers, name, rf, live)
 	}
 	configs := map[string]string{"cleanup.policy": "compact", "compression.type": "producer"}
 	if sb := rt.topic.segmentBytes; sb > 0 {
 		configs["segment.bytes"] = strconv.Itoa(int(sb))
+	}
+	if n := rt.topic.minInsyncReplicas; n > 0 {
+		configs["min.insync.replicas"] = strconv.Itoa(int(n))
 	}
 	res := rt.b.createTopics(ctx, []controller.TopicSpec{{
 		Name: name, NumPartitions: rt.numPartitions(), ReplicationFactor: rf, Configs: configs,
@@ -617,7 +626,12 @@ func (rt *coordinatorRuntime[S, X]) ensureTopic(ctx context.Context) error {
 // partition of the topic.
 func (rt *coordinatorRuntime[S, X]) coordinatorFor(ctx context.Context, listener, key string) (int32, string, int32, *kerr.Error) {
 	if err := rt.ensureTopic(ctx); err != nil {
-		rt.b.logger.Warn(rt.topic.kind+" unavailable", "err", err)
+		if errors.Is(err, errTooFewBrokers) {
+			// Expected while a cluster starts a broker at a time.
+			rt.b.logger.Debug(rt.topic.kind+" unavailable", "err", err)
+		} else {
+			rt.b.logger.Warn(rt.topic.kind+" unavailable", "err", err)
+		}
 		return -1, "", -1, kerr.CoordinatorNotAvailable
 	}
 	img := rt.b.ctrl.Image()

@@ -384,8 +384,8 @@ func appendErrorCode(err error) int16 {
 
 // ensureOffsetsTopic creates __consumer_offsets on first need, with
 // offsets.topic.num.partitions partitions, a replication factor of
-// offsets.topic.replication.factor capped at the live brokers, and
-// cleanup.policy=compact, as Kafka's auto-creation does.
+// offsets.topic.replication.factor once that many brokers are registered,
+// and cleanup.policy=compact, as Kafka's auto-creation does.
 func (rt *groupRuntime) ensureOffsetsTopic(ctx context.Context) error {
 	return rt.ensureTopic(ctx)
 }

@@ -31,6 +31,9 @@ func FuzzHandlers(f *testing.F) {
 	}
 	cfg.OffsetsTopicNumPartitions = 1
 	cfg.TransactionStateLogNumPartitions = 1
+	cfg.OffsetsTopicReplicationFactor = 1
+	cfg.TransactionStateLogReplicationFactor = 1
+	cfg.TransactionStateLogMinIsr = 1
 	cfg.GroupInitialRebalanceDelayMs = 0
 	b, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -101,6 +101,11 @@ func (tb *testBroker) config() *config.Broker {
 	if cfg.AdvertisedListeners, err = config.ParseListeners("PLAINTEXT://127.0.0.1:0"); err != nil {
 		tb.t.Fatalf("parse advertised listeners: %v", err)
 	}
+	// A single node, as Kafka's sample server.properties configures one:
+	// with Kafka's defaults (3) it would have no coordinators.
+	cfg.OffsetsTopicReplicationFactor = 1
+	cfg.TransactionStateLogReplicationFactor = 1
+	cfg.TransactionStateLogMinIsr = 1
 	for _, o := range tb.opts {
 		o(cfg)
 	}

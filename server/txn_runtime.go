@@ -90,6 +90,9 @@ func newTxnRuntime(b *Broker) *txnRuntime {
 		kind:              "transaction coordinator",
 		numPartitions:     c.TransactionStateLogNumPartitions,
 		replicationFactor: c.TransactionStateLogReplicationFactor,
+		// Kafka's TransactionLog sets the topic's min.insync.replicas
+		// from transaction.state.log.min.isr.
+		minInsyncReplicas: c.TransactionStateLogMinIsr,
 		segmentBytes:      c.TransactionStateLogSegmentBytes,
 		tickInterval:      txnTickInterval,
 		loadWait:          txnLoadWait,
@@ -187,21 +190,22 @@ func (rt *txnRuntime) close() {
 
 // flushLocked appends the shard's records, queues the markers of the
 // transactions they decide until the records are replicated, and returns
-// the shard's output; on a failed append the responses carry
-// NOT_COORDINATOR, no marker is queued, and the shard reloads from the
-// log. sh.mu held.
-func (rt *txnRuntime) flushLocked(sh *txnShard) coordinator.TxnReady {
+// the shard's output; on a failed append the responses carry the error
+// Kafka's TransactionStateManager answers (appendErrorCode), no marker is
+// queued, and the shard reloads from the log. sh.mu held.
+func (rt *txnRuntime) flushLocked(sh *txnShard) (coordinator.TxnReady, int16) {
 	rd := sh.mu.shard.Ready()
 	if err := rt.appendLocked(sh, rd.Records); err != nil {
+		code := appendErrorCode(err)
 		for _, r := range rd.Responses {
-			coordinator.FailTxnResponse(r.Resp, kerr.NotCoordinator.Code)
+			coordinator.FailTxnResponse(r.Resp, code)
 		}
 		rd.Markers = nil
-		return rd
+		return rd, code
 	}
 	rt.queueMarkersLocked(sh, rd.Markers)
 	rt.releaseMarkersLocked(sh)
-	return rd
+	return rd, 0
 }
 
 // queueMarkersLocked holds markers until the high watermark reaches the
@@ -262,10 +266,9 @@ func (rt *txnRuntime) handleCode(ctx context.Context, id string, req kmsg.Reques
 	}
 	const token = 1
 	step(sh.mu.shard, token)
-	rd := rt.flushLocked(sh)
-	failed := sh.mu.failed
+	rd, failCode := rt.flushLocked(sh)
 	at := commitPoint{}
-	if !failed {
+	if failCode == 0 {
 		at = commitPointLocked(sh)
 	}
 	sh.mu.Unlock()
@@ -280,8 +283,8 @@ func (rt *txnRuntime) handleCode(ctx context.Context, id string, req kmsg.Reques
 		coordinator.FailTxnResponse(resp, kerr.UnknownServerError.Code)
 		return resp, kerr.UnknownServerError.Code
 	}
-	if failed {
-		return resp, kerr.NotCoordinator.Code
+	if failCode != 0 {
+		return resp, failCode
 	}
 	// Replication is waited for without the shard's lock
 	// (coordinator_runtime.go).
