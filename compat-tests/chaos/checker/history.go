@@ -82,6 +82,16 @@ type Fault struct {
 	End       time.Time `json:"end"`
 }
 
+// LeaderChange is a partition's leader as seen by polling Metadata during
+// the run: one entry each time it differs from the previous poll.
+type LeaderChange struct {
+	Topic       string    `json:"topic"`
+	Partition   int32     `json:"partition"`
+	At          time.Time `json:"at"`
+	Leader      int32     `json:"leader"` // -1: none
+	LeaderEpoch int32     `json:"leader_epoch"`
+}
+
 // Pipeline describes an exactly-once consume-transform-produce run: every
 // record of Input must appear exactly once in Output for read_committed
 // readers, carrying the input's value.
@@ -112,10 +122,11 @@ type PartitionEnd struct {
 
 // History is everything one run recorded.
 type History struct {
-	Writes    []Write    `json:"writes"`
-	Txns      []Txn      `json:"txns,omitempty"`
-	Consumers []Consumer `json:"consumers,omitempty"`
-	Faults    []Fault    `json:"faults,omitempty"`
-	Pipelines []Pipeline `json:"pipelines,omitempty"`
-	Final     FinalRead  `json:"final"`
+	Writes    []Write        `json:"writes"`
+	Txns      []Txn          `json:"txns,omitempty"`
+	Consumers []Consumer     `json:"consumers,omitempty"`
+	Faults    []Fault        `json:"faults,omitempty"`
+	Leaders   []LeaderChange `json:"leaders,omitempty"`
+	Pipelines []Pipeline     `json:"pipelines,omitempty"`
+	Final     FinalRead      `json:"final"`
 }

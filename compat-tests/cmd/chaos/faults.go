@@ -177,10 +177,13 @@ func (r *runner) killLeader(ctx context.Context, p int32) error {
 
 // kill sends SIGKILL to node n's container and starts it again at once.
 func (r *runner) kill(ctx context.Context, n, p int32) error {
-	f := checker.Fault{Kind: "kill", Node: n, Topic: r.c.topic, Partition: p, Start: time.Now()}
 	if _, err := docker(ctx, "kill", "-s", "KILL", r.c.nodes[n]); err != nil {
 		return err
 	}
+	// From when docker kill returned, the process is dead: a write sent
+	// between calling docker and that moment may still be acknowledged by
+	// the dying leader, which is no failover.
+	f := checker.Fault{Kind: "kill", Node: n, Topic: r.c.topic, Partition: p, Start: time.Now()}
 	_, err := docker(ctx, "start", r.c.nodes[n])
 	f.End = time.Now()
 	r.rec.fault(f)
@@ -299,6 +302,30 @@ func (r *runner) waitBroker(ctx context.Context, n int32) error {
 		sleepCtx(ctx, 500*time.Millisecond)
 	}
 	return fmt.Errorf("node %d not listed in Metadata 60 s after its restart", n)
+}
+
+// watchLeaders polls Metadata for the run's topic every interval until ctx
+// ends and records every change of a partition's leader or leader epoch.
+func (r *runner) watchLeaders(ctx context.Context, interval time.Duration) {
+	type state struct{ leader, epoch int32 }
+	last := map[int32]state{}
+	for ctx.Err() == nil {
+		if md, err := r.adm.Metadata(ctx, r.c.topic); err == nil {
+			for p, pd := range md.Topics[r.c.topic].Partitions {
+				s := state{pd.Leader, pd.LeaderEpoch}
+				if pd.Err != nil {
+					s = state{-1, pd.LeaderEpoch}
+				}
+				if old, seen := last[p]; !seen || old != s {
+					last[p] = s
+					r.rec.mu.Lock()
+					r.rec.h.Leaders = append(r.rec.h.Leaders, checker.LeaderChange{Topic: r.c.topic, Partition: p, At: time.Now(), Leader: s.leader, LeaderEpoch: s.epoch})
+					r.rec.mu.Unlock()
+				}
+			}
+		}
+		sleepCtx(ctx, interval)
+	}
 }
 
 // waitFullISR waits until every partition of the run's topics has all its

@@ -277,6 +277,9 @@ func (c *config) run(ctx context.Context, histPath string) int {
 		return status
 	}
 	defer closeRunner()
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
+	go r.watchLeaders(watchCtx, 500*time.Millisecond)
 	start := time.Now()
 	for _, s := range c.plan(r) {
 		sleepCtx(ctx, time.Until(start.Add(s.at)))
@@ -357,6 +360,22 @@ func judge(h *checker.History) int {
 		faults[f.Kind]++
 	}
 	fmt.Printf("faults injected: %v\n", faults)
+	// Leadership that never moves means failover was a restart of the
+	// same leader: say so, or a clean report over-claims.
+	moved := map[string]int{}
+	first := map[string]bool{}
+	for _, l := range h.Leaders {
+		k := fmt.Sprintf("%s/%d", l.Topic, l.Partition)
+		if first[k] {
+			moved[k]++
+		}
+		first[k] = true
+	}
+	total := 0
+	for _, n := range moved {
+		total += n
+	}
+	fmt.Printf("leader or leader-epoch changes seen by polling Metadata every 500 ms: %d over %d partitions %v\n", total, len(first), moved)
 	fmt.Printf("writes failed or without outcome, by the fault they were sent during: %v\n", checker.FailedWrites(h))
 	d, unresolved := checker.Failover(h)
 	if len(d)+unresolved > 0 {
