@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -39,6 +41,10 @@ func (c *config) plan(r *runner) []step {
 			add(c.killEvery, fmt.Sprintf("kill -9 the leader of %s/%d, restart it", c.topic, p),
 				func(ctx context.Context) error { return r.killLeader(ctx, p) })
 		}
+	}
+	if c.has("wipe") {
+		add(c.killEvery, fmt.Sprintf("SELF-TEST: kill -9 the leader of %s/0, delete the topic's logs on its volume (a lost disk), restart it: the checker must report lost writes", c.topic),
+			func(ctx context.Context) error { return r.wipeLeader(ctx, 0) })
 	}
 	if c.has("isolate") {
 		if len(c.nodes) < 2 {
@@ -191,6 +197,44 @@ func (r *runner) kill(ctx context.Context, n, p int32) error {
 		log.Printf("killed node %d (leader of %s/%d), restarted", n, r.c.topic, p)
 	} else {
 		log.Printf("killed node %d, restarted", n)
+	}
+	return err
+}
+
+// wipeLeader is the harness's self-test: it kills the leader of p and
+// deletes every log directory of the run's topic on that node's data volume
+// (from the host: the image has no shell) before restarting it, as if its
+// disk had been lost. Acknowledged writes are then gone wherever this node
+// held the only copy, and the checker has to say so.
+func (r *runner) wipeLeader(ctx context.Context, p int32) error {
+	n, err := r.leader(ctx, p)
+	if err != nil {
+		return err
+	}
+	name := r.c.nodes[n]
+	src, err := docker(ctx, "inspect", "-f", `{{range .Mounts}}{{if eq .Destination "/var/lib/riffle"}}{{.Source}}{{end}}{{end}}`, name)
+	if err != nil {
+		return err
+	}
+	if src == "" {
+		return fmt.Errorf("%s has no volume at /var/lib/riffle", name)
+	}
+	if _, err := docker(ctx, "kill", "-s", "KILL", name); err != nil {
+		return err
+	}
+	f := checker.Fault{Kind: "wipe", Node: n, Topic: r.c.topic, Partition: p, Start: time.Now()}
+	dirs, _ := filepath.Glob(filepath.Join(src, "data", r.c.topic+"-*"))
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
+			return err
+		}
+	}
+	_, err = docker(ctx, "start", name)
+	f.End = time.Now()
+	r.rec.fault(f)
+	log.Printf("killed node %d, deleted %d log directories of %s, restarted", n, len(dirs), r.c.topic)
+	if len(dirs) == 0 {
+		return fmt.Errorf("no log directory of %s under %s/data", r.c.topic, src)
 	}
 	return err
 }

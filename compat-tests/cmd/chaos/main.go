@@ -100,12 +100,16 @@ func (c *config) logErr(format string, args ...any) {
 
 const allScenarios = "kill,isolate,pause,rolling,txn,eos"
 
+// selfTest scenarios are never in the default set: they break the cluster
+// on purpose to show that the checker notices.
+const selfTests = "wipe"
+
 func main() {
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	c := &config{done: make(chan struct{}), errSeen: map[string]int{}, scenarios: map[string]bool{}}
 	seeds := flag.String("seeds", os.Getenv("BROKER_SEEDS"), "client listeners, comma-separated (default $BROKER_SEEDS)")
 	nodes := flag.String("nodes", "", "node id=container name, comma-separated, e.g. 1=riffle-1,2=riffle-2")
-	scen := flag.String("scenarios", allScenarios, "faults and workloads to run: "+allScenarios)
+	scen := flag.String("scenarios", allScenarios, "faults and workloads to run: "+allScenarios+"; self-test: "+selfTests+" (loses data on purpose: must exit 1)")
 	flag.StringVar(&c.topic, "topic", "", "topic (default chaos-<run id>)")
 	flag.IntVar(&c.partitions, "partitions", 6, "partitions of the topic")
 	flag.IntVar(&c.rf, "rf", 3, "replication factor")
@@ -139,8 +143,8 @@ func main() {
 	}
 	for _, s := range strings.Split(*scen, ",") {
 		if s = strings.TrimSpace(s); s != "" {
-			if !strings.Contains(","+allScenarios+",", ","+s+",") {
-				log.Printf("unknown scenario %q (known: %s)", s, allScenarios)
+			if !strings.Contains(","+allScenarios+","+selfTests+",", ","+s+",") {
+				log.Printf("unknown scenario %q (known: %s, %s)", s, allScenarios, selfTests)
 				os.Exit(2)
 			}
 			c.scenarios[s] = true
