@@ -241,20 +241,56 @@ func hugeClaims(addr string, rng *rand.Rand, apis []apiRange, deadline time.Time
 type probe struct {
 	prod, cons *kgo.Client
 	n          int
+	slow       slowRequests
+}
+
+// slowRequests records the probe's requests that took over a second from
+// being queued in the client to their response being read, so a starved
+// round trip says where the time went: waiting to be written (the client,
+// or a connection muted by TCP), or waiting for the answer (the broker).
+type slowRequests struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (s *slowRequests) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
+	if total := e.WriteWait + e.DurationE2E(); total > time.Second {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.seen) < 8 {
+			s.seen = append(s.seen, fmt.Sprintf("%s %v (write wait %v, write %v, answer %v, read %v)", kmsg.NameForKey(key),
+				total.Round(time.Millisecond), e.WriteWait.Round(time.Millisecond), e.TimeToWrite.Round(time.Millisecond),
+				e.ReadWait.Round(time.Millisecond), e.TimeToRead.Round(time.Millisecond)))
+		}
+	}
+}
+
+// take returns and forgets the slow requests recorded so far.
+func (s *slowRequests) take() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := strings.Join(s.seen, "; ")
+	s.seen = nil
+	if out == "" {
+		return "no single request over 1s"
+	}
+	return out
 }
 
 func newProbe(addr string) (*probe, error) {
-	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(probeTopic))
+	p := &probe{}
+	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(probeTopic), kgo.WithHooks(&p.slow))
 	if err != nil {
 		return nil, err
 	}
-	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(probeTopic),
+	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(probeTopic), kgo.WithHooks(&p.slow),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchMaxWait(200*time.Millisecond))
 	if err != nil {
 		prod.Close()
 		return nil, err
 	}
-	return &probe{prod: prod, cons: cons}, nil
+	p.prod, p.cons = prod, cons
+	return p, nil
 }
 
 func (p *probe) close() { p.prod.Close(); p.cons.Close() }
@@ -287,11 +323,17 @@ func wellBehaved(p *probe, deadline time.Time, timeout time.Duration, rep *repor
 	for time.Now().Before(deadline) {
 		start := time.Now()
 		if err := p.roundTrip(timeout); err != nil {
-			rep.report(finding{class: classStarved, what: "produce+consume", detail: fmt.Sprintf("after %v: %v", time.Since(start).Round(time.Millisecond), err)})
+			rep.report(finding{class: classStarved, what: "produce+consume", detail: fmt.Sprintf("after %v: %v; slow requests: %s",
+				time.Since(start).Round(time.Millisecond), err, p.slow.take())})
 			time.Sleep(time.Second) // one report per second at most
 			continue
 		}
 		lat = append(lat, time.Since(start))
+		if d := time.Since(start); d > time.Second {
+			fmt.Printf("== memory: a round trip took %v (%v of the run left); slow requests: %s\n", d.Round(time.Millisecond),
+				time.Until(deadline).Round(time.Second), p.slow.take())
+		}
+		p.slow.take()
 		time.Sleep(200 * time.Millisecond)
 	}
 	return len(lat), lat
