@@ -73,6 +73,9 @@ type Broker struct {
 	connQuotas *connQuotas
 	reqPool    *requestPool
 	reqQueue   *requestQueue
+	// unsentResponses is the encoded response bytes of every connection
+	// not yet written; see limitFetch (conn_limits.go).
+	unsentResponses atomic.Int64
 
 	// applied is closed and replaced each time a metadata image has been
 	// applied to the local partitions.

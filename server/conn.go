@@ -354,6 +354,7 @@ func (c *conn) dispatch(frame []byte) (*pending, bool) {
 				p.resp, p.err = nil, fmt.Errorf("handler panic: %v", r)
 			}
 		}()
+		c.b.limitFetch(req)
 		p.resp, p.err = entry.handle(c.ctx, rc, req)
 		c.b.metrics.observeRequest(h.APIKey, arrived)
 		if p.err == nil && p.resp != nil {
@@ -382,6 +383,7 @@ func (c *conn) encode(h protocol.RequestHeader, resp kmsg.Response) ([]byte, err
 	}
 	out = protocol.AppendResponse(out, h.CorrelationID, resp)
 	c.pendingResp.Add(int64(len(out)))
+	c.b.unsentResponses.Add(int64(len(out)))
 	return out, nil
 }
 
@@ -444,6 +446,7 @@ func (c *conn) writeFrame(bw *bufio.Writer, p *pending, broken *bool, fail func(
 				putResponseBuf(out)
 			}
 			c.pendingResp.Add(-int64(len(out)))
+			c.b.unsentResponses.Add(-int64(len(out)))
 			select {
 			case c.respSpace <- struct{}{}:
 			default:

@@ -26,13 +26,24 @@ package server
 //     connection; Riffle decodes ahead to keep pipelining clients busy, and
 //     this bounds that read-ahead: past the limit a connection may still
 //     queue one request when it has none queued, so that a few clients that
-//     stop reading their responses cannot stall the others.
+//     stop reading their responses cannot stall the others. Under a flood
+//     the queue fills and every connection is served one request at a
+//     time, as in Kafka: read-ahead is for a broker with room to spare.
+//   - Unsent responses: a connection holds at most one large response
+//     unsent (conn.go mutes it), but many connections that fetch and never
+//     read hold one each. Kafka sends fetched data from the log files
+//     (zero copy) and holds no such bytes; Riffle encodes them. Past
+//     unsentResponseBudget broker-wide, a client fetch is answered with at
+//     most maxPendingResponseBytes (still at least one batch, KIP-74), as
+//     Kafka's fetch quota shrinks a fetch's MaxBytes.
 
 import (
 	"context"
 	"net"
 	"sync"
 	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/config"
 )
@@ -215,4 +226,38 @@ func (q *requestQueue) release() {
 	close(q.freed)
 	q.freed = make(chan struct{})
 	q.mu.Unlock()
+}
+
+// unsentResponseBudget is the encoded response bytes all connections may
+// hold unsent before client fetches are cut down; see limitFetch.
+const unsentResponseBudget = 64 << 20
+
+// limitFetch lowers a client fetch's byte limits to maxPendingResponseBytes
+// while more than unsentResponseBudget of responses wait to be written,
+// broker-wide. 48 connections that fetched 8 MiB each and never read held
+// 192 MiB of encoded responses (about 1 GiB of RSS with the rest of the
+// flood); once the budget is spent, each further one holds 1 MiB. Like
+// Kafka's quota-bounded fetch size (KafkaApis: maxQuotaWindowBytes) it
+// only makes responses smaller: the first batch is still returned whole,
+// and replication fetches are left alone.
+func (b *Broker) limitFetch(req kmsg.Request) {
+	f, ok := req.(*kmsg.FetchRequest)
+	if !ok || f.ReplicaID >= 0 || f.ReplicaState.ID >= 0 || b.unsentResponses.Load() <= unsentResponseBudget {
+		return
+	}
+	const most = maxPendingResponseBytes
+	if f.Version >= 3 {
+		if f.MaxBytes <= 0 || f.MaxBytes > most {
+			f.MaxBytes = most
+		}
+		return
+	}
+	// v0–v2 have no response limit, only each partition's.
+	for i := range f.Topics {
+		for j := range f.Topics[i].Partitions {
+			if p := &f.Topics[i].Partitions[j]; p.PartitionMaxBytes > most {
+				p.PartitionMaxBytes = most
+			}
+		}
+	}
 }

@@ -284,3 +284,86 @@ func TestUnreadResponsesBounded(t *testing.T) {
 			goroutinesIn("server.(*conn).writeLoop"), writers)
 	}
 }
+
+// Connections that fetch and never read each hold one encoded response;
+// past 64 MiB of such responses broker-wide, a client fetch is answered
+// with at most 1 MiB (the first batch whole, KIP-74), and franz-go still
+// consumes the whole partition meanwhile. Once the connections go away,
+// fetches are answered in full again.
+func TestUnsentResponsesBudget(t *testing.T) {
+	tb := startBroker(t)
+	addr := tb.addr()
+	adm := newAdmin(t, addr)
+	const topic = "unsent-budget"
+	createTopic(t, adm, topic, 1, nil)
+	// 8 MiB in 256 KiB batches.
+	cl := newClient(t, addr, kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedBytes(64<<20),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(0))
+	val := bytes.Repeat([]byte("u"), 256<<10)
+	for i := 0; i < 32; i++ {
+		if err := cl.ProduceSync(ctxFor(t, readTimeout), &kgo.Record{Topic: topic, Value: val}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fetch := longPoll(topic, 0)
+	fetch.MaxBytes = 8 << 20
+	fetch.Topics[0].Partitions[0].PartitionMaxBytes = 8 << 20
+	frame := formatter.AppendRequest(nil, fetch, 1)
+	// fetchedBytes is the size of one fetch's answer on a fresh connection.
+	fetchedBytes := func() int {
+		rc := dialRaw(t, addr)
+		defer rc.c.Close()
+		if err := rc.write(frame); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := rc.readFrame(readTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(resp)
+	}
+	if n := fetchedBytes(); n < 7<<20 {
+		t.Fatalf("an unhindered fetch answered %d bytes, want nearly 8 MiB", n)
+	}
+	// 12 connections × 8 MiB unsent: beyond the 64 MiB budget.
+	var open []net.Conn
+	defer func() {
+		for _, c := range open {
+			_ = c.Close()
+		}
+	}()
+	for i := 0; i < 12; i++ {
+		c, err := net.DialTimeout("tcp", addr, requestTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
+		open = append(open, c)
+		_ = c.SetWriteDeadline(time.Now().Add(requestTimeout))
+		if _, err := c.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var small int
+	if !poll(readTimeout, func() bool { small = fetchedBytes(); return small <= 1<<20+256<<10+4<<10 }) {
+		t.Fatalf("with 96 MiB of responses unsent, a fetch still answered %d bytes", small)
+	}
+	// A real consumer is slowed, not stopped.
+	cons := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx := ctxFor(t, readTimeout)
+	for got := 0; got < 32; {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of 32 records under the budget: %v", got, err)
+		}
+		got += fs.NumRecords()
+	}
+	for _, c := range open {
+		_ = c.Close()
+	}
+	open = nil
+	var full int
+	if !poll(readTimeout, func() bool { full = fetchedBytes(); return full >= 7<<20 }) {
+		t.Fatalf("after the connections closed a fetch answered %d bytes, want nearly 8 MiB", full)
+	}
+}
