@@ -120,11 +120,20 @@ free_port() {
 	return 1
 }
 
+# node_ids lists the project's node containers: not the one-shot
+# riffle-*-format services of the cluster files, which have exited.
+node_ids() {
+	local id
+	for id in $(compose ps -q); do
+		[[ $(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$id") == *-format ]] || echo "$id"
+	done
+}
+
 # wait_healthy: every container of the project passes its healthcheck
 # within 120 s; fails early if one exits.
 wait_healthy() {
 	local ids id st i all
-	ids=$(compose ps -q)
+	ids=$(node_ids)
 	[[ -n "$ids" ]] || {
 		echo "chaos: compose started no containers" >&2
 		return 1
@@ -174,7 +183,7 @@ wait_healthy
 # Which container is which node, and where the brokers' client listeners
 # are published on the host.
 nodes="" seeds="" published="" brokers=0
-for id in $(compose ps -q); do
+for id in $(node_ids); do
 	name=$(docker inspect -f '{{.Name}}' "$id")
 	name=${name#/}
 	node=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$id" | sed -n 's/^KAFKA_NODE_ID=//p')

@@ -205,11 +205,20 @@ ensure_base() {
 	echo "$tag"
 }
 
+# node_ids lists the project's node containers: not the one-shot
+# riffle-*-format services of the cluster files, which have exited.
+node_ids() {
+	local id
+	for id in $(compose ps -q); do
+		[[ $(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$id") == *-format ]] || echo "$id"
+	done
+}
+
 # wait_healthy waits up to 90 s for every container of the project to pass
 # its healthcheck, and fails early if one exits or turns unhealthy.
 wait_healthy() {
 	local ids id st i all
-	ids=$(compose ps -q)
+	ids=$(node_ids)
 	if [[ -z "$ids" ]]; then
 		echo "compat-docker: compose started no containers" >&2
 		return 1
@@ -279,7 +288,7 @@ compose up -d >"$tmp/compose.log" 2>&1 || {
 wait_healthy
 
 # The network compose made for the project; the runner joins it.
-network=$(docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "$(compose ps -q | head -1)" | awk '{print $1}')
+network=$(docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "$(node_ids | head -1)" | awk '{print $1}')
 
 # The (first) external listener answers on the host and advertises itself
 # there; both compose files publish it on $port.
