@@ -114,15 +114,6 @@ func ignoredUnlessNot(asRiffleDoes func(string) bool, d brokerDef) brokerDef {
 	return d
 }
 
-// bothRoles holds for process.roles naming broker and controller.
-func bothRoles(v string) bool {
-	roles := map[string]bool{}
-	for _, r := range splitCSV(v) {
-		roles[strings.ToLower(r)] = true
-	}
-	return len(roles) == 2 && roles[RoleBroker] && roles[RoleController]
-}
-
 // ignoredBecause is ignored with the reason, which the start-up warning
 // and the documentation give. The value is still parsed into its field,
 // where cross-field checks may use it.
@@ -189,7 +180,7 @@ var brokerDefs = []brokerDef{
 	// KRaft and node identity.
 	i32("node.id", defaultNodeID, "The node ID associated with the roles this process is playing when process.roles is non-empty. Riffle defaults it to 1 for a one-node start.", func(b *Broker) *int32 { return &b.NodeID }, atLeast(0)),
 	null(i32("broker.id", "", "Synonym of node.id kept for older configuration files; when both are set they must be equal.", nil, atLeast(0))),
-	ignoredUnlessNot(bothRoles, ignoredBecause("every Riffle process is both broker and controller", list("process.roles", "broker,controller", "The roles that this process plays: 'broker', 'controller', or 'broker,controller' if it is both.", func(b *Broker) *[]string { return &b.ProcessRoles }, listOf(false, "broker", "controller")))),
+	list("process.roles", "broker,controller", "The roles that this process plays: 'broker', 'controller', or 'broker,controller' if it is both.", func(b *Broker) *[]string { return &b.ProcessRoles }, listOf(false, "broker", "controller")),
 	list("controller.listener.names", "CONTROLLER", "A comma-separated list of the names of the listeners used by the controller.", func(b *Broker) *[]string { return &b.ControllerListenerNames }, nonEmptyList, noDuplicates),
 	str("controller.quorum.voters", "", "Map of id/endpoint information for the set of voters in a comma-separated list of {id}@{host}:{port} entries. Empty means a single voter: this node on its first controller listener.", func(b *Broker) *string { return &b.ControllerQuorumVoters }),
 	ignoredBecause("the quorum is given by controller.quorum.voters (KIP-853 bootstrap is not supported)", list("controller.quorum.bootstrap.servers", "", "List of endpoints to use for bootstrapping the cluster metadata, as {host}:{port} entries (KIP-853).", func(b *Broker) *[]string { return &b.ControllerQuorumBootstrapServers })),

@@ -18,6 +18,7 @@ var brokerKeyEffects = map[string][2]string{
 	"broker.id":                                 {"config/broker.go", `int64Of("broker.id")`},
 	"controller.listener.names":                 {"server/broker.go", "ControllerListenerNames"},
 	"controller.quorum.voters":                  {"server/broker.go", "cfg.ControllerQuorumVoters"},
+	"process.roles":                             {"server/broker.go", "cfg.HasRole(config.RoleBroker)"},
 	"metadata.log.dir":                          {"server/broker.go", `cfg.Raw["metadata.log.dir"]`},
 	"listeners":                                 {"server/broker.go", "cfg.Listeners"},
 	"advertised.listeners":                      {"server/broker.go", "b.cfg.AdvertisedListeners"},

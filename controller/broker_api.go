@@ -44,6 +44,15 @@ func (c *Controller) RegisterBroker(ctx context.Context, req *kmsg.BrokerRegistr
 			SecurityProtocol: securityProtocolName(l.SecurityProtocol),
 		})
 	}
+	if addr, ok := RaftAddressOf(req); ok {
+		if err := c.addNonVoter(ctx, req.BrokerID, addr); err != nil {
+			if notHandled(err) {
+				return nil, err
+			}
+			resp.ErrorCode = ErrorCode(err)
+			return resp, nil
+		}
+	}
 	// A broker that heartbeats registers fenced and is unfenced once it
 	// has caught up (BrokerHeartbeat); without sessions brokers never
 	// heartbeat, so they register unfenced.
@@ -68,6 +77,59 @@ func (c *Controller) RegisterBroker(ctx context.Context, req *kmsg.BrokerRegistr
 	}
 	resp.BrokerEpoch = epoch
 	return resp, nil
+}
+
+// raftAddressTag is the tagged field of BrokerRegistration in which a
+// broker-only Riffle node sends the address of its metadata follower's raft
+// transport. The tag is far above any Kafka defines, so a Kafka controller
+// would skip it as unknown.
+const raftAddressTag = 10_000
+
+// SetRaftAddress puts a broker-only node's raft address into its
+// registration request.
+func SetRaftAddress(req *kmsg.BrokerRegistrationRequest, addr string) {
+	req.UnknownTags.Set(raftAddressTag, []byte(addr))
+}
+
+// RaftAddressOf returns the raft address SetRaftAddress put into req.
+func RaftAddressOf(req *kmsg.BrokerRegistrationRequest) (addr string, ok bool) {
+	req.UnknownTags.Each(func(tag uint32, v []byte) {
+		if tag == raftAddressTag && len(v) > 0 && len(v) <= 1024 {
+			addr, ok = string(v), true
+		}
+	})
+	return addr, ok
+}
+
+// addNonVoter makes a broker-only node a raft non-voter at addr, or
+// updates its address (a restart binds a new port). A voter keeps its
+// vote: a node listed in the quorum never becomes a non-voter.
+func (c *Controller) addNonVoter(ctx context.Context, id int32, addr string) error {
+	if id < 0 {
+		return fmt.Errorf("invalid broker id %d: %w", id, kerr.InvalidRequest)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("broker %d raft address %q: %w", id, addr, kerr.InvalidRequest)
+	}
+	if !c.IsActive() {
+		return fmt.Errorf("node %d is not the active controller: %w", c.cfg.NodeID, kerr.NotController)
+	}
+	f := c.raft().GetConfiguration()
+	if err := waitFuture(ctx, f); err != nil {
+		return err
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.ID != serverID(id) {
+			continue
+		}
+		if s.Suffrage == raft.Voter {
+			return fmt.Errorf("broker %d is a voter of the metadata quorum, not a follower: %w", id, kerr.InvalidRequest)
+		}
+		if s.Address == raft.ServerAddress(addr) {
+			return nil
+		}
+	}
+	return waitFuture(ctx, c.raft().AddNonvoter(serverID(id), raft.ServerAddress(addr), 0, timeoutOf(ctx)))
 }
 
 // producerIDBlockSize is the block every AllocateProducerIds hands out,
@@ -140,10 +202,10 @@ func (c *Controller) Controllers() []QuorumReplica {
 	return out
 }
 
-// WaitApplied waits until this node has applied the metadata log up to
-// index (bounded by ctx), so that Image includes every record committed
-// up to it. A broker that forwarded a write waits so for the controller's
-// high watermark before answering, so the client then finds what it made.
+// WaitApplied waits until this node's image includes every record of the
+// metadata log up to index (bounded by ctx). A broker that forwarded a
+// write waits so for the controller's high watermark before answering, so
+// the client then finds what it made.
 func (c *Controller) WaitApplied(ctx context.Context, index uint64) error {
 	r := c.rafts.Load()
 	if r == nil {
@@ -151,12 +213,46 @@ func (c *Controller) WaitApplied(ctx context.Context, index uint64) error {
 	}
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
-	for r.AppliedIndex() < index {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("metadata not applied up to %d (at %d): %w", index, r.AppliedIndex(), ctx.Err())
-		case <-tick.C:
+	wait := func(done func() bool) error {
+		for !done() {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("metadata not applied up to %d (image at %d): %w", index, c.Image().Offset, ctx.Err())
+			case <-tick.C:
+			}
+		}
+		return nil
+	}
+	// raft counts an entry applied once it has handed it to the FSM's
+	// goroutine, not once the FSM has run; and only commands reach the
+	// FSM (barriers and configuration entries move no image offset).
+	// So: wait for raft, then for the image to reach the last command at
+	// or before index.
+	if err := wait(func() bool { return r.AppliedIndex() >= index }); err != nil {
+		return err
+	}
+	want := c.lastCommandAtOrBefore(index)
+	return wait(func() bool { return c.Image().Offset >= want })
+}
+
+// lastCommandAtOrBefore returns the index of the last command entry at or
+// before index in the local raft log, 0 when there is none to look at (the
+// log was compacted into a snapshot, which the image already includes).
+func (c *Controller) lastCommandAtOrBefore(index uint64) uint64 {
+	first, err := c.wal.FirstIndex()
+	if err != nil {
+		return 0
+	}
+	// Non-command entries come alone or in short runs (a barrier or a
+	// no-op per term, configuration changes), so a short walk suffices.
+	for i := index; i > 0 && i >= first && index-i < 256; i-- {
+		var l raft.Log
+		if err := c.wal.GetLog(i, &l); err != nil {
+			return 0
+		}
+		if l.Type == raft.LogCommand {
+			return i
 		}
 	}
-	return nil
+	return 0
 }

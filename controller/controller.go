@@ -36,8 +36,12 @@ type Config struct {
 	// port (tests).
 	ListenAddr string
 	// AdvertisedAddr is the address other voters dial. Default: this node's
-	// entry in Voters, else the bound address (127.0.0.1 for a wildcard bind).
+	// entry in Voters, else AdvertisedHost with the bound port, else the
+	// bound address (127.0.0.1 for a wildcard bind).
 	AdvertisedAddr string
+	// AdvertisedHost is the host advertised with the bound port when
+	// AdvertisedAddr is unset and this node is not a voter.
+	AdvertisedHost string
 	// Voters is controller.quorum.voters. Empty: a single-voter quorum of
 	// this node at its advertised address.
 	Voters                   []Voter
@@ -58,6 +62,13 @@ type Config struct {
 	// when auto.leader.rebalance.enable is true: how often the active
 	// controller moves leadership back to preferred replicas. 0: never.
 	LeaderImbalanceCheckInterval time.Duration
+	// NonVoter makes this node follow the metadata log without voting
+	// (process.roles=broker): it is not in Voters, starts with no quorum
+	// of its own, and the active controller adds it as a raft non-voter
+	// when it registers (RegisterBroker with its raft address), so Start
+	// does not wait for a leader; the broker waits for its registration
+	// to be applied instead.
+	NonVoter bool
 	// ServeKafka, when set, is handed every connection to the CONTROLLER
 	// listener that speaks the Kafka protocol rather than raft's (KIP-919:
 	// admin clients and brokers talk Kafka to controllers), with the bytes
@@ -116,8 +127,13 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.ListenAddr == "" {
 		return nil, errors.New("controller: no CONTROLLER listener address")
 	}
-	if len(cfg.Voters) > 0 && voterAddr(cfg.Voters, cfg.NodeID) == "" {
-		return nil, fmt.Errorf("controller: node %d is not in controller.quorum.voters; broker-only nodes are not supported yet", cfg.NodeID)
+	switch {
+	case cfg.NonVoter && len(cfg.Voters) == 0:
+		return nil, errors.New("controller: a node that does not vote needs controller.quorum.voters to find the quorum")
+	case cfg.NonVoter && voterAddr(cfg.Voters, cfg.NodeID) != "":
+		return nil, fmt.Errorf("controller: node %d is in controller.quorum.voters but does not run a controller", cfg.NodeID)
+	case !cfg.NonVoter && len(cfg.Voters) > 0 && voterAddr(cfg.Voters, cfg.NodeID) == "":
+		return nil, fmt.Errorf("controller: node %d is not in controller.quorum.voters", cfg.NodeID)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -192,11 +208,14 @@ func (c *Controller) Start(ctx context.Context) (err error) {
 		voters = []Voter{{ID: c.cfg.NodeID, Addr: c.addr}}
 	}
 	rc := c.raftConfig(len(voters))
+	if c.cfg.NonVoter {
+		rc = c.raftConfig(3) // the quorum's timings, not a lone voter's
+	}
 	has, err := raft.HasExistingState(c.wal, c.wal, snaps)
 	if err != nil {
 		return fmt.Errorf("controller: inspect metadata log: %w", err)
 	}
-	if !has {
+	if !has && !c.cfg.NonVoter {
 		// Every voter bootstraps with the same static voter set, which
 		// hashicorp/raft documents as safe; later starts reuse the log.
 		var conf raft.Configuration
@@ -230,6 +249,12 @@ func (c *Controller) Start(ctx context.Context) (err error) {
 	}
 	if c.cfg.LeaderImbalanceCheckInterval > 0 {
 		c.goTracked(c.runLeaderRebalance)
+	}
+	if c.cfg.NonVoter {
+		// Nothing to wait for until the active controller adds this
+		// node (its registration); the leader then replicates to it.
+		c.log.Info("metadata follower started", "node", c.cfg.NodeID, "addr", c.addr)
+		return nil
 	}
 	if err := c.awaitCaughtUp(ctx); err != nil {
 		return err
@@ -303,6 +328,9 @@ func (c *Controller) advertisedAddr(bound *net.TCPAddr) string {
 	}
 	if a := voterAddr(c.cfg.Voters, c.cfg.NodeID); a != "" {
 		return a
+	}
+	if h := c.cfg.AdvertisedHost; h != "" {
+		return net.JoinHostPort(h, strconv.Itoa(bound.Port))
 	}
 	ip := bound.IP
 	if ip == nil || ip.IsUnspecified() {

@@ -31,6 +31,9 @@ type QuorumState struct {
 	LeaderEpoch   int32
 	HighWatermark int64
 	Voters        []QuorumReplica
+	// Observers are the raft non-voters: broker-only nodes following the
+	// metadata log (KIP-595's observers).
+	Observers []QuorumReplica
 }
 
 // DescribeQuorum reports the quorum; only the active controller can
@@ -55,11 +58,15 @@ func (c *Controller) DescribeQuorum() (QuorumState, error) {
 		HighWatermark: parse("commit_index"),
 	}
 	for _, s := range f.Configuration().Servers {
-		if s.Suffrage != raft.Voter {
-			continue
-		}
 		id, err := strconv.ParseInt(string(s.ID), 10, 32)
 		if err != nil {
+			continue
+		}
+		if s.Suffrage == raft.Nonvoter {
+			st.Observers = append(st.Observers, QuorumReplica{ID: int32(id), LogEndOffset: -1})
+			continue
+		}
+		if s.Suffrage != raft.Voter {
 			continue
 		}
 		v := QuorumReplica{ID: int32(id), LogEndOffset: -1}

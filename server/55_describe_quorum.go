@@ -93,6 +93,12 @@ func handleDescribeQuorum(ctx context.Context, rc *requestContext, kreq kmsg.Req
 		n.Listeners = append(n.Listeners, l)
 		resp.Nodes = append(resp.Nodes, n)
 	}
+	for _, o := range st.Observers {
+		rs := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+		rs.ReplicaID, rs.LogEndOffset = o.ID, o.LogEndOffset
+		rs.LastFetchTimestamp, rs.LastCaughtUpTimestamp = -1, -1
+		rp.Observers = append(rp.Observers, rs)
+	}
 	if len(rp.CurrentVoters) == 0 {
 		return partitionError(kerr.UnknownServerError.Code), nil
 	}

@@ -178,8 +178,12 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := ctrl.Start(startCtx); err != nil {
 		return fmt.Errorf("starting metadata quorum: %w", err)
 	}
-	if err := b.register(startCtx); err != nil {
-		return fmt.Errorf("registering broker %d: %w", cfg.NodeID, err)
+	// A controller-only node (process.roles=controller) is no broker:
+	// it does not register, so Metadata never lists it.
+	if cfg.HasRole(config.RoleBroker) {
+		if err := b.register(startCtx); err != nil {
+			return fmt.Errorf("registering broker %d: %w", cfg.NodeID, err)
+		}
 	}
 	// Like Kafka's BrokerServer, which enables request processing only
 	// once the initial metadata has been published, clients are served
@@ -382,7 +386,7 @@ func (b *Broker) bindListeners() error {
 		}
 		b.listeners = append(b.listeners, ln)
 	}
-	if len(b.listeners) == 0 {
+	if len(b.listeners) == 0 && b.cfg.HasRole(config.RoleBroker) {
 		return errors.New("listeners: no client listener configured")
 	}
 	// Advertised listeners: the configured ones, with port 0 replaced by
@@ -442,8 +446,34 @@ func (b *Broker) controllerConfig() (controller.Config, error) {
 			break
 		}
 	}
+	// process.roles=broker: the node follows the metadata log as a raft
+	// non-voter, which needs a raft transport of its own. Kafka's brokers
+	// fetch the metadata log from the controllers over their client
+	// connection; hashicorp/raft pushes it, so a broker-only node binds an
+	// ephemeral port on its inter-broker listener's host and tells the
+	// controller in its registration (DESIGN-NOTES.md).
+	var advertisedHost string
+	nonVoter := b.brokerOnly()
+	if nonVoter {
+		host := ""
+		for _, l := range cfg.Listeners {
+			if l.Name == cfg.InterBrokerListenerName {
+				host = l.Host
+			}
+		}
+		listen = net.JoinHostPort(host, "0")
+		for _, l := range b.advertised {
+			if l.Name == cfg.InterBrokerListenerName {
+				advertisedHost = l.Host
+			}
+		}
+	}
 	if listen == "" {
 		return controller.Config{}, errors.New("listeners: no controller listener (controller.listener.names) configured")
+	}
+	serveKafka := b.serveControllerConn
+	if nonVoter {
+		serveKafka = nil // the raft port of a broker-only node is no CONTROLLER listener
 	}
 	voters, err := controller.ParseVoters(cfg.ControllerQuorumVoters)
 	if err != nil {
@@ -465,7 +495,9 @@ func (b *Broker) controllerConfig() (controller.Config, error) {
 		DefaultNumPartitions:     cfg.NumPartitions,
 		DefaultReplicationFactor: cfg.DefaultReplicationFactor,
 		BootstrapFeatures:        bootstrapFeatures,
-		ServeKafka:               b.serveControllerConn,
+		ServeKafka:               serveKafka,
+		NonVoter:                 nonVoter,
+		AdvertisedHost:           advertisedHost,
 		Logger:                   b.logger, // the controller names itself in its logs
 	}, nil
 }
@@ -498,6 +530,9 @@ func (b *Broker) registrationRequest() *kmsg.BrokerRegistrationRequest {
 		}
 		rl.SecurityProtocol = id
 		req.Listeners = append(req.Listeners, rl)
+	}
+	if b.brokerOnly() {
+		controller.SetRaftAddress(req, b.ctrl.Addr())
 	}
 	for _, name := range sortedKeys(supportedFeatures) {
 		f := kmsg.NewBrokerRegistrationRequestFeature()
@@ -572,4 +607,10 @@ func (b *Broker) kill() {
 	if b.logs != nil {
 		_ = b.logs.Shutdown()
 	}
+}
+
+// brokerOnly reports process.roles=broker: no controller here, the
+// metadata log is followed without a vote.
+func (b *Broker) brokerOnly() bool {
+	return b.cfg.HasRole(config.RoleBroker) && !b.cfg.HasRole(config.RoleController)
 }

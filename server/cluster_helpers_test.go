@@ -110,9 +110,14 @@ func (tc *testCluster) waitBrokersListed() {
 	tc.t.Helper()
 	want := map[int32]bool{}
 	for _, i := range tc.running() {
-		want[int32(i+1)] = true
+		if tc.ports[i] != 0 { // controller-only nodes are no brokers
+			want[int32(i+1)] = true
+		}
 	}
 	for _, i := range tc.running() {
+		if tc.ports[i] == 0 {
+			continue
+		}
 		var got []int32
 		seed := newClient(tc.t, tc.addrs()[i]).SeedBrokers()[0]
 		if !poll(startTimeout, func() bool {
@@ -174,11 +179,14 @@ func (tc *testCluster) kill(i int) {
 	server.Kill(tb.b)
 }
 
-// addrs returns the client listener of every node, running or not.
+// addrs returns the client listener of every node, running or not ("" for
+// a controller-only node).
 func (tc *testCluster) addrs() []string {
 	out := make([]string, len(tc.ports))
 	for i, p := range tc.ports {
-		out[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+		if p != 0 {
+			out[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+		}
 	}
 	return out
 }
@@ -192,4 +200,68 @@ func (tc *testCluster) running() []int {
 		}
 	}
 	return out
+}
+
+// startRolesCluster starts controllers controller-only nodes (ids
+// 1..controllers, process.roles=controller) and brokers broker-only nodes
+// (ids after them, process.roles=broker) at once: the brokers follow the
+// metadata log without voting. node(i) and the other methods index all of
+// them, controllers first; addrs() is empty for the controllers.
+func startRolesCluster(t testing.TB, controllers, brokers int) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t}
+	clusterID := storage.NewClusterID()
+	n := controllers + brokers
+	ctrlPorts := make([]int, controllers)
+	var voters []string
+	for i := range controllers {
+		ctrlPorts[i] = freePort(t)
+		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i+1, ctrlPorts[i]))
+	}
+	for i := range n {
+		id := int32(i + 1)
+		dir := t.TempDir()
+		if err := storage.FormatLogDirs([]string{dir}, clusterID, id); err != nil {
+			t.Fatalf("format node %d: %v", id, err)
+		}
+		isController := i < controllers
+		clientPort, ctrlPort := 0, 0
+		if isController {
+			ctrlPort = ctrlPorts[i]
+		} else {
+			clientPort = freePort(t)
+		}
+		tc.ports = append(tc.ports, clientPort)
+		tb := &testBroker{t: t, dir: dir, opts: []func(*config.Broker){func(c *config.Broker) {
+			var err error
+			c.NodeID = id
+			c.ControllerQuorumVoters = strings.Join(voters, ",")
+			if isController {
+				c.ProcessRoles = []string{config.RoleController}
+				c.Listeners, err = config.ParseListeners(fmt.Sprintf("CONTROLLER://127.0.0.1:%d", ctrlPort))
+				c.AdvertisedListeners = nil
+			} else {
+				c.ProcessRoles = []string{config.RoleBroker}
+				c.Listeners, err = config.ParseListeners(fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", clientPort))
+				if err == nil {
+					c.AdvertisedListeners, err = config.ParseListeners(fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", clientPort))
+				}
+			}
+			if err != nil {
+				t.Errorf("parse listeners: %v", err)
+			}
+		}}}
+		tc.nodes = append(tc.nodes, tb)
+	}
+	t.Cleanup(func() {
+		var wg sync.WaitGroup
+		for _, tb := range tc.nodes {
+			if tb.running {
+				wg.Go(tb.stop)
+			}
+		}
+		wg.Wait()
+	})
+	tc.startAll()
+	return tc
 }

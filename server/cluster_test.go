@@ -261,3 +261,99 @@ func TestControllerListenerSpeaksKafka(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterControllersAndBrokers: process.roles. Three controller-only
+// nodes form the quorum; two broker-only nodes follow the metadata log as
+// observers. Metadata lists only the two brokers and names one of them as
+// controller (the active controller is no broker); CreateTopics through
+// either broker is forwarded to the active controller; records produced
+// through one broker are read back; DescribeQuorum lists the brokers as
+// observers; after the active controller stops, the other two elect one
+// and CreateTopics works again; a broker restarted on a new raft port is
+// followed again.
+func TestClusterControllersAndBrokers(t *testing.T) {
+	tc := startRolesCluster(t, 3, 2)
+	b1, b2 := tc.addrs()[3], tc.addrs()[4]
+	for _, a := range []string{b1, b2} {
+		brokers, ctrl := clusterView(t, a)
+		if !slices.Equal(brokers, []int32{4, 5}) {
+			t.Fatalf("%s lists brokers %v, want [4 5]", a, brokers)
+		}
+		if ctrl != 4 && ctrl != 5 {
+			t.Fatalf("%s names controller %d, want a broker", a, ctrl)
+		}
+	}
+	createTopicOn(t, b1, "roles-a", 2, 2)
+	createTopicOn(t, b2, "roles-b", 1, 2)
+	if _, ok := topicOn(t, b1, "roles-b"); !ok {
+		if !poll(requestTimeout, func() bool { _, ok := topicOn(t, b1, "roles-b"); return ok }) {
+			t.Fatal("broker 4 never lists the topic created through broker 5")
+		}
+	}
+
+	cl := newClient(t, b1, kgo.DefaultProduceTopic("roles-a"))
+	for i := range 20 {
+		if err := cl.ProduceSync(ctxFor(t, requestTimeout), &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	consumer := newClient(t, b2, kgo.ConsumeTopics("roles-a"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := 0
+	ctx := ctxFor(t, requestTimeout)
+	for got < 20 && ctx.Err() == nil {
+		got += consumer.PollFetches(ctx).NumRecords()
+	}
+	if got != 20 {
+		t.Fatalf("read %d of 20 records", got)
+	}
+
+	dq := kmsg.NewPtrDescribeQuorumRequest()
+	qt := kmsg.NewDescribeQuorumRequestTopic()
+	qt.Topic = "__cluster_metadata"
+	qt.Partitions = append(qt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
+	dq.Topics = append(dq.Topics, qt)
+	qr := requestTo(t, b1, dq).(*kmsg.DescribeQuorumResponse)
+	if len(qr.Topics) != 1 || len(qr.Topics[0].Partitions) != 1 {
+		t.Fatalf("DescribeQuorum: %+v", qr)
+	}
+	qp := qr.Topics[0].Partitions[0]
+	var voters, observers []int32
+	for _, v := range qp.CurrentVoters {
+		voters = append(voters, v.ReplicaID)
+	}
+	for _, o := range qp.Observers {
+		observers = append(observers, o.ReplicaID)
+	}
+	slices.Sort(voters)
+	slices.Sort(observers)
+	if qp.ErrorCode != 0 || !slices.Equal(voters, []int32{1, 2, 3}) || !slices.Equal(observers, []int32{4, 5}) {
+		t.Fatalf("DescribeQuorum: err %v, voters %v, observers %v", kerr.ErrorForCode(qp.ErrorCode), voters, observers)
+	}
+	leader := int(qp.LeaderID) - 1
+
+	tc.stop(leader)
+	if !poll(startTimeout, func() bool {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.TimeoutMillis = 5000
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "roles-after-failover", 1, 2
+		req.Topics = append(req.Topics, rt)
+		resp := requestTo(t, b2, req).(*kmsg.CreateTopicsResponse)
+		code := resp.Topics[0].ErrorCode
+		return code == 0 || code == kerr.TopicAlreadyExists.Code
+	}) {
+		t.Fatal("CreateTopics through broker 5 never works after the active controller stopped")
+	}
+	if !poll(requestTimeout, func() bool { _, ok := topicOn(t, b1, "roles-after-failover"); return ok }) {
+		t.Fatal("broker 4 never lists the topic created after the failover")
+	}
+
+	// A broker-only node restarts on a new raft port: its registration
+	// tells the controller, which follows it there.
+	tc.stop(3)
+	tc.start(3)
+	createTopicOn(t, b2, "roles-after-restart", 1, 2)
+	if !poll(requestTimeout, func() bool { _, ok := topicOn(t, b1, "roles-after-restart"); return ok }) {
+		t.Fatal("the restarted broker 4 does not follow the metadata log")
+	}
+}

@@ -17,8 +17,10 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/riffle-io/riffle/controller"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,6 +28,7 @@ import (
 
 // controllerClients holds one franz-go client per controller address.
 type controllerClients struct {
+	next    atomic.Uint32 // the voter to ask when no leader is known
 	mu      sync.Mutex
 	clients map[string]*kgo.Client
 	closed  bool
@@ -71,7 +74,18 @@ func (b *Broker) trySendToController(ctx context.Context, req kmsg.Request) (kms
 	}
 	id, addr, ok := b.ctrl.ActiveController()
 	if !ok || id == b.cfg.NodeID {
-		return nil, errNoActiveController
+		// No leader known (a broker-only node before the quorum has
+		// added it, or an election): ask the voters in turn; the
+		// ones that are not active answer NOT_CONTROLLER.
+		voters, err := controller.ParseVoters(b.cfg.ControllerQuorumVoters)
+		if err != nil || len(voters) == 0 {
+			return nil, errNoActiveController
+		}
+		v := voters[int(b.ctrlClients.next.Add(1))%len(voters)]
+		if v.ID == b.cfg.NodeID {
+			return nil, errNoActiveController
+		}
+		id, addr = v.ID, v.Addr
 	}
 	cl, err := b.controllerClient(addr)
 	if err != nil {
