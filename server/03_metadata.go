@@ -15,6 +15,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -215,7 +216,9 @@ func (b *Broker) autoCreateTopics(names []string) {
 				specs = append(specs, controller.TopicSpec{Name: name, NumPartitions: -1, ReplicationFactor: -1})
 				continue
 			}
-			if err != nil && ctx.Err() == nil {
+			// Too few brokers for an internal topic's replication
+			// factor is expected while a cluster starts.
+			if err != nil && ctx.Err() == nil && !errors.Is(err, errTooFewBrokers) {
 				b.logger.Warn("auto-creating topic failed", "topic", name, "err", err)
 			}
 		}
