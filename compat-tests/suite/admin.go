@@ -46,22 +46,51 @@ func adminDriver(t *testing.T, d Driver) AdminDriver {
 	return ad
 }
 
-// referenceConfigs describes topic's configs with the reference client.
-func referenceConfigs(ctx context.Context, t *testing.T, adm *kadm.Client, topic string) map[string]kadm.Config {
+// Against a cluster, the broker a client asks may not have applied the
+// metadata record of a create or an alter yet (Kafka's brokers learn them
+// from the metadata log, a little after the controller answers), so checks
+// that follow an admin call poll until they hold, for at most propagation.
+const propagation = 15 * time.Second
+
+// referenceConfigsWhen polls the reference DescribeConfigs until ok holds
+// or propagation passes, and returns the last answer.
+func referenceConfigsWhen(ctx context.Context, t *testing.T, adm *kadm.Client, topic string, ok func(map[string]kadm.Config) bool) map[string]kadm.Config {
 	t.Helper()
-	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
-	if err != nil {
-		t.Fatalf("reference DescribeConfigs %s: %v", topic, err)
+	deadline := time.Now().Add(propagation)
+	for {
+		rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+		var rc kadm.ResourceConfig
+		if err == nil {
+			rc, err = rcs.On(topic, nil)
+		}
+		if err == nil {
+			err = rc.Err
+		}
+		if err == nil {
+			out := map[string]kadm.Config{}
+			for _, c := range rc.Configs {
+				out[c.Key] = c
+			}
+			if ok(out) || time.Now().After(deadline) {
+				return out
+			}
+		} else if time.Now().After(deadline) {
+			t.Fatalf("reference DescribeConfigs %s: %v %s", topic, err, rc.ErrMessage)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	rc, err := rcs.On(topic, nil)
-	if err != nil || rc.Err != nil {
-		t.Fatalf("reference DescribeConfigs %s: %v %v %s", topic, err, rc.Err, rc.ErrMessage)
+}
+
+// describeWhen polls the client's DescribeConfigs the same way.
+func describeWhen(ctx context.Context, ad AdminDriver, topic string, ok func(map[string]string) bool) (map[string]string, error) {
+	deadline := time.Now().Add(propagation)
+	for {
+		got, err := ad.DescribeTopicConfigs(ctx, topic)
+		if (err == nil && ok(got)) || time.Now().After(deadline) {
+			return got, err
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	out := map[string]kadm.Config{}
-	for _, c := range rc.Configs {
-		out[c.Key] = c
-	}
-	return out
 }
 
 // waitPartitions polls the reference Metadata until topic has want
@@ -106,7 +135,10 @@ func testAdminTopics(ctx context.Context, t *testing.T, d Driver) {
 		t.Fatalf("%s CreateTopics: %v", d.Name(), err)
 	}
 	waitPartitions(ctx, t, adm, topic, 2, "after CreateTopics(2 partitions)")
-	cfg := referenceConfigs(ctx, t, adm, topic)
+	cfg := referenceConfigsWhen(ctx, t, adm, topic, func(m map[string]kadm.Config) bool {
+		c := m["retention.ms"]
+		return c.MaybeValue() == "3600000"
+	})
 	if c := cfg["retention.ms"]; c.MaybeValue() != "3600000" || c.Source.String() != "DYNAMIC_TOPIC_CONFIG" {
 		t.Errorf("retention.ms after create: %q from %s, want \"3600000\" from DYNAMIC_TOPIC_CONFIG", c.MaybeValue(), c.Source)
 	}
@@ -145,11 +177,11 @@ func testAdminConfigs(ctx context.Context, t *testing.T, d Driver) {
 	topic := TopicName(d.Name(), "admconfigs")
 	CreateTopic(ctx, t, adm, topic, 1, nil)
 
-	got, err := ad.DescribeTopicConfigs(ctx, topic)
+	got, err := describeWhen(ctx, ad, topic, func(map[string]string) bool { return true })
 	if err != nil {
 		t.Fatalf("%s DescribeConfigs: %v", d.Name(), err)
 	}
-	ref := referenceConfigs(ctx, t, adm, topic)
+	ref := referenceConfigsWhen(ctx, t, adm, topic, func(map[string]kadm.Config) bool { return true })
 	for _, key := range []string{"cleanup.policy", "retention.ms", "max.message.bytes", "segment.bytes", "compression.type"} {
 		if _, ok := got[key]; !ok {
 			t.Errorf("%s DescribeConfigs: %s missing", d.Name(), key)
@@ -176,10 +208,14 @@ func testAdminConfigs(ctx context.Context, t *testing.T, d Driver) {
 	if err := ad.AlterTopicConfig(ctx, topic, "retention.ms", "7200000"); err != nil {
 		t.Fatalf("%s alter retention.ms: %v", d.Name(), err)
 	}
-	if c := referenceConfigs(ctx, t, adm, topic)["retention.ms"]; c.MaybeValue() != "7200000" || c.Source.String() != "DYNAMIC_TOPIC_CONFIG" {
+	altered := func(m map[string]kadm.Config) bool {
+		c := m["retention.ms"]
+		return c.MaybeValue() == "7200000"
+	}
+	if c := referenceConfigsWhen(ctx, t, adm, topic, altered)["retention.ms"]; c.MaybeValue() != "7200000" || c.Source.String() != "DYNAMIC_TOPIC_CONFIG" {
 		t.Errorf("reference sees retention.ms %q from %s after the alter, want \"7200000\" from DYNAMIC_TOPIC_CONFIG", c.MaybeValue(), c.Source)
 	}
-	if got, err := ad.DescribeTopicConfigs(ctx, topic); err != nil {
+	if got, err := describeWhen(ctx, ad, topic, func(m map[string]string) bool { return m["retention.ms"] == "7200000" }); err != nil {
 		t.Errorf("%s DescribeConfigs after the alter: %v", d.Name(), err)
 	} else if got["retention.ms"] != "7200000" {
 		t.Errorf("%s sees retention.ms %q after its alter, want \"7200000\"", d.Name(), got["retention.ms"])
@@ -189,7 +225,7 @@ func testAdminConfigs(ctx context.Context, t *testing.T, d Driver) {
 	if err := ad.AlterTopicConfig(ctx, topic, "retention.ms", "not-a-number"); err == nil {
 		t.Errorf("%s set retention.ms to \"not-a-number\" without an error", d.Name())
 	}
-	if c := referenceConfigs(ctx, t, adm, topic)["retention.ms"]; c.MaybeValue() != "7200000" {
+	if c := referenceConfigsWhen(ctx, t, adm, topic, altered)["retention.ms"]; c.MaybeValue() != "7200000" {
 		t.Errorf("retention.ms is %q after a refused alter, want \"7200000\" kept", c.MaybeValue())
 	}
 }
