@@ -15,11 +15,13 @@ import (
 )
 
 // Manager is Kafka's ReplicaManager: the partitions this broker hosts and the
-// produce and fetch paths over them.
+// produce and fetch paths over them, the replica fetchers of the partitions
+// it follows, and the periodic ISR check of those it leads.
 type Manager struct {
 	nodeID int32
 	logs   *storage.LogManager
 	logger *slog.Logger
+	opts   Options
 
 	// applyMu serialises changes to the set of hosted partitions (log
 	// creation and deletion); lock order: applyMu, then mu.
@@ -28,27 +30,112 @@ type Manager struct {
 		sync.RWMutex
 		partitions map[storage.TopicPartition]*Partition
 	}
+
+	fetchers *fetcherManager
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
-// NewManager returns a manager over the logs of logs.
-func NewManager(nodeID int32, logs *storage.LogManager, logger *slog.Logger) *Manager {
+// Options connect the manager to the rest of the cluster. The zero value
+// serves a single node: no follower is ever fetched from or for.
+type Options struct {
+	// AlterPartition sends ISR changes to the active controller.
+	AlterPartition AlterPartitionFunc
+	// BrokerEpoch is this broker's epoch from its registration (-1 until
+	// registered).
+	BrokerEpoch func() int64
+	// Endpoint opens a connection to a leader's inter-broker listener
+	// for a replica fetcher.
+	Endpoint func(brokerID int32) (LeaderEndpoint, error)
+	// ReplicaLagTimeMax is replica.lag.time.max.ms (default 30 s).
+	ReplicaLagTimeMax time.Duration
+	// Fetch holds the replica.fetch.* settings.
+	Fetch FetcherConfig
+}
+
+// NewManager returns a manager over the logs of logs. Close stops its
+// background work.
+func NewManager(nodeID int32, logs *storage.LogManager, logger *slog.Logger, opts ...Options) *Manager {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{nodeID: nodeID, logs: logs, logger: logger}
+	if len(opts) > 0 {
+		m.opts = opts[0]
+	}
+	if m.opts.ReplicaLagTimeMax <= 0 {
+		m.opts.ReplicaLagTimeMax = 30 * time.Second
+	}
+	m.opts.Fetch = m.opts.Fetch.withDefaults()
 	m.mu.partitions = make(map[storage.TopicPartition]*Partition)
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.fetchers = newFetcherManager(m)
+	m.goAsync(m.isrExpirationLoop)
 	return m
+}
+
+// Close stops the fetchers and the ISR check and waits for them.
+func (m *Manager) Close() {
+	m.cancel()
+	m.fetchers.closeAll()
+	m.wg.Wait()
+}
+
+// goAsync runs f in a goroutine that Close waits for.
+func (m *Manager) goAsync(f func(ctx context.Context)) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		f(m.ctx)
+	}()
+}
+
+func (m *Manager) brokerEpoch() int64 {
+	if m.opts.BrokerEpoch == nil {
+		return -1
+	}
+	return m.opts.BrokerEpoch()
+}
+
+// errNoController answers an ISR change on a manager without a controller.
+var errNoController = errors.New("no AlterPartition channel to the controller")
+
+// isrExpirationLoop is Kafka's isr-expiration task: every
+// replica.lag.time.max.ms / 2 each led partition drops the followers that
+// have not caught up for replica.lag.time.max.ms.
+func (m *Manager) isrExpirationLoop(ctx context.Context) {
+	t := time.NewTicker(max(m.opts.ReplicaLagTimeMax/2, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			m.maybeShrinkIsrs(now)
+		}
+	}
+}
+
+// maybeShrinkIsrs runs the ISR check once over every partition.
+func (m *Manager) maybeShrinkIsrs(now time.Time) {
+	maxLag := m.opts.ReplicaLagTimeMax.Milliseconds()
+	for _, p := range m.Partitions() {
+		m.submitAlterPartition(p, p.maybeShrinkIsr(now.UnixMilli(), maxLag))
+	}
 }
 
 // PartitionState is what the metadata image says about one partition.
 type PartitionState struct {
-	TopicID     [16]byte
-	Leader      int32
-	LeaderEpoch int32
-	ISR         []int32
-	Replicas    []int32
-	LogConfig   storage.LogConfig
-	Config      PartitionConfig
+	TopicID        [16]byte
+	Leader         int32
+	LeaderEpoch    int32
+	PartitionEpoch int32
+	ISR            []int32
+	Replicas       []int32
+	LogConfig      storage.LogConfig
+	Config         PartitionConfig
 }
 
 // ApplyPartitionState creates the partition's log if needed and applies the
@@ -70,6 +157,7 @@ func (m *Manager) ApplyPartitionState(tp storage.TopicPartition, st PartitionSta
 		m.mu.Lock()
 		delete(m.mu.partitions, tp)
 		m.mu.Unlock()
+		m.fetchers.removePartition(p)
 		p.wake() // delayed fetches re-check and find the partition gone
 		if err := m.logs.DeleteLog(tp); err != nil {
 			return fmt.Errorf("deleting stale log %s-%d: %w", tp.Topic, tp.Partition, err)
@@ -78,10 +166,7 @@ func (m *Manager) ApplyPartitionState(tp storage.TopicPartition, st PartitionSta
 	}
 	if ok {
 		p.log.SetConfig(st.LogConfig)
-		p.setState(st.Leader, st.LeaderEpoch, st.ISR, st.Config)
-		if st.Leader == m.nodeID {
-			p.maybeIncrementHighWatermark()
-		}
+		m.applyRole(p, st)
 		return nil
 	}
 	log, err := m.logs.GetOrCreateLog(tp, st.TopicID, st.LogConfig)
@@ -103,14 +188,31 @@ func (m *Manager) ApplyPartitionState(tp storage.TopicPartition, st PartitionSta
 	// The partition is published with its role already set, so a request
 	// never sees it without a leader.
 	p = newPartition(m.nodeID, tp, st.TopicID, log)
-	p.setState(st.Leader, st.LeaderEpoch, st.ISR, st.Config)
-	if st.Leader == m.nodeID {
-		p.maybeIncrementHighWatermark()
-	}
+	p.applyState(st, time.Now())
 	m.mu.Lock()
 	m.mu.partitions[tp] = p
 	m.mu.Unlock()
+	m.applyFetcher(p, st)
 	return nil
+}
+
+// applyRole applies st to a hosted partition and starts or stops fetching
+// it.
+func (m *Manager) applyRole(p *Partition, st PartitionState) {
+	p.applyState(st, time.Now())
+	m.applyFetcher(p, st)
+}
+
+// applyFetcher adds a follower partition to the fetcher of its leader
+// (Kafka's makeFollowers → addFetcherForPartitions) and removes a led or
+// leaderless one.
+func (m *Manager) applyFetcher(p *Partition, st PartitionState) {
+	leader, epoch := p.Leader()
+	if leader == m.nodeID || leader < 0 {
+		m.fetchers.removePartition(p)
+		return
+	}
+	m.fetchers.addPartition(p, leader, epoch)
 }
 
 // RemovePartition stops hosting tp and deletes its log (topic deletion).
@@ -122,6 +224,7 @@ func (m *Manager) RemovePartition(tp storage.TopicPartition) error {
 	delete(m.mu.partitions, tp)
 	m.mu.Unlock()
 	if ok {
+		m.fetchers.removePartition(p)
 		p.wake() // delayed fetches re-check and find the partition gone
 	}
 	return m.logs.DeleteLog(tp)
@@ -156,19 +259,39 @@ func (m *Manager) Partitions() []*Partition {
 }
 
 // WaitForHighWatermark blocks until the partition's high watermark reaches
-// offset (acks=all: every ISR member has the batch), ctx ends, or timeout
-// passes, in which case it answers REQUEST_TIMED_OUT as Kafka's delayed
-// produce does.
+// offset (every ISR member has the batch), ctx ends, or timeout passes, in
+// which case it answers REQUEST_TIMED_OUT as Kafka's delayed produce does.
+// It answers NOT_LEADER_OR_FOLLOWER as soon as this node stops leading the
+// partition in the epoch the wait began in.
 func (m *Manager) WaitForHighWatermark(ctx context.Context, p *Partition, offset int64, timeout time.Duration) error {
-	if p.HighWatermark() >= offset {
-		return nil
+	return m.waitHighWatermark(ctx, p, offset, timeout, false)
+}
+
+// WaitForAcksAll is WaitForHighWatermark for an acks=all produce: once the
+// high watermark passes the batch, an ISR that shrank below
+// min.insync.replicas meanwhile answers NOT_ENOUGH_REPLICAS_AFTER_APPEND
+// (Kafka's DelayedProduce).
+func (m *Manager) WaitForAcksAll(ctx context.Context, p *Partition, offset int64, timeout time.Duration) error {
+	return m.waitHighWatermark(ctx, p, offset, timeout, true)
+}
+
+func (m *Manager) waitHighWatermark(ctx context.Context, p *Partition, offset int64, timeout time.Duration, checkMinIsr bool) error {
+	epoch, err := p.checkLeader(-1)
+	if err != nil {
+		return err
+	}
+	if done, err := p.highWatermarkReached(offset, epoch, checkMinIsr); done {
+		return err
 	}
 	ch := make(chan struct{}, 1)
 	p.addWaiter(ch)
 	defer p.removeWaiter(ch)
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	for p.HighWatermark() < offset {
+	for {
+		if done, err := p.highWatermarkReached(offset, epoch, checkMinIsr); done {
+			return err
+		}
 		select {
 		case <-ch:
 		case <-timer.C:
@@ -177,7 +300,6 @@ func (m *Manager) WaitForHighWatermark(ctx context.Context, p *Partition, offset
 			return kerr.RequestTimedOut
 		}
 	}
-	return nil
 }
 
 // FetchPartition is one partition of a fetch request.
@@ -186,6 +308,9 @@ type FetchPartition struct {
 	FetchOffset        int64
 	CurrentLeaderEpoch int32
 	MaxBytes           int32
+	// LastFetchedEpoch and LogStartOffset are a follower's (-1: none).
+	LastFetchedEpoch int32
+	LogStartOffset   int64
 }
 
 // FetchParams are the request-wide fetch limits.
@@ -194,6 +319,16 @@ type FetchParams struct {
 	MaxBytes      int32
 	MaxWait       time.Duration
 	ReadCommitted bool
+	// Follower is set when a follower fetches (Fetch ReplicaID, v15+
+	// ReplicaState), nil for a consumer.
+	Follower *FollowerID
+}
+
+// FollowerID names a fetching follower: its broker id and broker epoch
+// (Fetch v15+ ReplicaState.ReplicaEpoch, else -1).
+type FollowerID struct {
+	ID          int32
+	BrokerEpoch int64
 }
 
 // Fetch reads every partition and, until MinBytes are available or MaxWait
@@ -272,12 +407,29 @@ func (m *Manager) readAll(parts []FetchPartition, params FetchParams) ([]ReadRes
 			limit = remaining
 		}
 		minOne := total == 0
-		if limit <= 0 && !minOne {
+		outOfBudget := limit <= 0 && !minOne
+		if outOfBudget {
 			// Out of budget: report offsets without data.
-			results[i] = p.Read(fp.FetchOffset, fp.CurrentLeaderEpoch, 0, false, params.ReadCommitted)
-			results[i].Records = nil
+			limit = 0
+		}
+		if f := params.Follower; f != nil {
+			var expand bool
+			results[i], expand = p.readForFollower(FollowerFetch{
+				ReplicaID: f.ID, BrokerEpoch: f.BrokerEpoch,
+				FetchOffset: fp.FetchOffset, LogStartOffset: fp.LogStartOffset,
+				CurrentLeaderEpoch: fp.CurrentLeaderEpoch, LastFetchedEpoch: fp.LastFetchedEpoch,
+			}, limit, minOne, time.Now())
+			if expand {
+				m.submitAlterPartition(p, p.maybeExpandIsr(f.ID))
+			}
 		} else {
 			results[i] = p.Read(fp.FetchOffset, fp.CurrentLeaderEpoch, limit, minOne, params.ReadCommitted)
+		}
+		if outOfBudget {
+			results[i].Records = nil
+		}
+		if results[i].DivergingEpoch != nil {
+			anyErr = true // answered at once, as a partition error is
 		}
 		if results[i].Err != nil {
 			anyErr = true

@@ -1,9 +1,7 @@
 package replica
 
 import (
-	"errors"
 	"fmt"
-	"math"
 	"sync"
 	"time"
 
@@ -37,7 +35,12 @@ type PartitionConfig struct {
 	TimestampAfterMaxMs  int64
 }
 
-// Partition is one partition this broker hosts.
+// Partition is one partition this broker hosts: Kafka's Partition. It holds
+// the replica's role (leader or follower, leader epoch, partition epoch, ISR)
+// and, on the leader, each follower's fetch state.
+//
+// Lock order: txnMu, leaderIsrUpdateLock, the log's locks, hwMu, replicaMu,
+// mu.
 type Partition struct {
 	TP      storage.TopicPartition
 	TopicID [16]byte
@@ -51,21 +54,62 @@ type Partition struct {
 	guards   map[int64]verificationGuard // guarded by txnMu
 	guardSeq uint64                      // guarded by txnMu
 
+	// leaderIsrUpdateLock is Kafka's Partition.leaderIsrUpdateLock: each
+	// operation that depends on the role (appends, reads, offset lookups,
+	// follower fetches, DeleteRecords) holds it for reading from its
+	// leadership check to its end; role changes and ISR updates hold it
+	// for writing. An append therefore never lands in a log whose role
+	// changed after the check.
+	leaderIsrUpdateLock sync.RWMutex
+	st                  roleState // guarded by leaderIsrUpdateLock
+
+	// replicaMu guards the followers' fetch state, which concurrent
+	// follower fetches update under the read lock (Kafka's Replica keeps
+	// it in an AtomicReference). The map itself changes only under the
+	// write lock as well.
+	replicaMu sync.Mutex
+	remote    map[int32]*replicaState
+
 	mu struct {
 		sync.Mutex
-		cfg         PartitionConfig
-		leaderEpoch int32
-		leader      int32
-		isr         []int32
-		// waiters are delayed fetches and produces woken on every append
-		// or high watermark change (Kafka's purgatory keys).
+		// waiters are delayed fetches and produces woken on every append,
+		// high watermark change or role change (Kafka's purgatory keys).
 		waiters map[chan struct{}]struct{}
 	}
+}
+
+// roleState is the partition's role as the metadata image and the
+// partition's own ISR changes left it.
+type roleState struct {
+	leader         int32
+	leaderEpoch    int32
+	partitionEpoch int32
+	replicas       []int32
+	// isr is the committed ISR (Kafka's CommittedPartitionState).
+	isr []int32
+	// maximalIsr is the ISR the high watermark is computed over: while an
+	// AlterPartition is in flight it is the larger of the committed and
+	// the proposed ISR (Kafka's PendingExpandIsr / PendingShrinkIsr), so
+	// the high watermark never counts on a replica that may not be in
+	// the ISR the controller commits.
+	maximalIsr []int32
+	// alterInFlight is set while an AlterPartition of ours is pending;
+	// no other ISR change is proposed meanwhile.
+	alterInFlight bool
+	// alterSeq numbers ISR proposals and applied images, so that an
+	// AlterPartition answer applies only to the proposal it answers.
+	alterSeq uint64
+	// leaderEpochStartOffset is the log end offset when this node became
+	// leader in the current epoch: a follower joins the ISR only once it
+	// has everything written in earlier epochs (Kafka's isFollowerInSync).
+	leaderEpochStartOffset int64
+	cfg                    PartitionConfig
 }
 
 func newPartition(nodeID int32, tp storage.TopicPartition, topicID [16]byte, log *storage.Log) *Partition {
 	p := &Partition{TP: tp, TopicID: topicID, log: log, nodeID: nodeID}
 	p.mu.waiters = make(map[chan struct{}]struct{})
+	p.st.leader, p.st.leaderEpoch, p.st.partitionEpoch = -1, -1, -1
 	return p
 }
 
@@ -74,43 +118,78 @@ func (p *Partition) Log() *storage.Log { return p.log }
 
 // LeaderEpoch returns the current leader epoch.
 func (p *Partition) LeaderEpoch() int32 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.mu.leaderEpoch
+	p.leaderIsrUpdateLock.RLock()
+	defer p.leaderIsrUpdateLock.RUnlock()
+	return p.st.leaderEpoch
 }
 
-func (p *Partition) setState(leader, leaderEpoch int32, isr []int32, cfg PartitionConfig) {
-	p.mu.Lock()
-	p.mu.leader = leader
-	p.mu.leaderEpoch = leaderEpoch
-	p.mu.isr = append([]int32(nil), isr...)
-	p.mu.cfg = cfg
-	p.mu.Unlock()
+// Leader returns the current leader's id and epoch.
+func (p *Partition) Leader() (int32, int32) {
+	p.leaderIsrUpdateLock.RLock()
+	defer p.leaderIsrUpdateLock.RUnlock()
+	return p.st.leader, p.st.leaderEpoch
+}
+
+// IsLeader reports whether this node leads the partition.
+func (p *Partition) IsLeader() bool {
+	p.leaderIsrUpdateLock.RLock()
+	defer p.leaderIsrUpdateLock.RUnlock()
+	return p.st.leader == p.nodeID
+}
+
+// ISR returns the committed in-sync replica set.
+func (p *Partition) ISR() []int32 {
+	p.leaderIsrUpdateLock.RLock()
+	defer p.leaderIsrUpdateLock.RUnlock()
+	return append([]int32(nil), p.st.isr...)
+}
+
+// PartitionEpoch returns the partition epoch this replica last applied.
+func (p *Partition) PartitionEpoch() int32 {
+	p.leaderIsrUpdateLock.RLock()
+	defer p.leaderIsrUpdateLock.RUnlock()
+	return p.st.partitionEpoch
 }
 
 func (p *Partition) config() PartitionConfig {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.mu.cfg
+	p.leaderIsrUpdateLock.RLock()
+	defer p.leaderIsrUpdateLock.RUnlock()
+	return p.st.cfg
 }
 
-// checkLeader answers NOT_LEADER_OR_FOLLOWER when this node does not lead the
-// partition, and FENCED/UNKNOWN_LEADER_EPOCH when the client's epoch is off
-// (KIP-320); -1 skips the epoch check as Kafka does.
-func (p *Partition) checkLeader(clientEpoch int32) (int32, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.mu.leader != p.nodeID {
-		return p.mu.leaderEpoch, kerr.NotLeaderForPartition
+// checkLeaderLocked answers NOT_LEADER_OR_FOLLOWER when this node does not
+// lead the partition, and FENCED/UNKNOWN_LEADER_EPOCH when the client's
+// epoch is off (KIP-320); -1 skips the epoch check as Kafka does.
+// leaderIsrUpdateLock held (read or write).
+func (p *Partition) checkLeaderLocked(clientEpoch int32) (int32, error) {
+	if err := p.checkEpochLocked(clientEpoch); err != nil {
+		return p.st.leaderEpoch, err
 	}
+	if p.st.leader != p.nodeID {
+		return p.st.leaderEpoch, kerr.NotLeaderForPartition
+	}
+	return p.st.leaderEpoch, nil
+}
+
+// checkEpochLocked is Kafka's Partition.validateLeaderEpoch: a client
+// behind the current epoch is fenced, one ahead of it knows of an epoch
+// this replica has not seen yet. leaderIsrUpdateLock held.
+func (p *Partition) checkEpochLocked(clientEpoch int32) error {
 	switch {
-	case clientEpoch == -1 || clientEpoch == p.mu.leaderEpoch:
-		return p.mu.leaderEpoch, nil
-	case clientEpoch < p.mu.leaderEpoch:
-		return p.mu.leaderEpoch, kerr.FencedLeaderEpoch
+	case clientEpoch == -1 || clientEpoch == p.st.leaderEpoch:
+		return nil
+	case clientEpoch < p.st.leaderEpoch:
+		return kerr.FencedLeaderEpoch
 	default:
-		return p.mu.leaderEpoch, kerr.UnknownLeaderEpoch
+		return kerr.UnknownLeaderEpoch
 	}
+}
+
+// checkLeader is checkLeaderLocked for callers that only need the answer.
+func (p *Partition) checkLeader(clientEpoch int32) (int32, error) {
+	p.leaderIsrUpdateLock.RLock()
+	defer p.leaderIsrUpdateLock.RUnlock()
+	return p.checkLeaderLocked(clientEpoch)
 }
 
 // LastOffsetForLeaderEpoch answers OffsetForLeaderEpoch (KIP-101, KIP-320;
@@ -127,33 +206,43 @@ func (p *Partition) checkLeader(clientEpoch int32) (int32, error) {
 // took the current epoch from ListOffsets on an idle partition would be
 // told (-1, -1) and reset its position.
 func (p *Partition) LastOffsetForLeaderEpoch(currentLeaderEpoch, leaderEpoch int32) (int32, int64, error) {
-	leaderNow, err := p.checkLeader(currentLeaderEpoch)
+	p.leaderIsrUpdateLock.RLock()
+	defer p.leaderIsrUpdateLock.RUnlock()
+	leaderNow, err := p.checkLeaderLocked(currentLeaderEpoch)
 	if err != nil {
 		return -1, -1, err
 	}
+	e, off := p.lastOffsetForLeaderEpochLocked(leaderNow, leaderEpoch)
+	return e, off, nil
+}
+
+// lastOffsetForLeaderEpochLocked is the cache lookup of
+// LastOffsetForLeaderEpoch; leaderIsrUpdateLock held.
+func (p *Partition) lastOffsetForLeaderEpochLocked(leaderNow, leaderEpoch int32) (int32, int64) {
 	if latest, ok := p.log.LatestEpoch(); leaderEpoch >= 0 && leaderEpoch <= leaderNow && (!ok || leaderEpoch > latest) {
 		// Every epoch after the cache's latest began at the log end
 		// offset (nothing was appended in any of them), and Kafka's
 		// leader would hold an entry for each epoch it led.
-		return leaderEpoch, p.log.LogEndOffset(), nil
+		return leaderEpoch, p.log.LogEndOffset()
 	}
 	epoch, end := p.log.EndOffsetForEpoch(leaderEpoch)
 	if end < 0 {
-		return -1, -1, nil
+		return -1, -1
 	}
-	return epoch, end, nil
+	return epoch, end
 }
 
 // AppendRecordsToLeader validates one producer's records for this partition
 // and appends them. data is the Produce request's records field; as in Kafka
 // (ProduceRequest.validateRecords, v3+) it must hold exactly one v2 batch.
 func (p *Partition) AppendRecordsToLeader(data []byte, now time.Time) (storage.AppendResult, error) {
-	leaderEpoch, err := p.checkLeader(-1)
+	p.leaderIsrUpdateLock.RLock()
+	defer p.leaderIsrUpdateLock.RUnlock()
+	leaderEpoch, err := p.checkLeaderLocked(-1)
 	if err != nil {
 		return storage.AppendResult{}, err
 	}
-	cfg := p.config()
-	batch, err := validateProducerBatch(data, cfg, now)
+	batch, err := validateProducerBatch(data, p.st.cfg, now)
 	if err != nil {
 		return storage.AppendResult{}, err
 	}
@@ -161,97 +250,54 @@ func (p *Partition) AppendRecordsToLeader(data []byte, now time.Time) (storage.A
 	if err != nil {
 		return res, err
 	}
-	p.maybeIncrementHighWatermark()
+	p.afterLeaderAppendLocked()
 	return res, nil
 }
 
-// validateProducerBatch applies Kafka's LogValidator rules that do not need
-// producer state (UnifiedLog.analyzeAndValidateRecords, LogValidator
-// .validateBatch and the record walk), and stores the records' largest
-// timestamp as the batch's max timestamp.
-func validateProducerBatch(data []byte, cfg PartitionConfig, now time.Time) (records.Batch, error) {
-	b, rest, err := records.ReadBatch(data)
-	if err != nil {
-		if errors.Is(err, records.ErrUnsupportedMagic) {
-			return nil, fmt.Errorf("%w: produce requests v3+ carry only magic v2 batches: %v", kerr.InvalidRecord, err)
-		}
-		return nil, fmt.Errorf("%w: %v", kerr.CorruptMessage, err)
-	}
-	if len(rest) != 0 {
-		return nil, fmt.Errorf("%w: produce requests v3+ may contain exactly one record batch", kerr.InvalidRecord)
-	}
-	if bo := b.BaseOffset(); bo != 0 {
-		// UnifiedLog.analyzeAndValidateRecords: a client's v2 batch starts
-		// at offset 0; the leader assigns the real one.
-		return nil, fmt.Errorf("%w: the base offset of a produced batch must be 0, not %d", kerr.InvalidRecord, bo)
-	}
-	if err := b.Validate(); err != nil {
-		if errors.Is(err, records.ErrInvalidRecord) {
-			return nil, fmt.Errorf("%w: %v", kerr.InvalidRecord, err)
-		}
-		return nil, fmt.Errorf("%w: %v", kerr.CorruptMessage, err)
-	}
-	if b.ProducerID() >= 0 && b.BaseSequence() < 0 {
-		return nil, fmt.Errorf("%w: invalid sequence number %d in a batch with producer id %d", kerr.InvalidRecord, b.BaseSequence(), b.ProducerID())
-	}
-	if b.TimestampType() == records.LogAppendTime {
-		// LogValidator.validateTimestamp: producers must not claim
-		// LogAppendTime; the broker sets it.
-		return nil, fmt.Errorf("%w: producers may not set the LogAppendTime timestamp type", kerr.InvalidTimestamp)
-	}
-	if cfg.MaxMessageBytes > 0 {
-		if err := b.ValidateSize(cfg.MaxMessageBytes); err != nil {
-			return nil, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", kerr.MessageTooLarge, len(b), cfg.MaxMessageBytes)
-		}
-	}
-	if b.IsControl() {
-		return nil, fmt.Errorf("%w: clients may not write control batches", kerr.InvalidRecord)
-	}
-	if b.IsTransactional() && b.ProducerID() < 0 {
-		// KIP-98: a transactional batch belongs to a producer id.
-		return nil, fmt.Errorf("%w: transactional batch without a producer id", kerr.InvalidRecord)
-	}
-	maxTs, err := validateRecords(b, cfg, now)
-	if err != nil {
-		return nil, err
-	}
-	if !cfg.LogAppendTime {
-		// LogValidator sets the max timestamp from the records for
-		// CreateTime (the log stamps LogAppendTime itself). A header that
-		// disagrees (librdkafka can write records with timestamp -1 under
-		// a max timestamp of 0) would otherwise make the segment look
-		// decades old to retention and segment.ms.
-		b.SetCreateTimeMaxTimestamp(maxTs)
-	}
-	if cfg.Recompress && b.Codec() != cfg.Compression {
-		nb, err := records.Recompress(b, cfg.Compression)
-		if err != nil {
-			return nil, fmt.Errorf("%w: recompressing to %s: %v", kerr.CorruptMessage, cfg.Compression, err)
-		}
-		if cfg.MaxMessageBytes > 0 && len(nb) > cfg.MaxMessageBytes {
-			return nil, fmt.Errorf("%w: recompressed batch of %d bytes exceeds max.message.bytes %d", kerr.MessageTooLarge, len(nb), cfg.MaxMessageBytes)
-		}
-		b = nb
-	}
-	// Otherwise the log patches offsets into the request's own buffer: each
-	// request frame is allocated for that request alone, so no copy is made.
-	return b, nil
+// afterLeaderAppendLocked moves the high watermark (immediately when this
+// node is the only ISR member) and wakes delayed fetches, followers' among
+// them. leaderIsrUpdateLock held for reading.
+func (p *Partition) afterLeaderAppendLocked() {
+	p.maybeIncrementHighWatermarkLocked()
+	p.wake()
 }
 
-// maybeIncrementHighWatermark moves the high watermark to the smallest log end
-// offset in the ISR. With only this node in the ISR that is our own log end.
-func (p *Partition) maybeIncrementHighWatermark() {
-	// Appends run concurrently with each other's high watermark updates:
-	// read, compare and set under one lock so that the high watermark
-	// never moves backwards (a delayed acks=all produce would then wait
-	// for an append that may never come).
+// maybeIncrementHighWatermarkLocked is Kafka's maybeIncrementLeaderHW: the
+// high watermark is the smallest log end offset over the (maximal) ISR,
+// and it only moves forward. A follower whose log end offset is not known
+// yet in this leader epoch holds it where it is. leaderIsrUpdateLock held.
+func (p *Partition) maybeIncrementHighWatermarkLocked() bool {
+	if p.st.leader != p.nodeID {
+		return false
+	}
+	// Appends and follower fetches run concurrently: read, compare and
+	// set under one lock so that the high watermark never moves
+	// backwards (a delayed acks=all produce would then wait for an
+	// append that may never come).
 	p.hwMu.Lock()
-	leo := p.log.LogEndOffset()
-	if leo > p.log.HighWatermark() {
-		p.log.SetHighWatermark(leo)
+	newHW := p.log.LogEndOffset()
+	p.replicaMu.Lock()
+	for _, id := range p.st.maximalIsr {
+		if id == p.nodeID {
+			continue
+		}
+		r, ok := p.remote[id]
+		if !ok || r.logEndOffset < 0 {
+			newHW = -1
+			break
+		}
+		newHW = min(newHW, r.logEndOffset)
+	}
+	p.replicaMu.Unlock()
+	moved := newHW > p.log.HighWatermark()
+	if moved {
+		p.log.SetHighWatermark(newHW)
 	}
 	p.hwMu.Unlock()
-	p.wake()
+	if moved {
+		p.wake()
+	}
+	return moved
 }
 
 func (p *Partition) wake() {
@@ -298,17 +344,28 @@ type ReadResult struct {
 	LastStableOffset int64
 	LogStartOffset   int64
 	Records          []byte
+	// DivergingEpoch is set for a follower whose log diverged from the
+	// leader's: it truncates to it before fetching again (KIP-595).
+	DivergingEpoch *EpochEndOffset
 	// AbortedTransactions is set for read_committed reads (never nil
 	// then): the aborted transactions overlapping the records.
 	AbortedTransactions []storage.AbortedTxn
 }
 
 // Read reads committed batches from offset (up to the high watermark, or the
-// last stable offset for read_committed).
+// last stable offset for read_committed) for a consumer of the leader.
 func (p *Partition) Read(offset int64, currentLeaderEpoch int32, maxBytes int, minOneBatch, readCommitted bool) ReadResult {
-	if _, err := p.checkLeader(currentLeaderEpoch); err != nil {
+	p.leaderIsrUpdateLock.RLock()
+	defer p.leaderIsrUpdateLock.RUnlock()
+	if _, err := p.checkLeaderLocked(currentLeaderEpoch); err != nil {
 		return ReadResult{Err: err, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
 	}
+	return p.readLocked(offset, maxBytes, minOneBatch, readCommitted)
+}
+
+// readLocked reads up to the high watermark or last stable offset;
+// leaderIsrUpdateLock held.
+func (p *Partition) readLocked(offset int64, maxBytes int, minOneBatch, readCommitted bool) ReadResult {
 	hw := p.HighWatermark()
 	lso := p.LastStableOffset()
 	limit := hw
@@ -331,80 +388,13 @@ func (p *Partition) Read(offset int64, currentLeaderEpoch int32, maxBytes int, m
 	return out
 }
 
-// minDecompressLimit is the floor of decompressLimit: 16 times Kafka's
-// default max.message.bytes.
-const minDecompressLimit = 16 << 20
-
-// decompressLimit bounds how far a produced batch's records may inflate:
-// 16 times max.message.bytes, at least minDecompressLimit, at most 1 GiB.
-// librdkafka, franz-go and Sarama bound a batch's uncompressed size by
-// max.message.bytes (or batch.size), far below it. The Java producer bounds
-// an estimate of the compressed size, so a very compressible batch can
-// exceed it; it is refused with MESSAGE_TOO_LARGE, on which the Java
-// producer splits the batch and retries. Kafka itself has no bound. Raw
-// snappy and zstd records are decoded whole (see records.Batch.WalkRecords),
-// so the bound is also the memory one produce request can make the broker
-// hold for them: compat-tests' wirefuzz, bombs included, on four
-// connections peaked the broker at 521 MiB of RSS with a 64 MiB bound and
-// at 178 MiB with this one.
-func decompressLimit(maxMessageBytes int) int {
-	return int(min(max(minDecompressLimit, 16*int64(maxMessageBytes)), 1<<30))
-}
-
-// validateRecords walks every record of every batch, compressed or not, as
-// Kafka's LogValidator does (records.Batch.WalkRecords): malformed records
-// and counts that disagree with the header are INVALID_RECORD, a payload
-// the codec cannot decode or an unknown codec CORRUPT_MESSAGE (Kafka fails
-// those with an internal error), records inflating past decompressLimit
-// MESSAGE_TOO_LARGE. Keys must be present on compacted topics, and
-// CreateTime timestamps other than -1 (NO_TIMESTAMP) must lie within
-// message.timestamp.before/after.max.ms. It returns the largest record
-// timestamp, -1 when no record has one.
-func validateRecords(b records.Batch, cfg PartitionConfig, now time.Time) (int64, error) {
-	nowMs := now.UnixMilli()
-	// Saturating bounds: the configs default to Long.MAX_VALUE.
-	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
-	if cfg.TimestampBeforeMaxMs >= 0 && nowMs >= math.MinInt64+cfg.TimestampBeforeMaxMs {
-		lo = nowMs - cfg.TimestampBeforeMaxMs
-	}
-	if cfg.TimestampAfterMaxMs >= 0 && nowMs <= math.MaxInt64-cfg.TimestampAfterMaxMs {
-		hi = nowMs + cfg.TimestampAfterMaxMs
-	}
-	checkTS := !cfg.LogAppendTime
-	compacted := cfg.Compacted
-	maxTs, err := b.WalkRecords(decompressLimit(cfg.MaxMessageBytes), func(r *records.RecordInfo) error {
-		if compacted && r.NullKey {
-			return fmt.Errorf("%w: compacted topic cannot accept a record without a key (record %d)", kerr.InvalidRecord, r.Index)
-		}
-		if checkTS && r.Timestamp != -1 && (r.Timestamp < lo || r.Timestamp > hi) {
-			return fmt.Errorf("%w: timestamp %d of record %d is out of range [%d, %d]", kerr.InvalidTimestamp,
-				r.Timestamp, r.Index, lo, hi)
-		}
-		return nil
-	})
-	switch {
-	case err == nil:
-		return maxTs, nil
-	case errors.Is(err, kerr.InvalidRecord), errors.Is(err, kerr.InvalidTimestamp):
-		return 0, err
-	case errors.Is(err, records.ErrRecordTooLarge):
-		return 0, fmt.Errorf("%w: %v", kerr.MessageTooLarge, err)
-	case errors.Is(err, records.ErrCorrupt):
-		return 0, fmt.Errorf("%w: %v", kerr.CorruptMessage, err)
-	default:
-		// InvalidRecordException: malformed records, "Incorrect declared
-		// batch size".
-		return 0, fmt.Errorf("%w: %v", kerr.InvalidRecord, err)
-	}
-}
-
 // CheckEnoughReplicas refuses an acks=all append when the ISR is smaller than
 // min.insync.replicas, before anything is written (Kafka's
 // Partition.appendRecordsToLeader: NOT_ENOUGH_REPLICAS).
 func (p *Partition) CheckEnoughReplicas() error {
-	p.mu.Lock()
-	isr, min := len(p.mu.isr), p.mu.cfg.MinInsyncReplicas
-	p.mu.Unlock()
+	p.leaderIsrUpdateLock.RLock()
+	isr, min := len(p.st.isr), p.st.cfg.MinInsyncReplicas
+	p.leaderIsrUpdateLock.RUnlock()
 	if isr < min {
 		return fmt.Errorf("%w: the in-sync replica set has %d members, min.insync.replicas is %d", kerr.NotEnoughReplicas, isr, min)
 	}

@@ -14,7 +14,8 @@ package replica
 // a verification that raced with the end of the transaction cannot open a
 // new, hanging one (Kafka's VerificationGuard in ProducerStateEntry). Guards
 // are checked and markers written under txnMu, which serialises the
-// partition's transactional appends.
+// partition's transactional appends; txnMu is taken before
+// leaderIsrUpdateLock.
 
 import (
 	"encoding/binary"
@@ -101,9 +102,8 @@ func (p *Partition) AppendTransactionalToLeader(data []byte, guard uint64, now t
 // the producer's epoch to end the transaction (KIP-890 part 2), which the
 // log checks.
 func (p *Partition) AppendTxnMarker(producerID int64, producerEpoch int16, coordinatorEpoch int32, commit bool, transactionVersion int8, now time.Time) (storage.AppendResult, error) {
-	leaderEpoch, err := p.checkLeader(-1)
-	if err != nil {
-		return storage.AppendResult{}, err
+	if _, err := p.checkLeader(-1); err != nil {
+		return storage.AppendResult{}, err // before building the batch; checked again under the lock
 	}
 	typ := storage.ControlAbort
 	if commit {
@@ -122,6 +122,12 @@ func (p *Partition) AppendTxnMarker(producerID int64, producerEpoch int16, coord
 	}
 	p.txnMu.Lock()
 	defer p.txnMu.Unlock()
+	p.leaderIsrUpdateLock.RLock()
+	defer p.leaderIsrUpdateLock.RUnlock()
+	leaderEpoch, err := p.checkLeaderLocked(-1)
+	if err != nil {
+		return storage.AppendResult{}, err
+	}
 	res, err := p.log.AppendMarkerAsLeader(batch, leaderEpoch,
 		storage.MarkerCheck{CoordinatorEpoch: coordinatorEpoch, TransactionVersion: transactionVersion}, now)
 	if err != nil {
@@ -129,7 +135,7 @@ func (p *Partition) AppendTxnMarker(producerID int64, producerEpoch int16, coord
 	}
 	// The transaction is over: a later write needs a new verification.
 	delete(p.guards, producerID)
-	p.maybeIncrementHighWatermark()
+	p.afterLeaderAppendLocked()
 	return res, nil
 }
 
@@ -148,12 +154,14 @@ func (p *Partition) AppendCoordinatorTxnBatch(b records.Batch, guard uint64, now
 	if guard == SkipVerification {
 		return p.AppendCoordinatorBatch(b, now)
 	}
-	leaderEpoch, err := p.checkLeader(-1)
+	p.txnMu.Lock()
+	defer p.txnMu.Unlock()
+	p.leaderIsrUpdateLock.RLock()
+	defer p.leaderIsrUpdateLock.RUnlock()
+	leaderEpoch, err := p.checkLeaderLocked(-1)
 	if err != nil {
 		return storage.AppendResult{}, err
 	}
-	p.txnMu.Lock()
-	defer p.txnMu.Unlock()
 	if err := p.checkGuardLocked(b, guard); err != nil {
 		return storage.AppendResult{}, err
 	}
@@ -161,7 +169,7 @@ func (p *Partition) AppendCoordinatorTxnBatch(b records.Batch, guard uint64, now
 	if err != nil {
 		return res, err
 	}
-	p.maybeIncrementHighWatermark()
+	p.afterLeaderAppendLocked()
 	return res, nil
 }
 
@@ -169,16 +177,18 @@ func (p *Partition) AppendCoordinatorTxnBatch(b records.Batch, guard uint64, now
 // broker (group and transaction state, transactional offset commits):
 // trusted input, so only producer state is checked.
 func (p *Partition) AppendCoordinatorBatch(b records.Batch, now time.Time) (storage.AppendResult, error) {
-	leaderEpoch, err := p.checkLeader(-1)
+	p.txnMu.Lock()
+	defer p.txnMu.Unlock()
+	p.leaderIsrUpdateLock.RLock()
+	defer p.leaderIsrUpdateLock.RUnlock()
+	leaderEpoch, err := p.checkLeaderLocked(-1)
 	if err != nil {
 		return storage.AppendResult{}, err
 	}
-	p.txnMu.Lock()
-	defer p.txnMu.Unlock()
 	res, err := p.log.AppendAsLeader(b, leaderEpoch, now)
 	if err != nil {
 		return res, err
 	}
-	p.maybeIncrementHighWatermark()
+	p.afterLeaderAppendLocked()
 	return res, nil
 }

@@ -127,10 +127,13 @@ func handleProduce(ctx context.Context, rc *requestContext, kreq kmsg.Request) (
 		return nil, nil
 	}
 	// acks=all: every partition's high watermark must reach its batch
-	// (with followers, every ISR member has it) before the response.
+	// (every ISR member has it) before the response; a leader that loses
+	// its leadership meanwhile answers NOT_LEADER_OR_FOLLOWER at once, an
+	// ISR that shrank below min.insync.replicas
+	// NOT_ENOUGH_REPLICAS_AFTER_APPEND (Kafka's DelayedProduce).
 	deadline := time.Now().Add(time.Duration(req.TimeoutMillis) * time.Millisecond)
 	for _, w := range waits {
-		if err := b.replicas.WaitForHighWatermark(ctx, w.p, w.next, time.Until(deadline)); err != nil {
+		if err := b.replicas.WaitForAcksAll(ctx, w.p, w.next, time.Until(deadline)); err != nil {
 			resp.Topics[w.ti].Partitions[w.pi].ErrorCode = errCode(err)
 		}
 	}

@@ -24,6 +24,14 @@ package server
 // converted data is cut to whole messages within PartitionMaxBytes and, from
 // v3, the response's MaxBytes, the first message always included (KIP-74).
 // v0–v2 have no response limit; v0–v3 no isolation level (read_uncommitted).
+//
+// A fetch with a replica id (ReplicaID before v15, ReplicaState from v15) is
+// a follower's (Kafka's Partition.fetchRecords): it reads up to the log end
+// offset, moves the follower's fetch state on the leader (and with it the
+// high watermark and the ISR), and from v12 answers a DivergingEpoch when
+// the follower's LastFetchedEpoch shows its log diverged. Followers may use
+// fetch sessions like consumers; Riffle's own fetchers send sessionless full
+// fetches.
 
 import (
 	"context"
@@ -70,6 +78,7 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 				topic: name, topicID: rt.TopicID, partition: rp.Partition,
 				fetchOffset: rp.FetchOffset, currentLeaderEpoch: rp.CurrentLeaderEpoch,
 				logStartOffset: rp.LogStartOffset, maxBytes: rp.PartitionMaxBytes,
+				lastFetchedEpoch: rp.LastFetchedEpoch,
 			}
 			if i, dup := seen[p.key(usesTopicIDs)]; dup {
 				fetchData[i] = p
@@ -106,7 +115,7 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 		parts = fctx.partitions
 	}
 
-	results := b.readFetch(ctx, req, img, parts)
+	results := b.readFetch(ctx, req, img, parts, replicaID)
 
 	include := func(int) bool { return true }
 	switch fctx.kind {
@@ -145,7 +154,7 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 
 // readFetch reads parts, waiting for MinBytes up to MaxWaitMillis, and
 // returns each partition's response.
-func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, img *controller.Image, parts []fetchPartitionParams) []kmsg.FetchResponseTopicPartition {
+func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, img *controller.Image, parts []fetchPartitionParams, replicaID int32) []kmsg.FetchResponseTopicPartition {
 	out := make([]kmsg.FetchResponseTopicPartition, len(parts))
 	var reads []replica.FetchPartition
 	var readIdx []int // reads[j] answers out[readIdx[j]]
@@ -175,6 +184,8 @@ func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, img *con
 			FetchOffset:        p.fetchOffset,
 			CurrentLeaderEpoch: p.currentLeaderEpoch,
 			MaxBytes:           p.maxBytes,
+			LastFetchedEpoch:   p.lastFetchedEpoch,
+			LogStartOffset:     p.logStartOffset,
 		})
 	}
 
@@ -184,12 +195,21 @@ func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, img *con
 	if req.Version >= 3 && req.MaxBytes > 0 && (maxBytes <= 0 || req.MaxBytes < maxBytes) {
 		maxBytes = req.MaxBytes
 	}
-	results := b.replicas.Fetch(ctx, reads, replica.FetchParams{
+	replicaEpoch := int64(-1)
+	if req.Version >= 15 {
+		replicaEpoch = req.ReplicaState.Epoch
+	}
+	params := replica.FetchParams{
 		MinBytes:      min(req.MinBytes, maxBytes),
 		MaxBytes:      maxBytes,
 		MaxWait:       time.Duration(req.MaxWaitMillis) * time.Millisecond,
 		ReadCommitted: req.IsolationLevel == 1,
-	})
+	}
+	if replicaID >= 0 {
+		params.Follower = &replica.FollowerID{ID: replicaID, BrokerEpoch: replicaEpoch}
+		params.ReadCommitted = false
+	}
+	results := b.replicas.Fetch(ctx, reads, params)
 	toMagic, convert := records.DownConvertMagic(req.Version)
 	responseBytes := 0
 	for j, r := range results {
@@ -203,6 +223,10 @@ func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, img *con
 		sp.HighWatermark = r.HighWatermark
 		sp.LastStableOffset = r.LastStableOffset
 		sp.LogStartOffset = r.LogStartOffset
+		if r.DivergingEpoch != nil {
+			// KIP-595: the follower truncates to this before fetching on.
+			sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = r.DivergingEpoch.Epoch, r.DivergingEpoch.EndOffset
+		}
 		// Never null: librdkafka refuses a null record set (size -1).
 		if r.Records != nil {
 			sp.RecordBatches = r.Records

@@ -27,9 +27,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle-io/riffle/replica"
 	"github.com/riffle-io/riffle/storage"
 )
 
@@ -52,7 +52,10 @@ func handleListOffsets(_ context.Context, rc *requestContext, kreq kmsg.Request)
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			ts, off, epoch, err := b.listOffset(rt.Topic, rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch, req.IsolationLevel == 1)
+			ts, off, epoch, err := b.listOffset(rt.Topic, rp.Partition, replica.OffsetQuery{
+				Timestamp: rp.Timestamp, CurrentLeaderEpoch: rp.CurrentLeaderEpoch,
+				ReadCommitted: req.IsolationLevel == 1, FromFollower: req.ReplicaID >= 0,
+			})
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = ts, off, epoch
 			sp.ErrorCode = errCode(err)
 			st.Partitions = append(st.Partitions, sp)
@@ -62,49 +65,14 @@ func handleListOffsets(_ context.Context, rc *requestContext, kreq kmsg.Request)
 	return resp, nil
 }
 
-func (b *Broker) listOffset(topic string, partition int32, target int64, clientEpoch int32, readCommitted bool) (ts, offset int64, epoch int32, err error) {
+// listOffset answers one partition under the partition's leadership check
+// (replica.Partition.FetchOffsetForTimestamp).
+func (b *Broker) listOffset(topic string, partition int32, q replica.OffsetQuery) (ts, offset int64, epoch int32, err error) {
 	p, err := b.replicas.Partition(storage.TopicPartition{Topic: topic, Partition: partition})
 	if err != nil {
 		return -1, -1, -1, err
 	}
-	epoch = p.LeaderEpoch()
-	if clientEpoch >= 0 && clientEpoch != epoch {
-		if clientEpoch < epoch {
-			return -1, -1, -1, kerr.FencedLeaderEpoch
-		}
-		return -1, -1, -1, kerr.UnknownLeaderEpoch
-	}
-	log := p.Log()
-	hw := p.HighWatermark()
-	switch target {
-	case -1:
-		if readCommitted {
-			return -1, p.LastStableOffset(), epoch, nil
-		}
-		return -1, hw, epoch, nil
-	case -2, -4:
-		return -1, log.LogStartOffset(), epoch, nil
-	case -3:
-		mts, moff := log.MaxTimestamp()
-		if moff < 0 || moff >= hw {
-			return -1, -1, -1, nil
-		}
-		return mts, moff, epoch, nil
-	case -5, -6:
-		return -1, -1, -1, nil
-	}
-	if target < 0 {
-		return -1, -1, -1, kerr.InvalidRequest
-	}
-	off, fts, found := log.OffsetForTimestamp(target)
-	limit := hw
-	if readCommitted {
-		limit = p.LastStableOffset()
-	}
-	if !found || off >= limit {
-		return -1, -1, -1, nil
-	}
-	return fts, off, epoch, nil
+	return p.FetchOffsetForTimestamp(q)
 }
 
 // maxLegacyOffsets bounds the answer to a v0 request, whatever MaxNumOffsets
@@ -117,8 +85,11 @@ func (b *Broker) legacyOffsetsBefore(topic string, partition int32, target int64
 	if err != nil {
 		return []int64{}, err
 	}
+	hw, err := p.LeaderHighWatermark()
+	if err != nil {
+		return []int64{}, err
+	}
 	log := p.Log()
-	hw := p.HighWatermark()
 	start, end := log.LogStartOffset(), log.LogEndOffset()
 	// (offset, time) pairs: each segment's base offset (not below the log
 	// start) with its file's mtime, then the log end offset "now" unless the

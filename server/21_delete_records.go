@@ -8,9 +8,11 @@ package server
 // offset, and fetches below it get OFFSET_OUT_OF_RANGE. An offset past the
 // high watermark is OFFSET_OUT_OF_RANGE; a topic whose cleanup.policy lacks
 // delete is POLICY_VIOLATION; only the leader serves it. The response's low
-// watermark is the new log start offset. Every replica is this broker's own
-// log here, so no follower needs to be waited for; the new start offsets
-// are checkpointed before answering, so they survive a crash.
+// watermark is the new log start offset (replica.Partition
+// .DeleteRecordsOnLeader). Followers follow it with their next fetch; the
+// answer does not wait for them (Kafka's DelayedDeleteRecords waits for
+// the low watermark across replicas). The new start offsets are
+// checkpointed before answering, so they survive a crash.
 //
 // v2 is the flexible version; nothing else changed between versions.
 
@@ -66,40 +68,5 @@ func (b *Broker) deleteRecords(tp storage.TopicPartition, offset int64) (int64, 
 	if err != nil {
 		return -1, err
 	}
-	if !b.leads(tp) {
-		return -1, kerr.NotLeaderForPartition
-	}
-	log := p.Log()
-	if err := log.Offline(); err != nil {
-		return -1, err
-	}
-	if !log.Config().CleanupDelete {
-		return -1, fmt.Errorf("%w: records of partition %s can not be deleted due to the configured policy", kerr.PolicyViolation, tp)
-	}
-	hw := p.HighWatermark()
-	if offset == -1 {
-		offset = hw // DeleteRecordsRequest.HIGH_WATERMARK
-	}
-	if offset < 0 || offset > hw {
-		return -1, fmt.Errorf("%w: cannot delete records of %s before %d: the high watermark is %d", kerr.OffsetOutOfRange, tp, offset, hw)
-	}
-	if err := log.IncrementLogStartOffset(offset); err != nil {
-		return -1, err
-	}
-	return log.LogStartOffset(), nil
-}
-
-// leads reports whether the metadata image names this broker the
-// partition's leader.
-func (b *Broker) leads(tp storage.TopicPartition) bool {
-	t, ok := b.ctrl.Image().Topics[tp.Topic]
-	if !ok {
-		return false
-	}
-	for _, p := range t.Partitions {
-		if p.Partition == tp.Partition {
-			return p.Leader == b.cfg.NodeID
-		}
-	}
-	return false
+	return p.DeleteRecordsOnLeader(offset)
 }

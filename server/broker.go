@@ -266,6 +266,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	}
 	b.closePeers()
 	b.closeControllerClients()
+	if b.replicas != nil {
+		b.replicas.Close() // replica fetchers and the ISR check
+	}
 	var errs []error
 	if b.ctrl != nil {
 		if err := b.ctrl.Close(); err != nil {

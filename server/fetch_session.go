@@ -67,6 +67,7 @@ type fetchPartitionParams struct {
 	fetchOffset        int64
 	currentLeaderEpoch int32
 	logStartOffset     int64 // the fetcher's (followers)
+	lastFetchedEpoch   int32 // the follower's (v12+), -1: none
 	maxBytes           int32
 }
 
@@ -92,6 +93,7 @@ func (cp *cachedPartition) updateRequestParams(p fetchPartitionParams) {
 	cp.fetchOffset = p.fetchOffset
 	cp.currentLeaderEpoch = p.currentLeaderEpoch
 	cp.logStartOffset = p.logStartOffset
+	cp.lastFetchedEpoch = p.lastFetchedEpoch
 	cp.maxBytes = p.maxBytes
 }
 

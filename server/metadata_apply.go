@@ -62,13 +62,14 @@ func (b *Broker) applyTopic(t *controller.TopicImage) {
 		}
 		tp := storage.TopicPartition{Topic: t.Name, Partition: p.Partition}
 		err := b.replicas.ApplyPartitionState(tp, replica.PartitionState{
-			TopicID:     t.ID,
-			Leader:      p.Leader,
-			LeaderEpoch: p.LeaderEpoch,
-			ISR:         p.ISR,
-			Replicas:    p.Replicas,
-			LogConfig:   logCfg,
-			Config:      pcfg,
+			TopicID:        t.ID,
+			Leader:         p.Leader,
+			LeaderEpoch:    p.LeaderEpoch,
+			PartitionEpoch: p.PartitionEpoch,
+			ISR:            p.ISR,
+			Replicas:       p.Replicas,
+			LogConfig:      logCfg,
+			Config:         pcfg,
 		})
 		if err != nil {
 			b.logger.Error("cannot host partition", "topic", t.Name, "partition", p.Partition, "err", err)

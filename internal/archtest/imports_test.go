@@ -23,7 +23,7 @@ var allowed = map[string][]string{
 	"storage":          {module + "/protocol/records"},
 	"controller":       {module + "/protocol", "github.com/twmb/franz-go/pkg/kerr", "github.com/twmb/franz-go/pkg/kmsg", "github.com/hashicorp/"},
 	"coordinator":      {module + "/protocol", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kerr"},
-	"replica":          {module + "/storage", module + "/controller", module + "/protocol", "github.com/twmb/franz-go/pkg/kerr"},
+	"replica":          {module + "/storage", module + "/controller", module + "/protocol", "github.com/twmb/franz-go/pkg/kerr", "github.com/twmb/franz-go/pkg/kmsg"},
 	"server": {module + "/config", module + "/protocol", module + "/storage", module + "/controller",
 		module + "/coordinator", module + "/replica", "github.com/twmb/franz-go/pkg/", "github.com/prometheus/"},
 	"cmd/riffle": {module + "/"},
