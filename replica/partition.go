@@ -330,11 +330,7 @@ func (p *Partition) HighWatermark() int64 { return p.log.HighWatermark() }
 // the first offset of the oldest open transaction, capped by the high
 // watermark (UnifiedLog.lastStableOffset, KIP-98).
 func (p *Partition) LastStableOffset() int64 {
-	hw := p.log.HighWatermark()
-	if fuo := p.log.FirstUnstableOffset(); fuo >= 0 && fuo < hw {
-		return fuo
-	}
-	return hw
+	return p.log.LastStableOffset()
 }
 
 // ReadResult is one partition's part of a fetch.

@@ -371,3 +371,32 @@ func TestFollowerBehindLogStartRestarts(t *testing.T) {
 	})
 	c.requireSameLogs(1, 2)
 }
+
+// A transaction whose marker is above the high watermark still holds the
+// last stable offset back: a new leader without the marker would find it
+// open (Kafka's ProducerStateManager.unreplicatedTxns).
+func TestLastStableOffsetWaitsForReplicatedMarker(t *testing.T) {
+	c := newReplCluster(t, []int32{1, 2}, 1, time.Minute)
+	leader := c.part(1)
+	end := appendN(t, leader, 2, "plain")
+	waitFor(t, "replication", func() bool { return leader.HighWatermark() == end })
+	if _, err := leader.AppendTransactionalToLeader(txnBatch(t, 9, 0, 0), SkipVerification, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the transactional batch to replicate", func() bool { return leader.HighWatermark() == end+1 })
+	c.setCut(2, true)
+	res, err := leader.AppendTxnMarker(9, 0, 0, true, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if hw, lso := leader.HighWatermark(), leader.LastStableOffset(); hw != end+1 || lso != end {
+		t.Fatalf("marker not replicated: high watermark %d, last stable offset %d; want %d, %d", hw, lso, end+1, end)
+	}
+	c.setCut(2, false)
+	waitFor(t, "the marker to replicate", func() bool { return leader.HighWatermark() == res.LastOffset+1 })
+	if lso := leader.LastStableOffset(); lso != res.LastOffset+1 {
+		t.Fatalf("last stable offset %d after the marker replicated, want %d", lso, res.LastOffset+1)
+	}
+	waitFor(t, "the follower's last stable offset", func() bool { return c.part(2).LastStableOffset() == res.LastOffset+1 })
+}

@@ -133,7 +133,11 @@ func (l *Log) RecoveryPoint() int64 {
 func (l *Log) SetHighWatermark(hw int64) {
 	l.mu.Lock()
 	l.mu.highWatermark = min(max(hw, l.mu.logStartOffset), l.mu.logEndOffset)
+	hw = l.mu.highWatermark
 	l.mu.Unlock()
+	l.txn.mu.Lock()
+	l.txn.onHighWatermarkUpdatedLocked(hw)
+	l.txn.mu.Unlock()
 }
 
 // Size is the total size of the segments' .log files.

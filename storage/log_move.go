@@ -195,10 +195,10 @@ func (l *Log) adoptLocked(nl *Log) {
 	l.mu.Unlock()
 
 	nl.txn.mu.RLock()
-	ongoing, first, aborted := nl.txn.ongoing, nl.txn.firstUnstable, nl.txn.aborted
+	ongoing, first, aborted, unreplicated := nl.txn.ongoing, nl.txn.firstUnstable, nl.txn.aborted, nl.txn.unreplicated
 	nl.txn.mu.RUnlock()
 	l.txn.mu.Lock()
-	l.txn.ongoing, l.txn.firstUnstable, l.txn.aborted = ongoing, first, aborted
+	l.txn.ongoing, l.txn.firstUnstable, l.txn.aborted, l.txn.unreplicated = ongoing, first, aborted, unreplicated
 	l.txn.mu.Unlock()
 
 	for _, s := range old {

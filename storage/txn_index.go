@@ -84,6 +84,25 @@ type txnState struct {
 	ongoing       map[int64]int64 // producer id → first offset of its open transaction
 	firstUnstable int64           // smallest first offset in ongoing, -1 when none
 	aborted       []AbortedTxn    // ascending LastOffset
+	// unreplicated are completed transactions whose marker is not below
+	// the high watermark yet: they still hold back the last stable
+	// offset, since a new leader without the marker would find them open
+	// (ProducerStateManager.unreplicatedTxns).
+	unreplicated []completedTxn
+}
+
+// onHighWatermarkUpdatedLocked forgets the completed transactions whose
+// marker the high watermark passed (ProducerStateManager
+// .onHighWatermarkUpdated). t.mu held.
+func (t *txnState) onHighWatermarkUpdatedLocked(hw int64) {
+	keep := t.unreplicated[:0]
+	for _, c := range t.unreplicated {
+		if c.lastOffset >= hw {
+			keep = append(keep, c)
+		}
+	}
+	clear(t.unreplicated[len(keep):])
+	t.unreplicated = keep
 }
 
 func (t *txnState) recomputeLocked() {
@@ -96,7 +115,7 @@ func (t *txnState) recomputeLocked() {
 }
 
 // FirstUnstableOffset is the first offset of the oldest open transaction,
-// or -1 when none is open (ProducerStateManager.firstUnstableOffset).
+// or -1 when none is open.
 func (l *Log) FirstUnstableOffset() int64 {
 	l.txn.mu.RLock()
 	defer l.txn.mu.RUnlock()
@@ -104,6 +123,24 @@ func (l *Log) FirstUnstableOffset() int64 {
 		return -1
 	}
 	return l.txn.firstUnstable
+}
+
+// LastStableOffset is the offset below which every transaction is decided
+// and its marker replicated: the first offset of the oldest transaction
+// that is open or whose marker is not below the high watermark yet, capped
+// by the high watermark (UnifiedLog.lastStableOffset with
+// ProducerStateManager.firstUnstableOffset, KIP-98).
+func (l *Log) LastStableOffset() int64 {
+	lso := l.HighWatermark()
+	l.txn.mu.RLock()
+	defer l.txn.mu.RUnlock()
+	if l.txn.ongoing != nil && l.txn.firstUnstable >= 0 {
+		lso = min(lso, l.txn.firstUnstable)
+	}
+	for _, c := range l.txn.unreplicated {
+		lso = min(lso, c.firstOffset)
+	}
+	return lso
 }
 
 // OngoingTransactions returns producer id → first offset of every open
@@ -213,9 +250,13 @@ func (l *Log) trackTxnLocked(b records.Batch, h batchHeader) error {
 // indexes it when aborted (write: also append to the active segment's
 // .txnindex). appendMu held.
 func (l *Log) completeTxnLocked(c completedTxn, typ ControlType, write bool) error {
+	hw := l.HighWatermark()
 	l.txn.mu.Lock()
 	delete(l.txn.ongoing, c.producerID)
 	l.txn.recomputeLocked()
+	if c.lastOffset >= hw {
+		l.txn.unreplicated = append(l.txn.unreplicated, c)
+	}
 	var a AbortedTxn
 	if typ == ControlAbort {
 		lso := c.lastStable
@@ -337,6 +378,7 @@ func (l *Log) rebuildTxnState(leo int64) error {
 	l.txn.mu.Lock()
 	l.txn.ongoing = ongoing
 	l.txn.aborted = aborted
+	l.txn.unreplicated = nil
 	l.txn.recomputeLocked()
 	l.txn.mu.Unlock()
 
@@ -426,6 +468,7 @@ func (l *Log) resetTxnState() {
 	l.txn.mu.Lock()
 	l.txn.ongoing = make(map[int64]int64)
 	l.txn.aborted = nil
+	l.txn.unreplicated = nil
 	l.txn.firstUnstable = -1
 	l.txn.mu.Unlock()
 }
