@@ -157,7 +157,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		return fmt.Errorf("loading logs: %w", err)
 	}
 	b.logs = logs
-	b.replicas = replica.NewManager(cfg.NodeID, logs, b.logger.With("component", "replica"))
+	b.replicas = replica.NewManager(cfg.NodeID, logs, b.logger.With("component", "replica"), b.replicaOptions())
 
 	if err := b.bindListeners(); err != nil {
 		return err

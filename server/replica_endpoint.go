@@ -1,0 +1,122 @@
+package server
+
+// The replica fetchers' connection to a partition leader (replica
+// .LeaderEndpoint): one franz-go client per source broker on the leader's
+// inter-broker listener (inter.broker.listener.name, else the listener of
+// security.inter.broker.protocol), resolved from the broker's registration
+// in the metadata image. franz-go negotiates the versions (Fetch v12+ with
+// LastFetchedEpoch against any Riffle or Kafka broker) and bounds what it
+// reads (BrokerMaxReadBytes). PLAINTEXT only, as for the other inter-broker
+// requests (txn_interbroker.go).
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/replica"
+)
+
+// tcpLeaderEndpoint is a LeaderEndpoint over one franz-go client.
+type tcpLeaderEndpoint struct {
+	node int32
+	cl   *kgo.Client
+}
+
+// replicaEndpoint opens a fetcher's connection to broker node.
+func (b *Broker) replicaEndpoint(node int32) (replica.LeaderEndpoint, error) {
+	br, ok := b.ctrl.Image().Brokers[node]
+	if !ok {
+		return nil, fmt.Errorf("broker %d is not registered", node)
+	}
+	ep, ok := endpointFor(br, b.cfg.InterBrokerListenerName)
+	if !ok {
+		return nil, fmt.Errorf("broker %d has no %s endpoint", node, b.cfg.InterBrokerListenerName)
+	}
+	addr := net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port)))
+	// A response holds at most replica.fetch.response.max.bytes of
+	// records (one batch more when the first is larger, KIP-74), plus
+	// framing; max.message.bytes bounds that batch.
+	maxRead := int32(min(int64(b.cfg.ReplicaFetchResponseMaxBytes)+int64(b.cfg.MessageMaxBytes)+(1<<20), 1<<30))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr),
+		kgo.ClientID(interBrokerClientIDPrefix+strconv.Itoa(int(b.cfg.NodeID))+"-fetcher"),
+		kgo.RequestTimeoutOverhead(time.Duration(b.cfg.ReplicaSocketTimeoutMs)*time.Millisecond),
+		kgo.BrokerMaxReadBytes(maxRead))
+	if err != nil {
+		return nil, err
+	}
+	return &tcpLeaderEndpoint{node: node, cl: cl}, nil
+}
+
+func (e *tcpLeaderEndpoint) request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	seeds := e.cl.SeedBrokers()
+	if len(seeds) == 0 {
+		return nil, fmt.Errorf("no connection to broker %d", e.node)
+	}
+	return seeds[0].Request(ctx, req)
+}
+
+func (e *tcpLeaderEndpoint) Fetch(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
+	resp, err := e.request(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*kmsg.FetchResponse), nil
+}
+
+func (e *tcpLeaderEndpoint) ListOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest) (*kmsg.ListOffsetsResponse, error) {
+	resp, err := e.request(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*kmsg.ListOffsetsResponse), nil
+}
+
+func (e *tcpLeaderEndpoint) Close() { e.cl.Close() }
+
+// replicaOptions connects the replica manager to the cluster: ISR changes go
+// to the active controller, fetchers reach leaders over the inter-broker
+// listener, with the replica.* settings.
+func (b *Broker) replicaOptions() replica.Options {
+	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	return replica.Options{
+		AlterPartition:    b.alterPartition,
+		BrokerEpoch:       b.registeredBrokerEpoch,
+		Endpoint:          b.replicaEndpoint,
+		ReplicaLagTimeMax: ms(b.cfg.ReplicaLagTimeMaxMs),
+		Fetch: replica.FetcherConfig{
+			MaxBytes:         b.cfg.ReplicaFetchMaxBytes,
+			MinBytes:         b.cfg.ReplicaFetchMinBytes,
+			ResponseMaxBytes: b.cfg.ReplicaFetchResponseMaxBytes,
+			MaxWait:          ms(int64(b.cfg.ReplicaFetchWaitMaxMs)),
+			Backoff:          ms(int64(b.cfg.ReplicaFetchBackoffMs)),
+		},
+	}
+}
+
+// alterPartition hands a partition leader's ISR change to the controller.
+// This node's controller answers when it is the active one; otherwise the
+// Go error makes the partition send it again.
+func (b *Broker) alterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error) {
+	if b.ctrl == nil {
+		return nil, fmt.Errorf("no controller yet")
+	}
+	return b.ctrl.AlterPartition(ctx, req)
+}
+
+// registeredBrokerEpoch is this broker's epoch: the metadata offset of its
+// registration, as the image holds it (-1 before it is registered).
+func (b *Broker) registeredBrokerEpoch() int64 {
+	if b.ctrl == nil {
+		return -1
+	}
+	if br, ok := b.ctrl.Image().Brokers[b.cfg.NodeID]; ok {
+		return br.Epoch
+	}
+	return -1
+}
