@@ -205,12 +205,17 @@ func (p *Partition) needsExpandIsrLocked(id int32) bool {
 	}
 	p.replicaMu.Lock()
 	r, ok := p.remote[id]
-	leo := int64(-1)
+	leo, brokerEpoch := int64(-1), int64(-1)
 	if ok {
-		leo = r.logEndOffset
+		leo, brokerEpoch = r.logEndOffset, r.brokerEpoch
 	}
 	p.replicaMu.Unlock()
-	return ok && leo >= p.HighWatermark() && leo >= p.st.leaderEpochStartOffset
+	if !ok || leo < p.HighWatermark() || leo < p.st.leaderEpochStartOffset {
+		return false
+	}
+	// The controller refuses a fenced or departing broker
+	// (INELIGIBLE_REPLICA); asking would only repeat on every fetch.
+	return p.isrEligible == nil || p.isrEligible(id, brokerEpoch)
 }
 
 // appendAsFollower appends what a fetch from leaderID in leaderEpoch

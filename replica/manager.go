@@ -49,6 +49,11 @@ type Options struct {
 	// Endpoint opens a connection to a leader's inter-broker listener
 	// for a replica fetcher.
 	Endpoint func(brokerID int32) (LeaderEndpoint, error)
+	// IsrEligible reports whether a follower may join an ISR: registered,
+	// not fenced, not in controlled shutdown, and (when known) of the
+	// broker epoch it fetched with (Kafka's isReplicaIsrEligible,
+	// KIP-903). Nil: every follower is.
+	IsrEligible func(brokerID int32, brokerEpoch int64) bool
 	// ReplicaLagTimeMax is replica.lag.time.max.ms (default 30 s).
 	ReplicaLagTimeMax time.Duration
 	// Fetch holds the replica.fetch.* settings.
@@ -188,6 +193,7 @@ func (m *Manager) ApplyPartitionState(tp storage.TopicPartition, st PartitionSta
 	// The partition is published with its role already set, so a request
 	// never sees it without a leader.
 	p = newPartition(m.nodeID, tp, st.TopicID, log)
+	p.isrEligible = m.opts.IsrEligible
 	p.applyState(st, time.Now())
 	m.mu.Lock()
 	m.mu.partitions[tp] = p

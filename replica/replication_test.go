@@ -29,6 +29,7 @@ type replCluster struct {
 	mu     sync.Mutex
 	st     PartitionState
 	cut    map[int32]bool // followers whose fetches fail
+	fenced map[int32]bool // followers not eligible for the ISR
 	alters int
 	minIsr int
 	lagMax time.Duration
@@ -40,7 +41,7 @@ func newReplCluster(t *testing.T, ids []int32, minIsr int, lagMax time.Duration)
 	t.Helper()
 	c := &replCluster{
 		t: t, tp: storage.TopicPartition{Topic: "r", Partition: 0}, managers: make(map[int32]*Manager),
-		cut: make(map[int32]bool), minIsr: minIsr, lagMax: lagMax,
+		cut: make(map[int32]bool), fenced: make(map[int32]bool), minIsr: minIsr, lagMax: lagMax,
 	}
 	for _, id := range ids {
 		logs, err := storage.NewLogManager([]string{t.TempDir()}, storage.LogConfig{}, nil)
@@ -51,7 +52,12 @@ func newReplCluster(t *testing.T, ids []int32, minIsr int, lagMax time.Duration)
 			AlterPartition: func(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error) {
 				return c.alterPartition(req)
 			},
-			BrokerEpoch:       func() int64 { return int64(100 + id) },
+			BrokerEpoch: func() int64 { return int64(100 + id) },
+			IsrEligible: func(f int32, epoch int64) bool {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				return !c.fenced[f] && (epoch < 0 || epoch == int64(100+f))
+			},
 			Endpoint:          func(leader int32) (LeaderEndpoint, error) { return &cutEndpoint{c: c, from: id, to: leader}, nil },
 			ReplicaLagTimeMax: c.lagMax,
 			Fetch:             FetcherConfig{MaxWait: 50 * time.Millisecond, Backoff: 20 * time.Millisecond, MaxBytes: 64 << 10},
@@ -399,4 +405,30 @@ func TestLastStableOffsetWaitsForReplicatedMarker(t *testing.T) {
 		t.Fatalf("last stable offset %d after the marker replicated, want %d", lso, res.LastOffset+1)
 	}
 	waitFor(t, "the follower's last stable offset", func() bool { return c.part(2).LastStableOffset() == res.LastOffset+1 })
+}
+
+// A follower that caught up joins the ISR only while it is eligible (not
+// fenced, Kafka's isReplicaIsrEligible): the leader does not ask the
+// controller for a member it would refuse.
+func TestIsrExpandWaitsForEligibleFollower(t *testing.T) {
+	c := newReplCluster(t, []int32{1, 2}, 1, 300*time.Millisecond)
+	leader := c.part(1)
+	c.setCut(2, true)
+	waitFor(t, "the ISR to shrink", func() bool { return slices.Equal(c.controllerISR(), []int32{1}) })
+	c.mu.Lock()
+	c.fenced[2] = true
+	alters := c.alters
+	c.mu.Unlock()
+	end := appendN(t, leader, 2, "a")
+	c.setCut(2, false)
+	waitFor(t, "the follower to catch up", func() bool { return c.part(2).Log().LogEndOffset() == end })
+	time.Sleep(100 * time.Millisecond)
+	c.mu.Lock()
+	asked := c.alters != alters
+	c.fenced[2] = false
+	c.mu.Unlock()
+	if asked || !slices.Equal(c.controllerISR(), []int32{1}) {
+		t.Fatalf("a fenced follower was proposed for the ISR: %v", c.controllerISR())
+	}
+	waitFor(t, "the follower to rejoin once eligible", func() bool { return slices.Equal(c.controllerISR(), []int32{1, 2}) })
 }

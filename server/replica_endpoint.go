@@ -87,6 +87,7 @@ func (b *Broker) replicaOptions() replica.Options {
 	return replica.Options{
 		AlterPartition:    b.alterPartition,
 		BrokerEpoch:       b.registeredBrokerEpoch,
+		IsrEligible:       b.isrEligible,
 		Endpoint:          b.replicaEndpoint,
 		ReplicaLagTimeMax: ms(b.cfg.ReplicaLagTimeMaxMs),
 		Fetch: replica.FetcherConfig{
@@ -107,6 +108,14 @@ func (b *Broker) alterPartition(ctx context.Context, req *kmsg.AlterPartitionReq
 		return nil, fmt.Errorf("no controller yet")
 	}
 	return b.ctrl.AlterPartition(ctx, req)
+}
+
+// isrEligible is Kafka's Partition.isReplicaIsrEligible over the image: a
+// follower joins an ISR only while registered, unfenced and not shutting
+// down, and only in the incarnation it fetched with (KIP-903).
+func (b *Broker) isrEligible(id int32, brokerEpoch int64) bool {
+	br, ok := b.ctrl.Image().Brokers[id]
+	return ok && !br.Fenced && !br.InControlledShutdown && (brokerEpoch < 0 || brokerEpoch == br.Epoch)
 }
 
 // registeredBrokerEpoch is this broker's epoch: the metadata offset of its
