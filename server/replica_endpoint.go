@@ -100,14 +100,18 @@ func (b *Broker) replicaOptions() replica.Options {
 	}
 }
 
-// alterPartition hands a partition leader's ISR change to the controller.
-// This node's controller answers when it is the active one; otherwise the
-// Go error makes the partition send it again.
+// alterPartition hands a partition leader's ISR change to the active
+// controller through the controller channel.
 func (b *Broker) alterPartition(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error) {
-	if b.ctrl == nil {
-		return nil, fmt.Errorf("no controller yet")
+	resp, err := b.sendToController(ctx, req)
+	if err != nil {
+		return nil, err
 	}
-	return b.ctrl.AlterPartition(ctx, req)
+	ar, ok := resp.(*kmsg.AlterPartitionResponse)
+	if !ok {
+		return nil, fmt.Errorf("controller answered AlterPartition with %T", resp)
+	}
+	return ar, nil
 }
 
 // isrEligible is Kafka's Partition.isReplicaIsrEligible over the image: a
@@ -118,14 +122,11 @@ func (b *Broker) isrEligible(id int32, brokerEpoch int64) bool {
 	return ok && !br.Fenced && !br.InControlledShutdown && (brokerEpoch < 0 || brokerEpoch == br.Epoch)
 }
 
-// registeredBrokerEpoch is this broker's epoch: the metadata offset of its
-// registration, as the image holds it (-1 before it is registered).
+// registeredBrokerEpoch is this broker's epoch from its registration (-1
+// before it registered).
 func (b *Broker) registeredBrokerEpoch() int64 {
-	if b.ctrl == nil {
-		return -1
-	}
-	if br, ok := b.ctrl.Image().Brokers[b.cfg.NodeID]; ok {
-		return br.Epoch
+	if e := b.brokerEpoch.Load(); e > 0 {
+		return e
 	}
 	return -1
 }
