@@ -46,7 +46,7 @@ func (b *Broker) replicaEndpoint(node int32) (replica.LeaderEndpoint, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr),
 		kgo.ClientID(interBrokerClientIDPrefix+strconv.Itoa(int(b.cfg.NodeID))+"-fetcher"),
 		kgo.RequestTimeoutOverhead(time.Duration(b.cfg.ReplicaSocketTimeoutMs)*time.Millisecond),
-		kgo.BrokerMaxReadBytes(maxRead))
+		kgo.FetchMaxBytes(max(b.cfg.ReplicaFetchResponseMaxBytes, 1)), kgo.BrokerMaxReadBytes(maxRead))
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,22 @@
+package server
+
+import (
+	"math"
+
+	"github.com/riffle-io/riffle/storage"
+)
+
+// ReplicaLog is what this broker stores of a partition: its log end offset,
+// high watermark and every stored batch, byte for byte.
+func (b *Broker) ReplicaLog(topic string, partition int32) (leo, hw int64, data []byte, err error) {
+	p, err := b.replicas.Partition(storage.TopicPartition{Topic: topic, Partition: partition})
+	if err != nil {
+		return -1, -1, nil, err
+	}
+	l := p.Log()
+	res, err := l.Read(l.LogStartOffset(), math.MaxInt32, l.LogEndOffset(), true)
+	if err != nil {
+		return -1, -1, nil, err
+	}
+	return l.LogEndOffset(), l.HighWatermark(), res.Records, nil
+}

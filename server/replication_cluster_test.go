@@ -1,0 +1,175 @@
+package server_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/config"
+)
+
+// partitionOn returns the leader and ISR of one partition as the node at
+// addr describes it.
+func partitionOn(t testing.TB, addr, topic string, partition int32) (int32, []int32) {
+	t.Helper()
+	mt, ok := topicOn(t, addr, topic)
+	if !ok {
+		return -1, nil
+	}
+	for _, p := range mt.Partitions {
+		if p.Partition == partition {
+			isr := slices.Clone(p.ISR)
+			slices.Sort(isr)
+			return p.Leader, isr
+		}
+	}
+	return -1, nil
+}
+
+// waitSameLogs waits until every node at idxs stores the same batches of
+// topic-0, byte for byte, ending at end, with its high watermark there.
+func waitSameLogs(t *testing.T, tc *testCluster, topic string, end int64, idxs ...int) {
+	t.Helper()
+	var why string
+	if !poll(requestTimeout, func() bool {
+		var want []byte
+		for k, i := range idxs {
+			leo, hw, data, err := tc.node(i).b.ReplicaLog(topic, 0)
+			switch {
+			case err != nil:
+				why = fmt.Sprintf("node %d: %v", i+1, err)
+				return false
+			case leo != end || hw != end:
+				why = fmt.Sprintf("node %d: log end %d, high watermark %d, want %d", i+1, leo, hw, end)
+				return false
+			case k == 0:
+				want = data
+			case !bytes.Equal(data, want):
+				why = fmt.Sprintf("node %d stores other bytes than node %d", i+1, idxs[0]+1)
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal(why)
+	}
+}
+
+// TestReplicationThreeNodes: RF=3, min.insync.replicas=2, an idempotent
+// acks=all producer. Every acknowledged record is on all three logs, byte
+// for byte; a stopped follower leaves the ISR after replica.lag.time.max.ms
+// and produce goes on; with min.insync.replicas above the ISR acks=all is
+// refused with NOT_ENOUGH_REPLICAS; the follower restarts, catches up and
+// rejoins the ISR.
+func TestReplicationThreeNodes(t *testing.T) {
+	tc := startCluster(t, 3, func(_ int32, c *config.Broker) {
+		c.ReplicaLagTimeMaxMs = 2000
+		c.ReplicaFetchWaitMaxMs = 100
+		c.ReplicaFetchBackoffMs = 100
+	})
+	addrs := tc.addrs()
+	const topic = "replicated"
+	createTopicOn(t, addrs[0], topic, 1, 3)
+	two, three := "2", "3"
+	// Sent to a running node: a kadm client would pick any broker, the
+	// stopped one too.
+	setMinIsr := func(addr string, v *string) {
+		t.Helper()
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		r := kmsg.NewIncrementalAlterConfigsRequestResource()
+		r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeTopic, topic
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Value, c.Op = "min.insync.replicas", v, kmsg.IncrementalAlterConfigOpSet
+		r.Configs = append(r.Configs, c)
+		req.Resources = append(req.Resources, r)
+		resp := requestTo(t, addr, req).(*kmsg.IncrementalAlterConfigsResponse)
+		if err := kerr.ErrorForCode(resp.Resources[0].ErrorCode); err != nil {
+			t.Fatalf("setting min.insync.replicas=%s: %v", *v, err)
+		}
+	}
+	setMinIsr(addrs[0], &two)
+
+	var leader int32
+	if !poll(requestTimeout, func() bool {
+		var isr []int32
+		leader, isr = partitionOn(t, addrs[0], topic, 0)
+		return leader > 0 && len(isr) == 3
+	}) {
+		t.Fatal("the topic never had a leader and three in-sync replicas")
+	}
+	li := int(leader - 1)
+	prod := newClient(t, addrs[li], kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
+	var next int64
+	produce := func(n int, prefix string) {
+		t.Helper()
+		for i := range n {
+			r := &kgo.Record{Value: fmt.Appendf(nil, "%s-%d", prefix, i)}
+			if err := prod.ProduceSync(ctxFor(t, requestTimeout), r).FirstErr(); err != nil {
+				t.Fatalf("acks=all produce %s-%d: %v", prefix, i, err)
+			}
+			if r.Offset != next {
+				t.Fatalf("record %s-%d acknowledged at offset %d, want %d", prefix, i, r.Offset, next)
+			}
+			next++
+		}
+	}
+	produce(30, "all-three")
+	waitSameLogs(t, tc, topic, next, 0, 1, 2)
+
+	follower := (li + 1) % 3
+	other := (li + 2) % 3
+	tc.stop(follower)
+	// The first acks=all produce waits until the leader drops the stopped
+	// follower (a follower that has everything is never dropped, as in
+	// Kafka: nothing was written since it stopped).
+	produce(30, "two")
+	if !poll(requestTimeout, func() bool {
+		_, isr := partitionOn(t, addrs[li], topic, 0)
+		return slices.Equal(isr, sortedIDs(li, other))
+	}) {
+		_, isr := partitionOn(t, addrs[li], topic, 0)
+		t.Fatalf("ISR %v after node %d stopped, want the other two", isr, follower+1)
+	}
+	waitSameLogs(t, tc, topic, next, li, other)
+
+	setMinIsr(addrs[li], &three)
+	strict := newClient(t, addrs[li], kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordRetries(0), kgo.UnknownTopicRetries(0))
+	var err error
+	if !poll(requestTimeout, func() bool {
+		err = strict.ProduceSync(ctxFor(t, requestTimeout), &kgo.Record{Value: []byte("refused")}).FirstErr()
+		return errors.Is(err, kerr.NotEnoughReplicas)
+	}) {
+		t.Fatalf("acks=all with 2 in-sync replicas and min.insync.replicas=3: %v, want NOT_ENOUGH_REPLICAS", err)
+	}
+	setMinIsr(addrs[li], &two)
+
+	tc.start(follower)
+	if !poll(requestTimeout, func() bool {
+		_, isr := partitionOn(t, addrs[li], topic, 0)
+		return len(isr) == 3
+	}) {
+		_, isr := partitionOn(t, addrs[li], topic, 0)
+		t.Fatalf("ISR %v after node %d came back, want all three", isr, follower+1)
+	}
+	produce(30, "rejoined")
+	waitSameLogs(t, tc, topic, next, 0, 1, 2)
+	if l, _ := partitionOn(t, addrs[li], topic, 0); l != leader {
+		t.Fatalf("leader moved from %d to %d", leader, l)
+	}
+}
+
+func sortedIDs(idxs ...int) []int32 {
+	var out []int32
+	for _, i := range idxs {
+		out = append(out, int32(i+1))
+	}
+	slices.Sort(out)
+	return out
+}
