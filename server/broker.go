@@ -607,6 +607,9 @@ func (b *Broker) kill() {
 	}
 	b.closePeers()
 	b.closeControllerClients()
+	if b.replicas != nil {
+		b.replicas.Close() // a killed process fetches no more
+	}
 	if b.logs != nil {
 		_ = b.logs.Shutdown()
 	}
