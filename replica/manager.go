@@ -35,7 +35,10 @@ type Manager struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// asyncMu orders goAsync with Close: nothing starts once closed.
+	asyncMu sync.Mutex
+	closed  bool
+	wg      sync.WaitGroup
 }
 
 // Options connect the manager to the rest of the cluster. The zero value
@@ -83,6 +86,9 @@ func NewManager(nodeID int32, logs *storage.LogManager, logger *slog.Logger, opt
 
 // Close stops the fetchers and the ISR check and waits for them.
 func (m *Manager) Close() {
+	m.asyncMu.Lock()
+	m.closed = true
+	m.asyncMu.Unlock()
 	m.cancel()
 	m.fetchers.closeAll()
 	m.wg.Wait()
@@ -90,6 +96,11 @@ func (m *Manager) Close() {
 
 // goAsync runs f in a goroutine that Close waits for.
 func (m *Manager) goAsync(f func(ctx context.Context)) {
+	m.asyncMu.Lock()
+	defer m.asyncMu.Unlock()
+	if m.closed {
+		return
+	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -245,6 +256,25 @@ func (m *Manager) Partition(tp storage.TopicPartition) (*Partition, error) {
 		return nil, kerr.UnknownTopicOrPartition
 	}
 	return p, nil
+}
+
+// LeaderStats counts the partitions this broker leads and, of those, the
+// ones whose ISR lacks a replica (Kafka's ReplicaManager LeaderCount and
+// UnderReplicatedPartitions).
+func (m *Manager) LeaderStats() (leaders, underReplicated int) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, p := range m.mu.partitions {
+		p.leaderIsrUpdateLock.RLock()
+		if p.st.leader == m.nodeID {
+			leaders++
+			if len(p.st.isr) < len(p.st.replicas) {
+				underReplicated++
+			}
+		}
+		p.leaderIsrUpdateLock.RUnlock()
+	}
+	return leaders, underReplicated
 }
 
 // Partitions returns the hosted partitions sorted by topic and partition.

@@ -77,6 +77,26 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 		}
 		return float64(len(b.replicas.Partitions()))
 	})
+	leaders := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kafka_server_replicamanager_leadercount",
+		Help: "Partitions this broker leads.",
+	}, func() float64 {
+		if b.replicas == nil {
+			return 0
+		}
+		n, _ := b.replicas.LeaderStats()
+		return float64(n)
+	})
+	underReplicated := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kafka_server_replicamanager_underreplicatedpartitions",
+		Help: "Partitions this broker leads whose in-sync replica set lacks a replica.",
+	}, func() float64 {
+		if b.replicas == nil {
+			return 0
+		}
+		_, n := b.replicas.LeaderStats()
+		return float64(n)
+	})
 	// kafka.server:type=FetchSessionCache (KIP-227).
 	fetchSessions := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "kafka_server_fetchsessioncache_numincrementalfetchsessions",
@@ -97,7 +117,7 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 		return float64(b.fetchSessions.totalPartitions())
 	})
 	m.registry.MustRegister(m.requests, m.requestSeconds, m.bytesIn, m.bytesOut, m.messagesIn,
-		m.connections, partitions, fetchSessions, fetchSessionPartitions, m.fetchSessionEvictions,
+		m.connections, partitions, leaders, underReplicated, fetchSessions, fetchSessionPartitions, m.fetchSessionEvictions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -52,6 +52,8 @@ func TestAdminEndpoint(t *testing.T) {
 		`kafka_server_brokertopicmetrics_bytesout_total{topic="metered"}`,
 		`kafka_server_brokertopicmetrics_messagesin_total{topic="metered"} 1000`,
 		`kafka_server_replicamanager_partitioncount`,
+		`kafka_server_replicamanager_leadercount`,
+		"\nkafka_server_replicamanager_underreplicatedpartitions 0\n",
 		`kafka_network_requestmetrics_totaltime_seconds_bucket{request="Produce"`,
 	} {
 		if !strings.Contains(metrics, want) {

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -72,7 +75,25 @@ func TestReplicationThreeNodes(t *testing.T) {
 		c.ReplicaLagTimeMaxMs = 2000
 		c.ReplicaFetchWaitMaxMs = 100
 		c.ReplicaFetchBackoffMs = 100
+		c.AdminListener = "127.0.0.1:0"
 	})
+	underReplicated := func(i int, want int) {
+		t.Helper()
+		line := fmt.Sprintf("\nkafka_server_replicamanager_underreplicatedpartitions %d\n", want)
+		var body string
+		if !poll(requestTimeout, func() bool {
+			resp, err := http.Get("http://" + tc.node(i).b.AdminAddr() + "/metrics")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			body = string(b)
+			return strings.Contains(body, line)
+		}) {
+			t.Fatalf("node %d's /metrics lacks %q:\n%s", i+1, strings.TrimSpace(line), body)
+		}
+	}
 	addrs := tc.addrs()
 	const topic = "replicated"
 	createTopicOn(t, addrs[0], topic, 1, 3)
@@ -136,6 +157,7 @@ func TestReplicationThreeNodes(t *testing.T) {
 		_, isr := partitionOn(t, addrs[li], topic, 0)
 		t.Fatalf("ISR %v after node %d stopped, want the other two", isr, follower+1)
 	}
+	underReplicated(li, 1)
 	waitSameLogs(t, tc, topic, next, li, other)
 
 	setMinIsr(addrs[li], &three)
@@ -158,6 +180,7 @@ func TestReplicationThreeNodes(t *testing.T) {
 		_, isr := partitionOn(t, addrs[li], topic, 0)
 		t.Fatalf("ISR %v after node %d came back, want all three", isr, follower+1)
 	}
+	underReplicated(li, 0)
 	produce(30, "rejoined")
 	waitSameLogs(t, tc, topic, next, 0, 1, 2)
 	if l, _ := partitionOn(t, addrs[li], topic, 0); l != leader {
