@@ -104,6 +104,7 @@ type Controller struct {
 	wal       *raftwal.WAL
 	walMeta   *metadb.BoltMetaDB
 	trans     *raft.NetworkTransport
+	progress  *progressTransport        // trans, observed for DescribeQuorum
 	rafts     atomic.Pointer[raft.Raft] // set once Start has created it
 	observer  *raft.Observer
 	stop      chan struct{}
@@ -188,8 +189,11 @@ func (c *Controller) Start(ctx context.Context) (err error) {
 	c.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  &streamLayer{ln: ln, advertise: hostPortAddr(c.addr), log: c.log, serveKafka: c.cfg.ServeKafka},
 		MaxPool: 3,
-		Timeout: 10 * time.Second,
-		Logger:  c.hlog.Named("transport"),
+		// One AppendEntries in flight per follower: pipelined
+		// replication would bypass what progressTransport observes.
+		MaxRPCsInFlight: 1,
+		Timeout:         10 * time.Second,
+		Logger:          c.hlog.Named("transport"),
 	})
 	// raft-wal's Close leaves its meta store open (and flock'ed), so Riffle
 	// owns the meta store and closes it after the log.
@@ -232,7 +236,14 @@ func (c *Controller) Start(ctx context.Context) (err error) {
 		c.log.Info("bootstrapped metadata quorum", "voters", len(voters), "dir", c.cfg.Dir)
 	}
 	c.goTracked(func() { c.notify.run(c.stop) })
-	r, err := raft.NewRaft(rc, &fsm{c: c}, c.wal, c.wal, snaps, c.trans)
+	c.progress = &progressTransport{NetworkTransport: c.trans, progress: map[raft.ServerID]followerProgress{},
+		lastIndex: func() uint64 {
+			if r := c.rafts.Load(); r != nil {
+				return r.LastIndex()
+			}
+			return 0
+		}}
+	r, err := raft.NewRaft(rc, &fsm{c: c}, c.wal, c.wal, snaps, c.progress)
 	if err != nil {
 		return fmt.Errorf("controller: start raft: %w", err)
 	}
@@ -412,6 +423,8 @@ func (c *Controller) watchLeader(obs <-chan raft.Observation) {
 		case <-c.stop:
 			return
 		case <-obs:
+			// A new leader knows nothing yet of its followers.
+			c.progress.resetProgress()
 			c.refreshControllerID()
 			if c.IsActive() && c.needsBootstrap() {
 				c.goTracked(func() {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -20,9 +21,13 @@ type QuorumReplica struct {
 	ID   int32
 	Host string // of its controller listener
 	Port int32
-	// LogEndOffset is -1 when the leader does not know it: hashicorp/raft
-	// does not publish its followers' replication progress.
+	// LogEndOffset is -1 when the leader does not know it (it has not
+	// heard from the follower since it became the leader).
 	LogEndOffset int64
+	// LastFetch and LastCaughtUp are when the leader last heard from the
+	// follower, and last heard that it held everything the leader had
+	// (progress.go); zero when unknown.
+	LastFetch, LastCaughtUp time.Time
 }
 
 // QuorumState describes the metadata quorum from its leader.
@@ -63,7 +68,9 @@ func (c *Controller) DescribeQuorum() (QuorumState, error) {
 			continue
 		}
 		if s.Suffrage == raft.Nonvoter {
-			st.Observers = append(st.Observers, QuorumReplica{ID: int32(id), LogEndOffset: -1})
+			o := QuorumReplica{ID: int32(id), LogEndOffset: -1}
+			c.addProgress(&o, s.ID)
+			st.Observers = append(st.Observers, o)
 			continue
 		}
 		if s.Suffrage != raft.Voter {
@@ -75,9 +82,19 @@ func (c *Controller) DescribeQuorum() (QuorumState, error) {
 			v.Host, v.Port = host, int32(p)
 		}
 		if v.ID == c.cfg.NodeID {
-			v.LogEndOffset = parse("last_log_index")
+			now := time.Now()
+			v.LogEndOffset, v.LastFetch, v.LastCaughtUp = parse("last_log_index"), now, now
+		} else {
+			c.addProgress(&v, s.ID)
 		}
 		st.Voters = append(st.Voters, v)
 	}
 	return st, nil
+}
+
+// addProgress fills in what the leader knows of a follower.
+func (c *Controller) addProgress(q *QuorumReplica, id raft.ServerID) {
+	if p, ok := c.progress.followerProgress(id); ok {
+		q.LogEndOffset, q.LastFetch, q.LastCaughtUp = p.LogEndOffset, p.LastFetch, p.LastCaughtUp
+	}
 }

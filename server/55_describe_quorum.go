@@ -6,11 +6,14 @@ package server
 // admin client's describeMetadataQuorum: the state of the metadata quorum
 // (KIP-595, KIP-836). A broker forwards it to the active controller, as
 // Kafka's brokers do; the controller answers for __cluster_metadata-0 only
-// (UNKNOWN_TOPIC_OR_PARTITION for anything else, KafkaRaftClient). Raft
-// does not publish followers' progress, so a voter other than the leader
-// reports log end offset -1 and no fetch times, which Kafka's tools print
-// as unknown. v1 adds the fetch and caught-up times (the leader's are now),
-// v2 the voters' controller endpoints and (zero) directory ids.
+// (UNKNOWN_TOPIC_OR_PARTITION for anything else, KafkaRaftClient). The
+// leader reports each follower's log end offset and when it last answered
+// and was last caught up, as observed on its raft transport
+// (controller/progress.go); -1 for a follower not heard from since the
+// leader was elected, which Kafka's tools print as unknown. Broker-only
+// nodes (raft non-voters) are the observers. v1 adds the fetch and
+// caught-up times (the leader's are now), v2 the voters' controller
+// endpoints and (zero) directory ids.
 
 import (
 	"context"
@@ -65,7 +68,12 @@ func handleDescribeQuorum(ctx context.Context, rc *requestContext, kreq kmsg.Req
 	if err != nil {
 		return partitionError(errCode(err)), nil
 	}
-	now := time.Now().UnixMilli()
+	millis := func(t time.Time) int64 {
+		if t.IsZero() {
+			return -1
+		}
+		return t.UnixMilli()
+	}
 	rt := kmsg.NewDescribeQuorumResponseTopic()
 	rt.Topic = metadataTopic
 	rp := kmsg.NewDescribeQuorumResponseTopicPartition()
@@ -78,10 +86,7 @@ func handleDescribeQuorum(ctx context.Context, rc *requestContext, kreq kmsg.Req
 	for _, v := range st.Voters {
 		rs := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
 		rs.ReplicaID, rs.LogEndOffset = v.ID, v.LogEndOffset
-		rs.LastFetchTimestamp, rs.LastCaughtUpTimestamp = -1, -1
-		if v.ID == st.LeaderID {
-			rs.LastFetchTimestamp, rs.LastCaughtUpTimestamp = now, now
-		}
+		rs.LastFetchTimestamp, rs.LastCaughtUpTimestamp = millis(v.LastFetch), millis(v.LastCaughtUp)
 		rp.CurrentVoters = append(rp.CurrentVoters, rs)
 		if v.Port <= 0 || v.Port > 65535 {
 			continue
@@ -96,7 +101,7 @@ func handleDescribeQuorum(ctx context.Context, rc *requestContext, kreq kmsg.Req
 	for _, o := range st.Observers {
 		rs := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
 		rs.ReplicaID, rs.LogEndOffset = o.ID, o.LogEndOffset
-		rs.LastFetchTimestamp, rs.LastCaughtUpTimestamp = -1, -1
+		rs.LastFetchTimestamp, rs.LastCaughtUpTimestamp = millis(o.LastFetch), millis(o.LastCaughtUp)
 		rp.Observers = append(rp.Observers, rs)
 	}
 	if len(rp.CurrentVoters) == 0 {

@@ -329,6 +329,18 @@ func TestClusterControllersAndBrokers(t *testing.T) {
 	if qp.ErrorCode != 0 || !slices.Equal(voters, []int32{1, 2, 3}) || !slices.Equal(observers, []int32{4, 5}) {
 		t.Fatalf("DescribeQuorum: err %v, voters %v, observers %v", kerr.ErrorForCode(qp.ErrorCode), voters, observers)
 	}
+	// The observers (the brokers) are followed like the voters.
+	if !poll(requestTimeout, func() bool {
+		q := describeQuorumOn(t, b1)
+		for _, o := range q.Observers {
+			if o.LogEndOffset < q.HighWatermark || o.LastFetchTimestamp <= 0 {
+				return false
+			}
+		}
+		return len(q.Observers) == 2
+	}) {
+		t.Fatal("DescribeQuorum never reported the brokers' progress")
+	}
 	leader := int(qp.LeaderID) - 1
 
 	tc.stop(leader)
@@ -355,5 +367,88 @@ func TestClusterControllersAndBrokers(t *testing.T) {
 	createTopicOn(t, b2, "roles-after-restart", 1, 2)
 	if !poll(requestTimeout, func() bool { _, ok := topicOn(t, b1, "roles-after-restart"); return ok }) {
 		t.Fatal("the restarted broker 4 does not follow the metadata log")
+	}
+}
+
+// describeQuorumOn asks the node at addr for the metadata quorum.
+func describeQuorumOn(t testing.TB, addr string) kmsg.DescribeQuorumResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	qt := kmsg.NewDescribeQuorumRequestTopic()
+	qt.Topic = "__cluster_metadata"
+	qt.Partitions = append(qt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
+	req.Topics = append(req.Topics, qt)
+	resp := requestTo(t, addr, req).(*kmsg.DescribeQuorumResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("DescribeQuorum from %s: %+v", addr, resp)
+	}
+	return resp.Topics[0].Partitions[0]
+}
+
+// TestDescribeQuorumFollowerProgress: KIP-836. The leader reports every
+// voter's log end offset and fetch times, followers included (observed on
+// its raft transport), so kafka-metadata-quorum.sh --replication shows a
+// lag for each; a killed voter stops fetching and falls behind, and
+// catches up again when it is back.
+func TestDescribeQuorumFollowerProgress(t *testing.T) {
+	tc := startCluster(t, 3)
+	addr := tc.addrs()[0]
+	createTopicOn(t, addr, "progress", 1, 3)
+	var p kmsg.DescribeQuorumResponseTopicPartition
+	if !poll(requestTimeout, func() bool {
+		p = describeQuorumOn(t, addr)
+		if p.ErrorCode != 0 || len(p.CurrentVoters) != 3 {
+			return false
+		}
+		for _, v := range p.CurrentVoters {
+			if v.LogEndOffset < p.HighWatermark || v.LastFetchTimestamp <= 0 || v.LastCaughtUpTimestamp <= 0 {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatalf("voters never all reported caught up to the high watermark: %+v", p)
+	}
+
+	// Kill a follower; the leader stops hearing from it, while the
+	// survivors' progress keeps moving with new writes.
+	follower := -1
+	for i := range 3 {
+		if int32(i+1) != p.LeaderID {
+			follower = i
+			break
+		}
+	}
+	tc.kill(follower)
+	survivor := tc.running()[0]
+	createTopicOn(t, tc.addrs()[survivor], "progress-2", 1, 2)
+	if !poll(requestTimeout, func() bool {
+		q := describeQuorumOn(t, tc.addrs()[survivor])
+		if q.ErrorCode != 0 {
+			return false
+		}
+		for _, v := range q.CurrentVoters {
+			if v.ReplicaID == int32(follower+1) {
+				return v.LogEndOffset < q.HighWatermark
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("the killed voter %d never fell behind the high watermark", follower+1)
+	}
+	tc.start(follower)
+	if !poll(requestTimeout, func() bool {
+		q := describeQuorumOn(t, tc.addrs()[survivor])
+		for _, v := range q.CurrentVoters {
+			if v.ReplicaID == int32(follower+1) {
+				return v.LogEndOffset >= q.HighWatermark
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("voter %d never caught up after its restart", follower+1)
+	}
+	if _, ok := topicOn(t, tc.addrs()[follower], "progress-2"); !ok {
+		t.Fatalf("voter %d restarted without the topic created while it was down", follower+1)
 	}
 }
