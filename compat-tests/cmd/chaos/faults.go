@@ -92,9 +92,10 @@ func (c *config) nodeIDs() []int32 {
 
 // runner executes fault steps against the containers.
 type runner struct {
-	c   *config
-	rec *recorder
-	adm *kadm.Client
+	c       *config
+	rec     *recorder
+	adm     *kadm.Client
+	brokers map[int32]bool // nodes Metadata listed as brokers at the start
 }
 
 func newRunner(c *config, rec *recorder) (*runner, func(), error) {
@@ -102,7 +103,16 @@ func newRunner(c *config, rec *recorder) (*runner, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &runner{c: c, rec: rec, adm: kadm.NewClient(cl)}, cl.Close, nil
+	r := &runner{c: c, rec: rec, adm: kadm.NewClient(cl), brokers: map[int32]bool{}}
+	bs, err := r.adm.ListBrokers(context.Background())
+	if err != nil {
+		cl.Close()
+		return nil, nil, fmt.Errorf("listing brokers: %w", err)
+	}
+	for _, b := range bs {
+		r.brokers[b.NodeID] = true
+	}
+	return r, cl.Close, nil
 }
 
 // containerHosts maps each container's host name to the container.
@@ -323,7 +333,14 @@ func (r *runner) restart(ctx context.Context, n int32) error {
 	if _, err := docker(ctx, "start", r.c.nodes[n]); err != nil {
 		return err
 	}
-	err := r.waitBroker(ctx, n)
+	var err error
+	if r.brokers[n] {
+		err = r.waitBroker(ctx, n)
+	} else {
+		// A controller-only node is not in Metadata: wait for its
+		// healthcheck (its controller listener accepts connections).
+		err = r.waitHealthy(ctx, n)
+	}
 	if err == nil {
 		err = r.waitFullISR(ctx, 2*time.Minute)
 	}
@@ -331,6 +348,18 @@ func (r *runner) restart(ctx context.Context, n int32) error {
 	r.rec.fault(f)
 	log.Printf("restarted node %d in %v", n, f.End.Sub(f.Start).Round(time.Millisecond))
 	return err
+}
+
+// waitHealthy waits (bounded) until docker reports node n's container
+// healthy.
+func (r *runner) waitHealthy(ctx context.Context, n int32) error {
+	for i := 0; i < 120 && ctx.Err() == nil; i++ {
+		if st, err := docker(ctx, "inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}", r.c.nodes[n]); err == nil && (st == "healthy" || st == "none") {
+			return nil
+		}
+		sleepCtx(ctx, 500*time.Millisecond)
+	}
+	return fmt.Errorf("node %d not healthy 60 s after its restart", n)
 }
 
 // waitBroker waits (bounded) until Metadata lists node n.
