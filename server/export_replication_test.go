@@ -1,7 +1,11 @@
 package server
 
 import (
+	"context"
 	"math"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/storage"
 )
@@ -19,4 +23,17 @@ func (b *Broker) ReplicaLog(topic string, partition int32) (leo, hw int64, data 
 		return -1, -1, nil, err
 	}
 	return l.LogEndOffset(), l.HighWatermark(), res.Records, nil
+}
+
+// UnregisterBroker removes broker id from the cluster through this node's
+// controller, which must be the active one (kafka-cluster.sh unregister):
+// the broker leaves every ISR and its leaderships move.
+func (b *Broker) UnregisterBroker(ctx context.Context, id int32) error {
+	req := kmsg.NewPtrUnregisterBrokerRequest()
+	req.BrokerID = id
+	resp, err := b.ctrl.UnregisterBroker(ctx, req)
+	if err != nil {
+		return err
+	}
+	return kerr.ErrorForCode(resp.ErrorCode)
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -195,4 +196,89 @@ func sortedIDs(idxs ...int) []int32 {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestReplicationLeaderFailover: the leader of an RF=3 partition is killed
+// right after a burst of acks=1 writes (some of which only it may have) and
+// removed from the cluster; a follower from the ISR takes over and acks=all
+// produce goes on. When the old leader comes back it follows the new one,
+// truncates whatever it alone had (DivergingEpoch) and ends up with the
+// new leader's log byte for byte; every acks=all record stays at the
+// offset it was acknowledged at.
+func TestReplicationLeaderFailover(t *testing.T) {
+	tc := startCluster(t, 3, func(_ int32, c *config.Broker) {
+		c.ReplicaFetchWaitMaxMs = 100
+		c.ReplicaFetchBackoffMs = 100
+	})
+	addrs := tc.addrs()
+	const topic = "failover"
+	createTopicOn(t, addrs[0], topic, 1, 3)
+	var leader int32
+	if !poll(requestTimeout, func() bool {
+		var isr []int32
+		leader, isr = partitionOn(t, addrs[0], topic, 0)
+		return leader > 0 && len(isr) == 3
+	}) {
+		t.Fatal("the topic never had a leader and three in-sync replicas")
+	}
+	li := int(leader - 1)
+	acked := map[int64]string{}
+	produceAll := func(cl *kgo.Client, n int, prefix string) {
+		t.Helper()
+		for i := range n {
+			v := fmt.Sprintf("%s-%d", prefix, i)
+			r := &kgo.Record{Value: []byte(v)}
+			if err := cl.ProduceSync(ctxFor(t, requestTimeout), r).FirstErr(); err != nil {
+				t.Fatalf("acks=all produce %s: %v", v, err)
+			}
+			acked[r.Offset] = v
+		}
+	}
+	all := newClient(t, addrs[li], kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
+	produceAll(all, 20, "before")
+
+	one := newClient(t, addrs[li], kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.LeaderAck()),
+		kgo.DisableIdempotentWrite(), kgo.RecordRetries(0))
+	for i := range 200 {
+		one.Produce(context.Background(), &kgo.Record{Value: fmt.Appendf(nil, "burst-%d", i)}, nil)
+	}
+	_ = one.Flush(ctxFor(t, requestTimeout))
+	tc.kill(li)
+
+	ac := activeController(t, tc)
+	if err := tc.node(ac).b.UnregisterBroker(ctxFor(t, requestTimeout), leader); err != nil {
+		t.Fatalf("unregistering the killed leader: %v", err)
+	}
+	survivor := (li + 1) % 3
+	var newLeader int32
+	if !poll(requestTimeout, func() bool {
+		newLeader, _ = partitionOn(t, addrs[survivor], topic, 0)
+		return newLeader > 0 && newLeader != leader
+	}) {
+		t.Fatalf("no new leader after node %d was killed (leader %d)", leader, newLeader)
+	}
+	ni := int(newLeader - 1)
+	after := newClient(t, addrs[ni], kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
+	produceAll(after, 20, "after")
+
+	tc.start(li)
+	end, _, _, err := tc.node(ni).b.ReplicaLog(topic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSameLogs(t, tc, topic, end, ni, (ni+1)%3, (ni+2)%3)
+
+	// The logs are the same everywhere: every acks=all record must be in
+	// them where it was acknowledged.
+	cons := newClient(t, addrs[ni], kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	got := map[int64]string{}
+	ctx := ctxFor(t, requestTimeout)
+	for int64(len(got)) < end && ctx.Err() == nil {
+		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got[r.Offset] = string(r.Value) })
+	}
+	for off, v := range acked {
+		if got[off] != v {
+			t.Fatalf("offset %d holds %q, acknowledged %q", off, got[off], v)
+		}
+	}
 }
