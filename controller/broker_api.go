@@ -34,6 +34,12 @@ func notHandled(err error) bool {
 func (c *Controller) RegisterBroker(ctx context.Context, req *kmsg.BrokerRegistrationRequest) (*kmsg.BrokerRegistrationResponse, error) {
 	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
 	resp.BrokerEpoch = -1
+	// ClusterControlManager.registerBroker: a broker formatted for
+	// another cluster must not join this one.
+	if req.ClusterID != c.cfg.ClusterID {
+		resp.ErrorCode = kerr.InconsistentClusterID.Code
+		return resp, nil
+	}
 	reg := BrokerRegistration{ID: req.BrokerID, IncarnationID: req.IncarnationID}
 	if req.Rack != nil {
 		reg.Rack = *req.Rack
