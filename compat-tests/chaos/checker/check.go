@@ -473,3 +473,36 @@ func FailedWrites(h *History) map[string]int {
 	}
 	return m
 }
+
+// FaultLatency is how acks=all writes fared while one fault lasted.
+type FaultLatency struct {
+	Fault    Fault
+	Acked    int
+	Failed   int
+	P50, Max time.Duration // from sent to acknowledged, over the acknowledged
+}
+
+// LatencyDuring summarizes, for every fault, the writes sent between its
+// start and its end: a leader that cannot replicate must hold acks=all
+// writes back (or fail them), never acknowledge them early.
+func LatencyDuring(h *History) []FaultLatency {
+	var out []FaultLatency
+	for _, f := range h.Faults {
+		fl := FaultLatency{Fault: f}
+		var d []time.Duration
+		for _, w := range h.Writes {
+			if w.Sent.Before(f.Start) || w.Sent.After(f.End) {
+				continue
+			}
+			if !w.Acked() {
+				fl.Failed++
+				continue
+			}
+			fl.Acked++
+			d = append(d, w.Done.Sub(w.Sent))
+		}
+		fl.P50, fl.Max = Percentile(d, 50), Percentile(d, 100)
+		out = append(out, fl)
+	}
+	return out
+}

@@ -317,3 +317,19 @@ func TestFailedWrites(t *testing.T) {
 		t.Fatalf("%v", got)
 	}
 }
+
+func TestLatencyDuring(t *testing.T) {
+	h := &History{
+		Faults: []Fault{{Kind: "pause", Start: t0, End: t0.Add(10 * time.Second)}},
+		Writes: []Write{
+			{Sent: t0.Add(time.Second), Done: t0.Add(11 * time.Second)},
+			{Sent: t0.Add(2 * time.Second), Done: t0.Add(3 * time.Second)},
+			{Sent: t0.Add(3 * time.Second), Err: "x"},
+			{Sent: t0.Add(20 * time.Second), Done: t0.Add(40 * time.Second)}, // after the fault
+		},
+	}
+	l := LatencyDuring(h)
+	if len(l) != 1 || l[0].Acked != 2 || l[0].Failed != 1 || l[0].P50 != time.Second || l[0].Max != 10*time.Second {
+		t.Fatalf("%+v", l)
+	}
+}

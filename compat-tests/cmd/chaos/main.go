@@ -381,6 +381,13 @@ func judge(h *checker.History) int {
 	}
 	fmt.Printf("leader or leader-epoch changes seen by polling Metadata every 500 ms: %d over %d partitions %v\n", total, len(first), moved)
 	fmt.Printf("writes failed or without outcome, by the fault they were sent during: %v\n", checker.FailedWrites(h))
+	fmt.Println("writes sent during each fault (sent → acknowledged):")
+	for _, l := range checker.LatencyDuring(h) {
+		f := l.Fault
+		fmt.Printf("  %-8s node %d at %s for %v: %d acknowledged (p50 %v, max %v), %d failed\n",
+			f.Kind, f.Node, f.Start.Format("15:04:05"), f.End.Sub(f.Start).Round(100*time.Millisecond),
+			l.Acked, l.P50.Round(time.Millisecond), l.Max.Round(time.Millisecond), l.Failed)
+	}
 	d, unresolved := checker.Failover(h)
 	if len(d)+unresolved > 0 {
 		fmt.Printf("failover (leader killed → next acks=all write to its partition acknowledged): %d kills, p50 %v, max %v, %d without any later acknowledgement\n",
