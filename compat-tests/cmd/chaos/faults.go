@@ -36,9 +36,13 @@ func (c *config) plan(r *runner) []step {
 		at += d
 	}
 	if c.has("kill") {
+		after := ""
+		if c.killDown > 0 {
+			after = fmt.Sprintf(" %v later", c.killDown)
+		}
 		for i := 0; time.Duration(i)*c.killEvery < c.killFor; i++ {
 			p := int32(i % c.partitions)
-			add(c.killEvery, fmt.Sprintf("kill -9 the leader of %s/%d, restart it", c.topic, p),
+			add(c.killEvery, fmt.Sprintf("kill -9 the leader of %s/%d, restart it%s", c.topic, p, after),
 				func(ctx context.Context) error { return r.killLeader(ctx, p) })
 		}
 	}
@@ -200,7 +204,8 @@ func (r *runner) kill(ctx context.Context, n, p int32) error {
 	// between calling docker and that moment may still be acknowledged by
 	// the dying leader, which is no failover.
 	f := checker.Fault{Kind: "kill", Node: n, Topic: r.c.topic, Partition: p, Start: time.Now()}
-	_, err := docker(ctx, "start", r.c.nodes[n])
+	sleepCtx(ctx, r.c.killDown)
+	_, err := docker(context.Background(), "start", r.c.nodes[n])
 	f.End = time.Now()
 	r.rec.fault(f)
 	if p >= 0 {

@@ -57,6 +57,7 @@ type config struct {
 	warmup          time.Duration
 	killFor         time.Duration
 	killEvery       time.Duration
+	killDown        time.Duration
 	isolateFor      time.Duration
 	pauseFor        time.Duration
 	settle          time.Duration
@@ -119,6 +120,7 @@ func main() {
 	flag.DurationVar(&c.warmup, "warmup", 5*time.Second, "load before the first fault")
 	flag.DurationVar(&c.killFor, "kill-for", 5*time.Minute, "how long the leader-kill scenario lasts")
 	flag.DurationVar(&c.killEvery, "kill-every", 10*time.Second, "interval between leader kills")
+	flag.DurationVar(&c.killDown, "kill-down", 0, "how long a killed node stays down before its restart")
 	flag.DurationVar(&c.isolateFor, "isolate-for", 30*time.Second, "how long the leader is cut off")
 	flag.DurationVar(&c.pauseFor, "pause-for", 15*time.Second, "how long a node is paused (past broker.session.timeout.ms)")
 	flag.DurationVar(&c.settle, "settle", 15*time.Second, "load without faults after an isolation, a pause or each restart")
