@@ -185,11 +185,15 @@ func (p *Partition) readForFollower(f FollowerFetch, maxBytes int, minOneBatch b
 	}
 	out.Records = res.Records
 	p.replicaMu.Lock()
+	startMoved := false
 	if r, ok := p.remote[f.ReplicaID]; ok {
+		startMoved = f.LogStartOffset != r.logStartOffset
 		r.updateFetchState(f.FetchOffset, f.LogStartOffset, now.UnixMilli(), leaderEnd, f.BrokerEpoch)
 	}
 	p.replicaMu.Unlock()
-	p.maybeIncrementHighWatermarkLocked()
+	if !p.maybeIncrementHighWatermarkLocked() && startMoved {
+		p.wake() // a DeleteRecords may be waiting for the low watermark
+	}
 	out.HighWatermark = p.HighWatermark()
 	out.LastStableOffset = p.LastStableOffset()
 	return out, p.needsExpandIsrLocked(f.ReplicaID)

@@ -57,6 +57,10 @@ type Options struct {
 	// broker epoch it fetched with (Kafka's isReplicaIsrEligible,
 	// KIP-903). Nil: every follower is.
 	IsrEligible func(brokerID int32, brokerEpoch int64) bool
+	// BrokerAlive reports whether a broker is registered and unfenced:
+	// DeleteRecords waits only for the followers on live brokers. Nil:
+	// every broker is.
+	BrokerAlive func(brokerID int32) bool
 	// ReplicaLagTimeMax is replica.lag.time.max.ms (default 30 s).
 	ReplicaLagTimeMax time.Duration
 	// Fetch holds the replica.fetch.* settings.
@@ -205,6 +209,7 @@ func (m *Manager) ApplyPartitionState(tp storage.TopicPartition, st PartitionSta
 	// never sees it without a leader.
 	p = newPartition(m.nodeID, tp, st.TopicID, log)
 	p.isrEligible = m.opts.IsrEligible
+	p.brokerAlive = m.opts.BrokerAlive
 	p.applyState(st, time.Now())
 	m.mu.Lock()
 	m.mu.partitions[tp] = p
@@ -334,6 +339,31 @@ func (m *Manager) waitHighWatermark(ctx context.Context, p *Partition, offset in
 			return kerr.RequestTimedOut
 		case <-ctx.Done():
 			return kerr.RequestTimedOut
+		}
+	}
+}
+
+// WaitForLowWatermark waits until every live replica's log start offset
+// reached offset (Kafka's DelayedDeleteRecords) and returns the low
+// watermark; REQUEST_TIMED_OUT after timeout, NOT_LEADER_OR_FOLLOWER when
+// this node stops leading.
+func (m *Manager) WaitForLowWatermark(ctx context.Context, p *Partition, offset int64, timeout time.Duration) (int64, error) {
+	ch := make(chan struct{}, 1)
+	p.addWaiter(ch)
+	defer p.removeWaiter(ch)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		done, low, err := p.lowWatermarkReached(offset)
+		if done {
+			return low, err
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return low, kerr.RequestTimedOut
+		case <-ctx.Done():
+			return low, kerr.RequestTimedOut
 		}
 	}
 }

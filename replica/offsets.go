@@ -81,9 +81,8 @@ func (p *Partition) LeaderHighWatermark() (int64, error) {
 // the high watermark) and returns the new log start offset (KIP-107). An
 // offset past the high watermark is OFFSET_OUT_OF_RANGE; a topic whose
 // cleanup.policy lacks delete is POLICY_VIOLATION. Followers follow the
-// leader's log start offset with their next fetch; the answer does not
-// wait for them (Kafka's DelayedDeleteRecords waits for the low watermark
-// across replicas).
+// leader's log start offset with their next fetch: Manager
+// .WaitForLowWatermark waits for them (Kafka's DelayedDeleteRecords).
 func (p *Partition) DeleteRecordsOnLeader(offset int64) (int64, error) {
 	p.leaderIsrUpdateLock.RLock()
 	defer p.leaderIsrUpdateLock.RUnlock()
@@ -108,4 +107,33 @@ func (p *Partition) DeleteRecordsOnLeader(offset int64) (int64, error) {
 		return -1, err
 	}
 	return log.LogStartOffset(), nil
+}
+
+// lowWatermarkLocked is Kafka's Partition.lowWatermarkIfLeader: the
+// smallest log start offset over this replica and the followers on live
+// brokers, -1 while such a follower has not fetched in this leader epoch.
+// leaderIsrUpdateLock held.
+func (p *Partition) lowWatermarkLocked() int64 {
+	low := p.log.LogStartOffset()
+	p.replicaMu.Lock()
+	defer p.replicaMu.Unlock()
+	for id, r := range p.remote {
+		if r.logStartOffset < low && (p.brokerAlive == nil || p.brokerAlive(id)) {
+			low = r.logStartOffset
+		}
+	}
+	return low
+}
+
+// lowWatermarkReached reports whether every live replica's log start
+// offset reached offset, and the low watermark; NOT_LEADER_OR_FOLLOWER
+// once this node no longer leads.
+func (p *Partition) lowWatermarkReached(offset int64) (bool, int64, error) {
+	p.leaderIsrUpdateLock.RLock()
+	defer p.leaderIsrUpdateLock.RUnlock()
+	if _, err := p.checkLeaderLocked(-1); err != nil {
+		return true, -1, err
+	}
+	low := p.lowWatermarkLocked()
+	return low >= offset, low, nil
 }

@@ -47,8 +47,9 @@ type Partition struct {
 	log     *storage.Log
 	nodeID  int32
 	hwMu    sync.Mutex // serialises high watermark updates
-	// isrEligible is Options.IsrEligible.
+	// isrEligible is Options.IsrEligible, brokerAlive Options.BrokerAlive.
 	isrEligible func(brokerID int32, brokerEpoch int64) bool
+	brokerAlive func(brokerID int32) bool
 
 	// txnMu serialises transactional appends and markers with the
 	// KIP-890 verification guards (txn.go).

@@ -432,3 +432,32 @@ func TestIsrExpandWaitsForEligibleFollower(t *testing.T) {
 	}
 	waitFor(t, "the follower to rejoin once eligible", func() bool { return slices.Equal(c.controllerISR(), []int32{1, 2}) })
 }
+
+// DeleteRecords on the leader completes once every live follower has
+// followed the new log start offset (Kafka's DelayedDeleteRecords): a
+// follower that does not fetch holds it until the timeout, unless its
+// broker is not alive.
+func TestDeleteRecordsWaitsForLowWatermark(t *testing.T) {
+	c := newReplCluster(t, []int32{1, 2}, 1, time.Minute)
+	leader := c.part(1)
+	end := appendN(t, leader, 5, "a")
+	waitFor(t, "replication", func() bool { return leader.HighWatermark() == end })
+	low, err := leader.DeleteRecordsOnLeader(3)
+	if err != nil || low != 3 {
+		t.Fatalf("DeleteRecordsOnLeader: %d %v", low, err)
+	}
+	m := c.managers[1]
+	if low, err := m.WaitForLowWatermark(context.Background(), leader, 3, 20*time.Second); err != nil || low != 3 {
+		t.Fatalf("low watermark %d, %v; want 3", low, err)
+	}
+	if s := c.part(2).Log().LogStartOffset(); s != 3 {
+		t.Fatalf("follower's log start offset %d, want 3", s)
+	}
+	c.setCut(2, true)
+	if _, err := leader.DeleteRecordsOnLeader(4); err != nil {
+		t.Fatal(err)
+	}
+	if low, err := m.WaitForLowWatermark(context.Background(), leader, 4, 300*time.Millisecond); !errors.Is(err, kerr.RequestTimedOut) || low != 3 {
+		t.Fatalf("with the follower cut: low watermark %d, %v; want 3, REQUEST_TIMED_OUT", low, err)
+	}
+}

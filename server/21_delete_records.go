@@ -8,31 +8,38 @@ package server
 // offset, and fetches below it get OFFSET_OUT_OF_RANGE. An offset past the
 // high watermark is OFFSET_OUT_OF_RANGE; a topic whose cleanup.policy lacks
 // delete is POLICY_VIOLATION; only the leader serves it. The response's low
-// watermark is the new log start offset (replica.Partition
-// .DeleteRecordsOnLeader). Followers follow it with their next fetch; the
-// answer does not wait for them (Kafka's DelayedDeleteRecords waits for
-// the low watermark across replicas). The new start offsets are
-// checkpointed before answering, so they survive a crash.
+// watermark is the smallest log start offset over the replicas on live
+// brokers: the answer waits, up to TimeoutMillis, until every such
+// follower has followed the new log start offset with a fetch (Kafka's
+// DelayedDeleteRecords; REQUEST_TIMED_OUT past it). The new start offsets
+// are checkpointed before answering, so they survive a crash.
 //
 // v2 is the flexible version; nothing else changed between versions.
 
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle-io/riffle/replica"
 	"github.com/riffle-io/riffle/storage"
 )
 
 func init() { register(kmsg.DeleteRecords, 0, 2, handleDeleteRecords) }
 
-func handleDeleteRecords(_ context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
+func handleDeleteRecords(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DeleteRecordsRequest)
 	b := rc.b
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
-	changed := false
+	type pending struct {
+		p      *replica.Partition
+		offset int64
+		ti, pi int
+	}
+	var waits []pending
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
@@ -40,33 +47,46 @@ func handleDeleteRecords(_ context.Context, rc *requestContext, kreq kmsg.Reques
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
-			low, err := b.deleteRecords(storage.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}, rp.Offset)
+			p, low, err := b.deleteRecords(storage.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}, rp.Offset)
 			if err == nil {
 				sp.LowWatermark = low
-				changed = true
+				waits = append(waits, pending{p: p, offset: low, ti: len(resp.Topics), pi: len(st.Partitions)})
 			}
 			sp.ErrorCode = errCode(err)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	if changed {
+	if len(waits) > 0 {
 		if err := b.logs.Checkpoint(); err != nil {
 			b.logger.Error("checkpointing log start offsets after DeleteRecords", "err", err)
 		}
+	}
+	// Kafka's DelayedDeleteRecords: answer once every live replica has
+	// moved its log start offset (the low watermark), or TimeoutMillis.
+	deadline := time.Now().Add(time.Duration(req.TimeoutMillis) * time.Millisecond)
+	for _, w := range waits {
+		sp := &resp.Topics[w.ti].Partitions[w.pi]
+		low, err := b.replicas.WaitForLowWatermark(ctx, w.p, w.offset, time.Until(deadline))
+		if err != nil {
+			sp.ErrorCode = errCode(err)
+			continue
+		}
+		sp.LowWatermark = low
 	}
 	return resp, nil
 }
 
 // deleteRecords advances one partition's log start offset and returns it.
-func (b *Broker) deleteRecords(tp storage.TopicPartition, offset int64) (int64, error) {
+func (b *Broker) deleteRecords(tp storage.TopicPartition, offset int64) (*replica.Partition, int64, error) {
 	if isInternalTopic(tp.Topic) {
 		// ReplicaManager.deleteRecords: internal topics are off limits.
-		return -1, fmt.Errorf("%w: cannot delete records of internal topic %s", kerr.PolicyViolation, tp.Topic)
+		return nil, -1, fmt.Errorf("%w: cannot delete records of internal topic %s", kerr.PolicyViolation, tp.Topic)
 	}
 	p, err := b.replicas.Partition(tp)
 	if err != nil {
-		return -1, err
+		return nil, -1, err
 	}
-	return p.DeleteRecordsOnLeader(offset)
+	low, err := p.DeleteRecordsOnLeader(offset)
+	return p, low, err
 }

@@ -37,3 +37,12 @@ func (b *Broker) UnregisterBroker(ctx context.Context, id int32) error {
 	}
 	return kerr.ErrorForCode(resp.ErrorCode)
 }
+
+// ReplicaLogStart is this broker's log start offset of a partition.
+func (b *Broker) ReplicaLogStart(topic string, partition int32) (int64, error) {
+	p, err := b.replicas.Partition(storage.TopicPartition{Topic: topic, Partition: partition})
+	if err != nil {
+		return -1, err
+	}
+	return p.Log().LogStartOffset(), nil
+}

@@ -88,6 +88,7 @@ func (b *Broker) replicaOptions() replica.Options {
 		AlterPartition:    b.alterPartition,
 		BrokerEpoch:       b.registeredBrokerEpoch,
 		IsrEligible:       b.isrEligible,
+		BrokerAlive:       b.brokerAlive,
 		Endpoint:          b.replicaEndpoint,
 		ReplicaLagTimeMax: ms(b.cfg.ReplicaLagTimeMaxMs),
 		Fetch: replica.FetcherConfig{
@@ -120,6 +121,12 @@ func (b *Broker) alterPartition(ctx context.Context, req *kmsg.AlterPartitionReq
 func (b *Broker) isrEligible(id int32, brokerEpoch int64) bool {
 	br, ok := b.ctrl.Image().Brokers[id]
 	return ok && !br.Fenced && !br.InControlledShutdown && (brokerEpoch < 0 || brokerEpoch == br.Epoch)
+}
+
+// brokerAlive reports whether a broker is registered and unfenced.
+func (b *Broker) brokerAlive(id int32) bool {
+	br, ok := b.ctrl.Image().Brokers[id]
+	return ok && !br.Fenced
 }
 
 // registeredBrokerEpoch is this broker's epoch from its registration (-1

@@ -184,6 +184,26 @@ func TestReplicationThreeNodes(t *testing.T) {
 	underReplicated(li, 0)
 	produce(30, "rejoined")
 	waitSameLogs(t, tc, topic, next, 0, 1, 2)
+
+	// DeleteRecords answers once every replica moved its log start
+	// offset (the low watermark, Kafka's DelayedDeleteRecords).
+	dr := kmsg.NewPtrDeleteRecordsRequest()
+	dr.TimeoutMillis = int32(requestTimeout.Milliseconds())
+	drt := kmsg.NewDeleteRecordsRequestTopic()
+	drt.Topic = topic
+	drp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	drp.Partition, drp.Offset = 0, 10
+	drt.Partitions = append(drt.Partitions, drp)
+	dr.Topics = append(dr.Topics, drt)
+	drr := requestTo(t, addrs[li], dr).(*kmsg.DeleteRecordsResponse)
+	if p := drr.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.LowWatermark != 10 {
+		t.Fatalf("DeleteRecords: %v, low watermark %d; want 10", kerr.ErrorForCode(p.ErrorCode), p.LowWatermark)
+	}
+	for i := range 3 {
+		if s, err := tc.node(i).b.ReplicaLogStart(topic, 0); err != nil || s != 10 {
+			t.Fatalf("node %d's log start offset %d (%v) once DeleteRecords answered, want 10", i+1, s, err)
+		}
+	}
 	if l, _ := partitionOn(t, addrs[li], topic, 0); l != leader {
 		t.Fatalf("leader moved from %d to %d", leader, l)
 	}
