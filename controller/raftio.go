@@ -205,6 +205,12 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 		// does); only losing a known leader deserves a warning.
 		level = slog.LevelInfo
 	}
+	if level == slog.LevelWarn && msg == "failed to get previous log" {
+		// A follower behind the leader (a broker-only node joining, a
+		// voter back from a restart) says so once before raft backs up
+		// and sends what it lacks: the normal catch-up, not a fault.
+		level = slog.LevelInfo
+	}
 	attrs := make([]any, 0, 2*len(m))
 	if mod, ok := m["@module"]; ok {
 		attrs = append(attrs, "module", mod)
