@@ -501,7 +501,11 @@ func (b *Broker) controllerConfig() (controller.Config, error) {
 		ServeKafka:               serveKafka,
 		NonVoter:                 nonVoter,
 		AdvertisedHost:           advertisedHost,
-		Logger:                   b.logger, // the controller names itself in its logs
+		UncleanLeaderElection:    cfg.UncleanLeaderElectionEnable,
+		// Kafka's KRaft controller ignores leader.imbalance.per.broker.percentage:
+		// any partition off its preferred leader is moved back.
+		LeaderImbalanceCheckInterval: leaderImbalanceCheckInterval(cfg),
+		Logger:                       b.logger, // the controller names itself in its logs
 	}, nil
 }
 
@@ -619,4 +623,14 @@ func (b *Broker) kill() {
 // metadata log is followed without a vote.
 func (b *Broker) brokerOnly() bool {
 	return b.cfg.HasRole(config.RoleBroker) && !b.cfg.HasRole(config.RoleController)
+}
+
+// leaderImbalanceCheckInterval is how often the active controller restores
+// preferred leaders: leader.imbalance.check.interval.seconds when
+// auto.leader.rebalance.enable is true, else never (0).
+func leaderImbalanceCheckInterval(cfg *config.Broker) time.Duration {
+	if !cfg.AutoLeaderRebalanceEnable || cfg.LeaderImbalanceCheckIntervalSeconds <= 0 {
+		return 0
+	}
+	return time.Duration(min(cfg.LeaderImbalanceCheckIntervalSeconds, int64(365*24*time.Hour/time.Second))) * time.Second
 }
