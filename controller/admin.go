@@ -229,11 +229,11 @@ type Reassignment struct {
 	AllowReplicationFactorChange bool
 }
 
-// AlterPartitionReassignments applies reassignments. Riffle completes a
-// reassignment at once when it needs no data movement (a reordering, or
-// dropping replicas while keeping one in the ISR); moving a partition to a
-// broker that does not hold it is refused until follower catch-up exists.
-// One error per reassignment, nil for success.
+// AlterPartitionReassignments starts or cancels reassignments (KIP-455).
+// One that needs no data movement (a reordering, or dropping replicas while
+// one in sync remains) completes at once; one that adds replicas completes
+// when the leader's AlterPartition brings them all into the ISR. One error
+// per reassignment, nil for success.
 func (c *Controller) AlterPartitionReassignments(ctx context.Context, rs []Reassignment) []error {
 	var errs []error
 	err := c.propose(ctx, func(im *Image) ([]Record, error) {
@@ -277,9 +277,7 @@ func reassign(im *Image, r Reassignment) (Record, error) {
 		return nil, fmt.Errorf("partition %d of topic %q does not exist: %w", r.Partition, r.Topic, kerr.UnknownTopicOrPartition)
 	}
 	if r.Replicas == nil {
-		// Reassignments complete when they are applied, so none is ever
-		// in progress.
-		return nil, fmt.Errorf("no reassignment of %s-%d is in progress: %w", r.Topic, r.Partition, kerr.NoReassignmentInProgress)
+		return cancelReassignment(im, t, p)
 	}
 	if err := checkReplicas(r.Replicas); err != nil {
 		return nil, fmt.Errorf("%s-%d: %v: %w", r.Topic, r.Partition, err, kerr.InvalidReplicaAssignment)
@@ -289,28 +287,76 @@ func reassign(im *Image, r Reassignment) (Record, error) {
 			return nil, fmt.Errorf("the manual partition assignment includes broker %d, but no broker with that id is registered: %w", id, kerr.InvalidReplicaAssignment)
 		}
 	}
-	if !r.AllowReplicationFactorChange && len(r.Replicas) != len(p.Replicas) {
-		return nil, fmt.Errorf("the replication factor of %s-%d would change from %d to %d: %w", r.Topic, r.Partition, len(p.Replicas), len(r.Replicas), kerr.InvalidReplicationFactor)
+	// The replication factor is that of the current target: during a
+	// reassignment Replicas also holds the replicas being removed.
+	if rf := len(p.Replicas) - len(p.RemovingReplicas); !r.AllowReplicationFactorChange && len(r.Replicas) != rf {
+		return nil, fmt.Errorf("the replication factor of %s-%d would change from %d to %d: %w", r.Topic, r.Partition, rf, len(r.Replicas), kerr.InvalidReplicationFactor)
 	}
-	if slices.Equal(r.Replicas, p.Replicas) {
-		return nil, nil
+	// PartitionReassignmentReplicas: the target first, then the replicas
+	// being removed; the new ones are added and catch up as followers, and
+	// AlterPartition completes the move once they are all in sync. A move
+	// that adds nothing completes at once.
+	removing := without(p.Replicas, r.Replicas)
+	adding := without(r.Replicas, p.Replicas)
+	merged := append(slices.Clone(r.Replicas), removing...)
+	rec := partitionChange{topicID: t.ID, p: p, reassign: true, targetReplicas: merged,
+		targetAdding: adding, targetRemoving: removing, acceptable: im.isActive}.build()
+	return asRecord(rec), nil
+}
+
+// asRecord returns rec as a Record, nil when rec is nil (not a nil pointer
+// in a non-nil interface).
+func asRecord(rec *PartitionChangeRecord) Record {
+	if rec == nil {
+		return nil
 	}
-	for _, id := range r.Replicas {
-		if !slices.Contains(p.ISR, id) {
-			return nil, fmt.Errorf("moving %s-%d to broker %d, which is not in its ISR, needs replica catch-up, which Riffle does not support yet: %w", r.Topic, r.Partition, id, kerr.InvalidReplicaAssignment)
+	return rec
+}
+
+// cancelReassignment reverts a reassignment in progress, as Kafka's
+// PartitionReassignmentRevert: the replicas being added leave the replica
+// set and the ISR, the ones being removed stay. Should no ISR member
+// remain, the revert needs an unclean election and is refused unless the
+// topic allows one.
+func cancelReassignment(im *Image, t *TopicImage, p PartitionImage) (Record, error) {
+	if !p.Reassigning() {
+		return nil, fmt.Errorf("no reassignment of %s-%d is in progress: %w", t.Name, p.Partition, kerr.NoReassignmentInProgress)
+	}
+	replicas := without(p.Replicas, p.AddingReplicas)
+	isr := without(p.ISR, p.AddingReplicas)
+	unclean := len(isr) == 0
+	if unclean {
+		if !uncleanLeaderElection(im, t.Name, -1, false) {
+			return nil, fmt.Errorf("unable to revert the reassignment of %s-%d because it would require an unclean leader election: %w", t.Name, p.Partition, kerr.InvalidReplicaAssignment)
+		}
+		isr = replicas[:1]
+	}
+	return asRecord(partitionChange{topicID: t.ID, p: p, targetISR: isr, reassign: true, targetReplicas: replicas,
+		acceptable: im.isActive, unclean: unclean}.build()), nil
+}
+
+// OngoingReassignments returns the partitions of topic being reassigned
+// (all of them when parts is nil), for ListPartitionReassignments.
+func (im *Image) OngoingReassignments(topic string, parts []int32) []PartitionImage {
+	t, ok := im.Topics[topic]
+	if !ok {
+		return nil
+	}
+	var out []PartitionImage
+	if parts == nil {
+		for _, p := range t.Partitions {
+			if p.Reassigning() {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	for _, id := range parts {
+		if p, ok := t.Partition(id); ok && p.Reassigning() {
+			out = append(out, p)
 		}
 	}
-	var isr []int32
-	for _, id := range r.Replicas {
-		if slices.Contains(p.ISR, id) {
-			isr = append(isr, id)
-		}
-	}
-	rec := &PartitionChangeRecord{PartitionId: p.Partition, TopicId: t.ID, Leader: NoLeaderChange, Replicas: slices.Clone(r.Replicas), Isr: isr}
-	if !slices.Contains(r.Replicas, p.Leader) {
-		rec.Leader = isr[0]
-	}
-	return rec, nil
+	return out
 }
 
 // FeatureUpdate is one UpdateFeatures item. Level 0 removes the feature.

@@ -131,18 +131,12 @@ func alterPartition(im *Image, brokerID int32, version int16, t *TopicImage, rp 
 			return nil, p, kerr.IneligibleReplica.Code
 		}
 	}
-	rec := &PartitionChangeRecord{PartitionId: p.Partition, TopicId: t.ID, Leader: NoLeaderChange}
-	changed := false
-	if !slices.Equal(newISR, p.ISR) {
-		rec.Isr = slices.Clone(newISR)
-		changed = true
-	}
-	if rp.LeaderRecoveryState != p.LeaderRecoveryState {
-		s := rp.LeaderRecoveryState
-		rec.LeaderRecoveryState = &s
-		changed = true
-	}
-	if !changed {
+	// The change may also complete a reassignment: once every adding
+	// replica is in sync the removed ones leave, and when the leader is
+	// one of them another is elected.
+	recovery := rp.LeaderRecoveryState
+	rec := partitionChange{topicID: t.ID, p: p, targetISR: newISR, targetRecovery: &recovery, acceptable: im.isActive}.build()
+	if rec == nil {
 		// PartitionChangeBuilder writes nothing for a no-op; the leader
 		// gets the current state back.
 		return nil, p, 0
@@ -150,6 +144,15 @@ func alterPartition(im *Image, brokerID int32, version int16, t *TopicImage, rp 
 	next, err := p.merge(rec)
 	if err != nil {
 		return nil, p, kerr.InvalidRequest.Code
+	}
+	if rec.Leader != NoLeaderChange && rec.Leader != brokerID {
+		// Written, yet an error: the asking broker no longer leads and
+		// must learn the new state from metadata (Kafka answers
+		// FENCED_LEADER_EPOCH before v2).
+		if version > 1 {
+			return rec, next, kerr.NewLeaderElected.Code
+		}
+		return rec, next, kerr.FencedLeaderEpoch.Code
 	}
 	return rec, next, 0
 }

@@ -196,6 +196,11 @@ func (b *builder) replayPartition(r *PartitionRecord) error {
 		PartitionEpoch: r.PartitionEpoch,
 
 		LeaderRecoveryState: r.LeaderRecoveryState,
+		AddingReplicas:      nonEmpty(r.AddingReplicas),
+		RemovingReplicas:    nonEmpty(r.RemovingReplicas),
+	}
+	if err := checkReassignment(p); err != nil {
+		return err
 	}
 	switch {
 	case r.PartitionId >= 0 && int(r.PartitionId) < len(t.Partitions):
@@ -245,6 +250,15 @@ func (p PartitionImage) merge(r *PartitionChangeRecord) (PartitionImage, error) 
 		}
 		p.Leader = r.Leader
 		p.LeaderEpoch++
+	}
+	if r.AddingReplicas != nil {
+		p.AddingReplicas = nonEmpty(r.AddingReplicas)
+	}
+	if r.RemovingReplicas != nil {
+		p.RemovingReplicas = nonEmpty(r.RemovingReplicas)
+	}
+	if err := checkReassignment(p); err != nil {
+		return p, err
 	}
 	if r.LeaderRecoveryState != nil {
 		switch s := *r.LeaderRecoveryState; s {
@@ -386,5 +400,29 @@ func (b *builder) replayUnregisterBroker(r *UnregisterBrokerRecord) error {
 	}
 	b.copyBrokers()
 	delete(b.next.Brokers, r.BrokerId)
+	return nil
+}
+
+// nonEmpty clones ids, mapping an empty list to nil.
+func nonEmpty(ids []int32) []int32 {
+	if len(ids) == 0 {
+		return nil
+	}
+	return slices.Clone(ids)
+}
+
+// checkReassignment checks that adding and removing replicas are distinct
+// replicas of the partition.
+func checkReassignment(p PartitionImage) error {
+	for _, id := range p.AddingReplicas {
+		if !slices.Contains(p.Replicas, id) || slices.Contains(p.RemovingReplicas, id) {
+			return fmt.Errorf("adding replica %d is not a replica, or is also being removed", id)
+		}
+	}
+	for _, id := range p.RemovingReplicas {
+		if !slices.Contains(p.Replicas, id) {
+			return fmt.Errorf("removing replica %d is not a replica", id)
+		}
+	}
 	return nil
 }

@@ -50,6 +50,16 @@ type PartitionImage struct {
 	// LeaderRecoveryState is LeaderRecovered, or LeaderRecovering after an
 	// unclean election until the new leader reports itself recovered (KIP-704).
 	LeaderRecoveryState int8
+	// AddingReplicas and RemovingReplicas describe a reassignment in
+	// progress (KIP-455): Replicas holds the target replicas followed by
+	// the ones being removed; the reassignment completes once every adding
+	// replica is in the ISR.
+	AddingReplicas, RemovingReplicas []int32
+}
+
+// Reassigning reports whether a reassignment of the partition is in progress.
+func (p PartitionImage) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
 }
 
 // Leader recovery states of a partition (Kafka's LeaderRecoveryState, KIP-704).
@@ -190,6 +200,8 @@ func (im *Image) Records() []Record {
 				PartitionEpoch: p.PartitionEpoch,
 
 				LeaderRecoveryState: p.LeaderRecoveryState,
+				AddingReplicas:      p.AddingReplicas,
+				RemovingReplicas:    p.RemovingReplicas,
 			})
 		}
 	}

@@ -443,3 +443,88 @@ func TestControllerAutoLeaderRebalance(t *testing.T) {
 		return p.Leader == swapped[0]
 	})
 }
+
+// TestScriptReassignmentMovesReplica: a replica moves to a new broker in
+// Kafka's three steps: the target and the replicas being removed are all
+// replicas while the new one catches up; the leader's AlterPartition adding
+// it to the ISR completes the move (here also electing a new leader, since
+// the old one is the replica removed); cancelling reverts a move in progress.
+func TestScriptReassignmentMovesReplica(t *testing.T) {
+	c := newCluster(t, 1, 2, 3, 4)
+	c.createAssigned("t", []int32{1, 2, 3})
+	ref := PartitionRef{"t", 0}
+	move := func(replicas ...int32) {
+		t.Helper()
+		recs, errs := planReassignments(c.im, []Reassignment{{PartitionRef: ref, Replicas: replicas, AllowReplicationFactorChange: true}})
+		if errs[0] != nil {
+			t.Fatal(errs[0])
+		}
+		c.commit(recs...)
+	}
+	if _, errs := planReassignments(c.im, []Reassignment{{PartitionRef: ref}}); !errorIs(errs[0], kerr.NoReassignmentInProgress) {
+		t.Fatalf("cancel with nothing in progress: %v", errs[0])
+	}
+
+	move(4, 2, 3)
+	p := c.wantPart("moving", "t", 0, 1, 1, 2, 3)
+	if !slices.Equal(p.Replicas, []int32{4, 2, 3, 1}) || !slices.Equal(p.AddingReplicas, []int32{4}) || !slices.Equal(p.RemovingReplicas, []int32{1}) {
+		t.Fatalf("reassignment started: %+v", p)
+	}
+	if got := c.im.OngoingReassignments("t", nil); len(got) != 1 {
+		t.Fatalf("ongoing: %+v", got)
+	}
+	// The leader adds the new replica to the ISR: the move completes, the
+	// removed leader hands over to the first in-sync target replica.
+	resp := c.alterPartition(c.isrChange(1, "t", 0, p.LeaderEpoch, p.PartitionEpoch, 1, 2, 3, 4))
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.NewLeaderElected.Code {
+		t.Fatalf("completing AlterPartition: %v", kerr.ErrorForCode(code))
+	}
+	p = c.wantPart("moved", "t", 0, 4, 2, 3, 4)
+	if !slices.Equal(p.Replicas, []int32{4, 2, 3}) || p.Reassigning() || p.LeaderEpoch != 1 {
+		t.Fatalf("reassignment completed: %+v", p)
+	}
+	if got := c.im.OngoingReassignments("t", nil); len(got) != 0 {
+		t.Fatalf("ongoing after completion: %+v", got)
+	}
+
+	// Start moving back, then cancel: the replica being added goes.
+	move(1, 2, 3)
+	p = c.part("t", 0)
+	if !slices.Equal(p.Replicas, []int32{1, 2, 3, 4}) || !slices.Equal(p.AddingReplicas, []int32{1}) {
+		t.Fatalf("second move: %+v", p)
+	}
+	recs, errs := planReassignments(c.im, []Reassignment{{PartitionRef: ref}})
+	if errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	c.commit(recs...)
+	p = c.wantPart("cancelled", "t", 0, 4, 2, 3, 4)
+	if !slices.Equal(p.Replicas, []int32{2, 3, 4}) || p.Reassigning() {
+		t.Fatalf("after cancel: %+v", p)
+	}
+
+	// Dropping the leader without adding anyone completes at once.
+	recs, errs = planReassignments(c.im, []Reassignment{{PartitionRef: ref, Replicas: []int32{2, 3}, AllowReplicationFactorChange: true}})
+	if errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	c.commit(recs...)
+	p = c.wantPart("shrunk", "t", 0, 2, 2, 3)
+	if !slices.Equal(p.Replicas, []int32{2, 3}) || p.Reassigning() {
+		t.Fatalf("after dropping the leader: %+v", p)
+	}
+
+	// A replica being added that dies is simply not in sync: the move
+	// waits, and the partition's leadership is unaffected.
+	move(2, 3, 1)
+	for range 4 {
+		c.tick(3 * time.Second)
+		for _, id := range []int32{2, 3, 4} {
+			c.heartbeat(id, false)
+		}
+	}
+	p = c.wantPart("adding replica fenced", "t", 0, 2, 2, 3)
+	if !slices.Equal(p.AddingReplicas, []int32{1}) {
+		t.Fatalf("move in progress: %+v", p)
+	}
+}

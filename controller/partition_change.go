@@ -7,15 +7,23 @@ import (
 )
 
 // partitionChange is Kafka's PartitionChangeBuilder reduced to what Riffle
-// writes: it moves a partition towards a target ISR and elects a leader
-// when the current one cannot stay. Eligible leader replicas (KIP-966) are
-// not kept: an ISR that would become empty keeps its last member instead
-// and the partition is left without a leader, as Kafka does without ELR.
+// writes: it moves a partition towards a target ISR (and replica set, for a
+// reassignment), completes a reassignment once every adding replica is in
+// sync, and elects a leader when the current one cannot stay. Eligible
+// leader replicas (KIP-966) are not kept: an ISR that would become empty
+// keeps its last member instead and the partition is left without a
+// leader, as Kafka does without ELR.
 type partitionChange struct {
 	topicID UUID
 	p       PartitionImage
 	// targetISR is the ISR the change aims at; nil keeps the current one.
 	targetISR []int32
+	// reassign sets targetReplicas, targetAdding and targetRemoving in
+	// place of the partition's own (a reassignment starts or is cancelled).
+	reassign                                     bool
+	targetReplicas, targetAdding, targetRemoving []int32
+	// targetRecovery, when set, is the leader recovery state to move to.
+	targetRecovery *int8
 	// acceptable reports whether a broker may lead (registered, unfenced,
 	// not shutting down, and not the broker being removed).
 	acceptable func(id int32) bool
@@ -24,17 +32,44 @@ type partitionChange struct {
 	unclean bool
 }
 
+// without returns ids less those in drop, in order.
+func without(ids, drop []int32) []int32 {
+	out := make([]int32, 0, len(ids))
+	for _, id := range ids {
+		if !slices.Contains(drop, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // build returns the record for the change, or nil when nothing changes.
 func (c partitionChange) build() *PartitionChangeRecord {
-	target := c.targetISR
-	if target == nil {
-		target = c.p.ISR
+	isr := c.targetISR
+	if isr == nil {
+		isr = c.p.ISR
+	}
+	replicas, adding, removing := c.p.Replicas, c.p.AddingReplicas, c.p.RemovingReplicas
+	if c.reassign {
+		replicas, adding, removing = c.targetReplicas, c.targetAdding, c.targetRemoving
+	}
+	// PartitionReassignmentReplicas.maybeCompleteReassignment: done once
+	// every adding replica is in sync and something not being removed is.
+	if len(adding) > 0 || len(removing) > 0 {
+		newISR, newReplicas := without(isr, removing), without(replicas, removing)
+		done := len(newISR) > 0 && len(newReplicas) > 0
+		for _, id := range adding {
+			done = done && slices.Contains(newISR, id)
+		}
+		if done {
+			isr, replicas, adding, removing = newISR, newReplicas, nil, nil
+		}
 	}
 	rec := &PartitionChangeRecord{PartitionId: c.p.Partition, TopicId: c.topicID, Leader: NoLeaderChange}
 	// The current leader stays unless it leaves the ISR (NoLeader is never
 	// in an ISR, so a leaderless partition always tries an election).
-	if !slices.Contains(target, c.p.Leader) || !c.acceptable(c.p.Leader) {
-		leader, unclean := c.elect(target)
+	if !slices.Contains(isr, c.p.Leader) || !c.acceptable(c.p.Leader) {
+		leader, unclean := c.elect(replicas, isr)
 		if leader != c.p.Leader {
 			rec.Leader = leader
 			if unclean {
@@ -48,33 +83,52 @@ func (c partitionChange) build() *PartitionChangeRecord {
 			}
 		}
 	}
+	// Replicas leaving the assignment must not accept a fetch of the old
+	// leader epoch (triggerLeaderEpochBumpForReplicaReassignmentIfNeeded).
+	if rec.Leader == NoLeaderChange && len(without(c.p.Replicas, replicas)) > 0 {
+		rec.Leader = c.p.Leader
+	}
 	// An empty target keeps the last member (PartitionChangeBuilder sets
 	// the ISR only when the target is not empty).
-	if rec.Isr == nil && len(target) > 0 && !slices.Equal(target, c.p.ISR) {
-		rec.Isr = slices.Clone(target)
+	if rec.Isr == nil && len(isr) > 0 && !slices.Equal(isr, c.p.ISR) {
+		rec.Isr = slices.Clone(isr)
 	}
-	if rec.Isr == nil && rec.Leader == NoLeaderChange && rec.LeaderRecoveryState == nil {
+	if !slices.Equal(replicas, c.p.Replicas) {
+		rec.Replicas = slices.Clone(replicas)
+	}
+	if !slices.Equal(adding, c.p.AddingReplicas) {
+		rec.AddingReplicas = append([]int32{}, adding...)
+	}
+	if !slices.Equal(removing, c.p.RemovingReplicas) {
+		rec.RemovingReplicas = append([]int32{}, removing...)
+	}
+	if c.targetRecovery != nil && *c.targetRecovery != c.p.LeaderRecoveryState && rec.LeaderRecoveryState == nil {
+		s := *c.targetRecovery
+		rec.LeaderRecoveryState = &s
+	}
+	if rec.Isr == nil && rec.Leader == NoLeaderChange && rec.LeaderRecoveryState == nil &&
+		rec.Replicas == nil && rec.AddingReplicas == nil && rec.RemovingReplicas == nil {
 		return nil
 	}
 	return rec
 }
 
 // elect picks a leader as PartitionChangeBuilder.electAnyLeader does: the
-// current leader if it may stay, else the first replica in preferred
-// (replica list) order that is in the ISR and acceptable, else, when
-// allowed, the first acceptable replica (unclean).
-func (c partitionChange) elect(target []int32) (leader int32, unclean bool) {
-	valid := func(id int32) bool { return slices.Contains(target, id) && c.acceptable(id) }
+// current leader if it may stay, else the first replica in (target)
+// replica order that is in the ISR and acceptable, else, when allowed, the
+// first acceptable replica (unclean).
+func (c partitionChange) elect(replicas, isr []int32) (leader int32, unclean bool) {
+	valid := func(id int32) bool { return slices.Contains(isr, id) && c.acceptable(id) }
 	if c.p.Leader != NoLeader && valid(c.p.Leader) {
 		return c.p.Leader, false
 	}
-	for _, r := range c.p.Replicas {
+	for _, r := range replicas {
 		if valid(r) {
 			return r, false
 		}
 	}
 	if c.unclean {
-		for _, r := range c.p.Replicas {
+		for _, r := range replicas {
 			if c.acceptable(r) {
 				return r, true
 			}

@@ -103,6 +103,10 @@ type PartitionChangeRecord struct {
 	Replicas    []int32 `json:"Replicas"`
 
 	LeaderRecoveryState *int8 `json:"LeaderRecoveryState,omitempty"`
+	// AddingReplicas and RemovingReplicas: nil (JSON null) leaves them
+	// alone, empty clears them (a reassignment completed or cancelled).
+	RemovingReplicas []int32 `json:"RemovingReplicas"`
+	AddingReplicas   []int32 `json:"AddingReplicas"`
 }
 
 // RemoveTopicRecord deletes a topic with its partitions and configs.

@@ -7,12 +7,14 @@ package server
 // registered brokers (INVALID_REPLICA_ASSIGNMENT otherwise), the same size
 // when v1's AllowReplicationFactorChange is false
 // (INVALID_REPLICATION_FACTOR). A target equal to the current replicas is a
-// no-op; a reordering, or dropping replicas, completes at once. Moving a
-// partition to a broker that does not hold it needs replica catch-up, which
-// arrives with the cluster: it is refused with INVALID_REPLICA_ASSIGNMENT
-// saying so. On one broker the only valid target is that broker itself.
-// Since reassignments complete at once, a cancellation (null replicas) is
-// NO_REASSIGNMENT_IN_PROGRESS.
+// no-op; a reordering, or dropping replicas, completes at once. A move to
+// new brokers proceeds as in Kafka: the partition's replicas become the
+// target followed by the replicas being removed (AddingReplicas and
+// RemovingReplicas say which), the new replicas fetch from the leader, and
+// the leader's AlterPartition adding the last of them to the ISR completes
+// the move, electing a new leader if the old one was removed. A cancellation
+// (null replicas) reverts a move in progress, NO_REASSIGNMENT_IN_PROGRESS
+// when there is none.
 
 import (
 	"context"
