@@ -43,6 +43,8 @@ var brokerKeyEffects = map[string][2]string{
 	"log.dir":                                   {"server/broker.go", "cfg.LogDirs"},
 	"num.partitions":                            {"server/broker.go", "cfg.NumPartitions"},
 	"broker.rack":                               {"server/broker.go", "cfg.BrokerRack"},
+	"broker.heartbeat.interval.ms":              {"server/broker_lifecycle.go", "cfg.BrokerHeartbeatIntervalMs"},
+	"broker.session.timeout.ms":                 {"server/broker.go", "cfg.BrokerSessionTimeoutMs"},
 	"unclean.leader.election.enable":            {"server/broker.go", "cfg.UncleanLeaderElectionEnable"},
 	"auto.leader.rebalance.enable":              {"server/broker.go", "cfg.AutoLeaderRebalanceEnable"},
 	"leader.imbalance.check.interval.seconds":   {"server/broker.go", "cfg.LeaderImbalanceCheckIntervalSeconds"},

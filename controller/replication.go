@@ -469,6 +469,8 @@ func planRegisterBroker(im *Image, h *heartbeats, reg BrokerRegistration, now ti
 }
 
 func sameRegistration(a, b *BrokerRegistration) bool {
-	return a.ID == b.ID && a.Rack == b.Rack && a.Fenced == b.Fenced &&
+	// A registration in controlled shutdown is always replaced: the new
+	// one starts afresh (Kafka writes a new record for every registration).
+	return a.ID == b.ID && a.Rack == b.Rack && a.Fenced == b.Fenced && a.InControlledShutdown == b.InControlledShutdown &&
 		a.IncarnationID == b.IncarnationID && slices.Equal(a.Endpoints, b.Endpoints)
 }

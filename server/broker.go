@@ -86,6 +86,10 @@ type Broker struct {
 	// dynCfg is cfg with the dynamic broker configs of the metadata image
 	// applied (nil until the first image); see dynamic_config.go.
 	dynCfg atomic.Pointer[config.Broker]
+
+	// wantShutdown is set once a controlled shutdown has begun
+	// (broker_lifecycle.go).
+	wantShutdown atomic.Bool
 }
 
 // New returns a broker for cfg. Nothing is opened until Start.
@@ -193,6 +197,10 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := b.waitAppliedUntil(startCtx, ctrl.Image().Offset); err != nil {
 		return fmt.Errorf("applying metadata at start: %w", err)
 	}
+	if err := b.awaitUnfenced(startCtx); err != nil {
+		return fmt.Errorf("broker %d: %w", cfg.NodeID, err)
+	}
+	b.goBackground(b.runHeartbeats)
 	b.groups = newGroupRuntime(b)
 	b.goBackground(b.groups.run)
 	b.txn = newTxnRuntime(b)
@@ -227,10 +235,14 @@ func (b *Broker) ClusterID() string { return b.clusterID }
 // this node's controller at.
 func (b *Broker) ControllerAddr() string { return b.ctrl.Addr() }
 
-// Shutdown stops accepting connections, lets in-flight requests finish (each
+// Shutdown moves this broker's leaderships away (controlled shutdown),
+// stops accepting connections, lets in-flight requests finish (each
 // connection answers what it has read, then closes), stops the metadata
 // quorum and closes the logs cleanly, so the next start needs no recovery.
 func (b *Broker) Shutdown(ctx context.Context) error {
+	// Leadership moves first, while clients are still answered (with
+	// NOT_LEADER_OR_FOLLOWER, which sends them to the new leaders).
+	b.controlledShutdown(ctx)
 	for _, ln := range b.listeners {
 		_ = ln.Close()
 	}
@@ -502,6 +514,7 @@ func (b *Broker) controllerConfig() (controller.Config, error) {
 		NonVoter:                 nonVoter,
 		AdvertisedHost:           advertisedHost,
 		UncleanLeaderElection:    cfg.UncleanLeaderElectionEnable,
+		BrokerSessionTimeout:     time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond,
 		// Kafka's KRaft controller ignores leader.imbalance.per.broker.percentage:
 		// any partition off its preferred leader is moved back.
 		LeaderImbalanceCheckInterval: leaderImbalanceCheckInterval(cfg),

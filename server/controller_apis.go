@@ -49,6 +49,7 @@ var controllerSharedAPIs = []kmsg.Key{
 	kmsg.AlterClientQuotas,
 	kmsg.DescribeQuorum,
 	kmsg.UpdateFeatures,
+	kmsg.UnregisterBroker,
 }
 
 // controllerAPI returns the controller listener's entry for key.
