@@ -79,14 +79,16 @@ func (h *heartbeats) enteredControlledShutdown(id int32, offset uint64) {
 	}
 }
 
-// hasValidSession reports whether the broker was heard from within the
-// session timeout.
-func (h *heartbeats) hasValidSession(id int32, now time.Time) bool {
+// hasValidSession reports whether the broker is unfenced and was heard
+// from within the session timeout (BrokerHeartbeatManager.hasValidSession:
+// a fenced broker, such as one that stopped cleanly, has none).
+func (h *heartbeats) hasValidSession(im *Image, id int32, now time.Time) bool {
 	if h.noSessions {
 		return false
 	}
 	s, ok := h.brokers[id]
-	return ok && now.Sub(s.lastContact) < h.sessionTimeout
+	b, registered := im.Brokers[id]
+	return ok && registered && !b.Fenced && now.Sub(s.lastContact) < h.sessionTimeout
 }
 
 // expired returns the unfenced brokers whose session has run out, lowest

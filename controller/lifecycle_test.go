@@ -321,6 +321,16 @@ func TestScriptDuplicateRegistrationAndUnregister(t *testing.T) {
 	if err := c.register(1, UUID{9}); err != nil {
 		t.Fatalf("after the session expired: %v", err)
 	}
+	// A broker that stopped cleanly (fenced) may come back as a new
+	// incarnation at once.
+	c.heartbeat(1, false)
+	c.heartbeat(1, true)
+	if r := c.heartbeat(1, true); !r.ShouldShutdown || !c.im.Brokers[1].Fenced {
+		t.Fatalf("controlled shutdown of 1: %+v", r)
+	}
+	if err := c.register(1, UUID{10}); err != nil {
+		t.Fatalf("new incarnation after a clean stop: %v", err)
+	}
 	c.wantPart("re-registered", "t", 0, 2, 2)
 
 	if _, err := planUnregisterBroker(c.im, 7, c.policy()); !errorIs(err, kerr.BrokerIDNotRegistered) {

@@ -453,7 +453,7 @@ func registrationRecord(im *Image, reg BrokerRegistration) (Record, error) {
 // previous incarnation's log may lack what it had acknowledged.
 func planRegisterBroker(im *Image, h *heartbeats, reg BrokerRegistration, now time.Time, unclean electionPolicy) ([]Record, error) {
 	h.sync(im, now)
-	if old, ok := im.Brokers[reg.ID]; ok && old.IncarnationID != reg.IncarnationID && h.hasValidSession(reg.ID, now) {
+	if old, ok := im.Brokers[reg.ID]; ok && old.IncarnationID != reg.IncarnationID && h.hasValidSession(im, reg.ID, now) {
 		return nil, fmt.Errorf("another broker is registered with id %d and its session has not expired: %w", reg.ID, kerr.DuplicateBrokerRegistration)
 	}
 	r, err := registrationRecord(im, reg)
