@@ -19,10 +19,6 @@ import (
 // first, so that leadership moves to other replicas while this broker
 // still answers, and waits (bounded) until the controller says it may stop.
 
-// controlledShutdownWait bounds how long a clean stop waits for the
-// controller to move this broker's leaderships away.
-const controlledShutdownWait = 30 * time.Second
-
 // appliedOffset is the metadata offset this broker's partitions reflect.
 func (b *Broker) appliedOffset() int64 {
 	b.appliedMu.Lock()
@@ -105,22 +101,37 @@ func (b *Broker) runHeartbeats() {
 }
 
 // controlledShutdown asks the controller to move this broker's leaderships
-// away and waits until it may stop (ShouldShutdown), bounded by ctx and
-// controlledShutdownWait. Failing that, the broker stops anyway: its
-// session then expires and the controller fences it.
+// away and waits until it may stop (ShouldShutdown). As Kafka's
+// BrokerServer does, it waits at most broker.session.timeout.ms plus
+// broker.heartbeat.interval.ms (and no longer than ctx); it also gives up
+// once no controller has been known for a second, as when the rest of the
+// quorum has already stopped: nobody can approve it then. Either way the
+// broker stops; its session then expires and the controller fences it.
 func (b *Broker) controlledShutdown(ctx context.Context) {
 	if b.ctrl == nil || b.brokerEpoch.Load() <= 0 {
 		return
 	}
 	b.wantShutdown.Store(true)
-	ctx, cancel := context.WithTimeout(ctx, controlledShutdownWait)
+	bound := time.Duration(b.cfg.BrokerSessionTimeoutMs)*time.Millisecond + b.heartbeatInterval()
+	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	start := time.Now()
 	wait := min(b.heartbeatInterval(), 50*time.Millisecond)
+	var noController time.Time
 	for {
-		resp, err := b.heartbeat(ctx, true)
+		attempt, cancelAttempt := context.WithTimeout(ctx, time.Second)
+		resp, err := b.heartbeat(attempt, true)
+		cancelAttempt()
 		if err == nil && resp.ShouldShutdown {
 			b.logger.Info("controlled shutdown complete", "took", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if _, _, ok := b.ctrl.ActiveController(); ok {
+			noController = time.Time{}
+		} else if noController.IsZero() {
+			noController = time.Now()
+		} else if time.Since(noController) > time.Second {
+			b.logger.Warn("controlled shutdown abandoned: no active controller", "err", err)
 			return
 		}
 		select {
