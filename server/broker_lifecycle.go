@@ -92,6 +92,18 @@ func (b *Broker) runHeartbeats() {
 		resp, err := b.heartbeat(ctx, b.wantShutdown.Load())
 		cancel()
 		switch {
+		case errors.Is(err, kerr.StaleBrokerEpoch) && !b.wantShutdown.Load() && b.ctx.Err() == nil:
+			// The registration is gone (UnregisterBroker while this
+			// broker runs) or was replaced. Kafka's broker would stay
+			// out of the cluster until restarted; Riffle registers
+			// again (a new epoch, fenced until the next heartbeat),
+			// so only a stopped broker can be decommissioned.
+			b.logger.Warn("this broker's registration is stale; registering again", "err", err)
+			rctx, rcancel := context.WithTimeout(b.ctx, max(interval, time.Duration(b.cfg.BrokerSessionTimeoutMs)*time.Millisecond))
+			if err := b.register(rctx); err != nil && b.ctx.Err() == nil {
+				b.logger.Warn("registering again failed", "err", err)
+			}
+			rcancel()
 		case err != nil && b.ctx.Err() == nil:
 			b.logger.Warn("broker heartbeat failed", "err", err)
 		case err == nil && resp.IsFenced && !b.wantShutdown.Load():

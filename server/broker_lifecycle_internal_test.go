@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riffle-io/riffle/config"
 	"github.com/riffle-io/riffle/controller"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestBrokerLifecycleSingleNode: a broker registers fenced and is unfenced
@@ -96,5 +99,43 @@ func TestBrokerLifecycleSingleNode(t *testing.T) {
 	}
 	if recs := fs.Records(); len(recs) != 1 || string(recs[0].Value) != "before" {
 		t.Fatalf("after restart read %d records", len(recs))
+	}
+}
+
+// TestUnregisteredBrokerRegistersAgain: UnregisterBroker sent to a running
+// broker (kafka-cluster.sh unregister, through a client listener) removes
+// its registration; the broker's next heartbeat is stale, so it registers
+// again with a new epoch and is unfenced, instead of staying out of the
+// cluster until restarted.
+func TestUnregisteredBrokerRegistersAgain(t *testing.T) {
+	b := internalBroker(t, t.TempDir(), func(c *config.Broker) { c.BrokerHeartbeatIntervalMs = 100 })
+	defer b.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	epoch := b.brokerEpoch.Load()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrUnregisterBrokerRequest()
+	req.BrokerID = 7
+	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.ErrorCode != kerr.BrokerIDNotRegistered.Code {
+		t.Fatalf("unregister an unknown id: %v %+v", err, resp)
+	}
+	req.BrokerID = b.cfg.NodeID
+	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("unregister: %v %+v", err, resp)
+	}
+	for {
+		reg := b.ctrl.Image().Brokers[b.cfg.NodeID]
+		if reg != nil && !reg.Fenced && reg.Epoch > epoch && b.brokerEpoch.Load() == reg.Epoch {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("broker never registered again: %+v", reg)
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }

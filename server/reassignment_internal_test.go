@@ -15,7 +15,7 @@ import (
 
 // internalBroker starts a one-node broker on 127.0.0.1 with its logs in dir,
 // for tests that look at its controller's image.
-func internalBroker(t *testing.T, dir string) *Broker {
+func internalBroker(t *testing.T, dir string, opts ...func(*config.Broker)) *Broker {
 	t.Helper()
 	cfg := config.Default()
 	cfg.LogDirs = []string{dir}
@@ -25,6 +25,9 @@ func internalBroker(t *testing.T, dir string) *Broker {
 	}
 	if cfg.AdvertisedListeners, err = config.ParseListeners("PLAINTEXT://127.0.0.1:0"); err != nil {
 		t.Fatal(err)
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	b, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
