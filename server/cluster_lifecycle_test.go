@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/config"
+	"github.com/riffle-io/riffle/server"
 )
 
 // leadersOn returns, as the node at addr describes topic, each partition's
@@ -96,5 +98,80 @@ func TestClusterBrokerLifecycle(t *testing.T) {
 	brokers, _ := clusterView(t, addrs[2])
 	if !slices.Equal(brokers, []int32{1, 2, 3}) {
 		t.Fatalf("after restart node 3 lists brokers %v", brokers)
+	}
+}
+
+// TestClusterAlterPartitionOverTCP: a partition leader's AlterPartition and
+// a broker's heartbeat, sent by a Kafka client to the CONTROLLER listeners
+// of a three-node cluster: the active controller shrinks the ISR (partition
+// epoch 0 -> 1, leader epoch unchanged) and every node's Metadata shows it;
+// the same request again is stale; a controller that is not the active one
+// answers NOT_CONTROLLER; a heartbeat with an old broker epoch is stale.
+func TestClusterAlterPartitionOverTCP(t *testing.T) {
+	tc := startCluster(t, 3)
+	addrs := tc.addrs()
+	createTopicOn(t, addrs[0], "isr", 1, 3)
+	mt, ok := topicOn(t, addrs[0], "isr")
+	if !ok {
+		t.Fatal("topic isr not described")
+	}
+	p := mt.Partitions[0]
+	leader := p.Leader
+	var follower int32 = -1
+	for _, r := range p.Replicas {
+		if r != leader {
+			follower = r
+			break
+		}
+	}
+	active := activeController(t, tc)
+	epochOf := func(id int32) int64 { return server.BrokerEpoch(tc.node(int(id) - 1).b) }
+
+	req := kmsg.NewPtrAlterPartitionRequest()
+	req.BrokerID, req.BrokerEpoch = leader, epochOf(leader)
+	rt := kmsg.NewAlterPartitionRequestTopic()
+	rt.TopicID = mt.TopicID
+	rp := kmsg.NewAlterPartitionRequestTopicPartition()
+	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch = 0, p.LeaderEpoch, 0
+	for _, id := range []int32{leader, follower} {
+		st := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
+		st.BrokerID, st.BrokerEpoch = id, epochOf(id)
+		rp.NewEpochISR = append(rp.NewEpochISR, st)
+	}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+
+	send := func(node int, r kmsg.Request) kmsg.Response {
+		t.Helper()
+		return requestTo(t, tc.node(node).b.ControllerAddr(), r)
+	}
+	resp := send(active, req).(*kmsg.AlterPartitionResponse)
+	if resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("AlterPartition: %+v", resp)
+	}
+	got := resp.Topics[0].Partitions[0]
+	if got.ErrorCode != 0 || got.PartitionEpoch != 1 || got.LeaderEpoch != p.LeaderEpoch || got.LeaderID != leader || !slices.Equal(got.ISR, []int32{leader, follower}) {
+		t.Fatalf("AlterPartition answered %+v", got)
+	}
+	for i, a := range addrs {
+		if !poll(requestTimeout, func() bool {
+			mt, ok := topicOn(t, a, "isr")
+			return ok && slices.Equal(mt.Partitions[0].ISR, []int32{leader, follower})
+		}) {
+			t.Fatalf("node %d never shows the shrunk ISR", i+1)
+		}
+	}
+	resp = send(active, req).(*kmsg.AlterPartitionResponse)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidUpdateVersion.Code {
+		t.Fatalf("repeated AlterPartition: %v", kerr.ErrorForCode(code))
+	}
+	other := (active + 1) % 3
+	if resp := send(other, req).(*kmsg.AlterPartitionResponse); resp.ErrorCode != kerr.NotController.Code {
+		t.Fatalf("AlterPartition to a controller that is not active: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	hb := kmsg.NewPtrBrokerHeartbeatRequest()
+	hb.BrokerID, hb.BrokerEpoch, hb.CurrentMetadataOffset = leader, epochOf(leader)-1, 1<<40
+	if resp := send(active, hb).(*kmsg.BrokerHeartbeatResponse); resp.ErrorCode != kerr.StaleBrokerEpoch.Code {
+		t.Fatalf("heartbeat with an old epoch: %v", kerr.ErrorForCode(resp.ErrorCode))
 	}
 }

@@ -77,3 +77,7 @@ func (h *HeldReplication) waitHighWatermark(ctx context.Context, p *replica.Part
 // Kill stops b abruptly, as close to kill -9 as in-process allows (see
 // Broker.kill); for the multi-node tests in server_test.
 func Kill(b *Broker) { b.kill() }
+
+// BrokerEpoch returns b's broker epoch from its registration; for tests
+// that speak the controller's broker-facing APIs themselves.
+func BrokerEpoch(b *Broker) int64 { return b.brokerEpoch.Load() }
