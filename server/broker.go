@@ -197,10 +197,12 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := b.waitAppliedUntil(startCtx, ctrl.Image().Offset); err != nil {
 		return fmt.Errorf("applying metadata at start: %w", err)
 	}
-	if err := b.awaitUnfenced(startCtx); err != nil {
-		return fmt.Errorf("broker %d: %w", cfg.NodeID, err)
+	if cfg.HasRole(config.RoleBroker) {
+		if err := b.awaitUnfenced(startCtx); err != nil {
+			return fmt.Errorf("broker %d: %w", cfg.NodeID, err)
+		}
+		b.goBackground(b.runHeartbeats)
 	}
-	b.goBackground(b.runHeartbeats)
 	b.groups = newGroupRuntime(b)
 	b.goBackground(b.groups.run)
 	b.txn = newTxnRuntime(b)
