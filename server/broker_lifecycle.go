@@ -100,7 +100,13 @@ func (b *Broker) runHeartbeats() {
 			// so only a stopped broker can be decommissioned.
 			b.logger.Warn("this broker's registration is stale; registering again", "err", err)
 			rctx, rcancel := context.WithTimeout(b.ctx, max(interval, time.Duration(b.cfg.BrokerSessionTimeoutMs)*time.Millisecond))
-			if err := b.register(rctx); err != nil && b.ctx.Err() == nil {
+			err := b.register(rctx)
+			if err == nil {
+				// Unfenced at once, not a heartbeat interval later:
+				// its partitions are leaderless meanwhile.
+				err = b.awaitUnfenced(rctx)
+			}
+			if err != nil && b.ctx.Err() == nil {
 				b.logger.Warn("registering again failed", "err", err)
 			}
 			rcancel()
