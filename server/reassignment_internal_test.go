@@ -51,7 +51,7 @@ func TestReassignmentInProgressListedAndCancelled(t *testing.T) {
 	defer cancel()
 	// A second registered broker that never fetches: the move cannot finish.
 	reg := kmsg.NewPtrBrokerRegistrationRequest()
-	reg.BrokerID, reg.IncarnationID = 2, [16]byte{2}
+	reg.BrokerID, reg.IncarnationID, reg.ClusterID = 2, [16]byte{2}, b.clusterID
 	l := kmsg.NewBrokerRegistrationRequestListener()
 	l.Name, l.Host, l.Port = "PLAINTEXT", "127.0.0.1", 1
 	reg.Listeners = append(reg.Listeners, l)
