@@ -44,11 +44,16 @@ const (
 	// appears zero times / more than once in its output (read_committed).
 	EOSMissing   = "eos-missing"
 	EOSDuplicate = "eos-duplicate"
+	// ReplicaDivergence: the replicas of a partition hold different bytes
+	// once the cluster is quiet (a divergent tail not truncated, a follower
+	// that did not catch up).
+	ReplicaDivergence = "replica-divergence"
 )
 
 // Classes lists every class in the order reports print them.
 var Classes = []string{LostWrite, Duplicate, WrongOffset, InconsistentOffset, Reorder,
-	UnknownValue, AbortedRead, PartialTransaction, PollSkip, PollBackwards, EOSMissing, EOSDuplicate}
+	UnknownValue, AbortedRead, PartialTransaction, PollSkip, PollBackwards, EOSMissing, EOSDuplicate,
+	ReplicaDivergence}
 
 // Report is the result of Check.
 type Report struct {
@@ -297,7 +302,40 @@ func Check(h *History) *Report {
 	for _, p := range h.Pipelines {
 		checkPipeline(r, p, com, ends)
 	}
+	checkReplicas(r, h.Replicas)
 	return r
+}
+
+// checkReplicas: every replica of a partition holds the same bytes.
+func checkReplicas(r *Report, logs []ReplicaLog) {
+	by := map[tp][]ReplicaLog{}
+	var keys []tp
+	for _, l := range logs {
+		k := tp{l.Topic, l.Partition}
+		if by[k] == nil {
+			keys = append(keys, k)
+		}
+		by[k] = append(by[k], l)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].topic != keys[j].topic {
+			return keys[i].topic < keys[j].topic
+		}
+		return keys[i].part < keys[j].part
+	})
+	for _, k := range keys {
+		ls := by[k]
+		for _, l := range ls[1:] {
+			if l.SHA256 != ls[0].SHA256 || l.Bytes != ls[0].Bytes {
+				var desc []string
+				for _, x := range ls {
+					desc = append(desc, fmt.Sprintf("node %d: %d bytes %.12s", x.Node, x.Bytes, x.SHA256))
+				}
+				r.add(ReplicaDivergence, "%s: %s", k, strings.Join(desc, "; "))
+				break
+			}
+		}
+	}
 }
 
 // checkConsumer judges what one live consumer polled against the final read

@@ -333,3 +333,20 @@ func TestLatencyDuring(t *testing.T) {
 		t.Fatalf("%+v", l)
 	}
 }
+
+func TestReplicaDivergence(t *testing.T) {
+	h := clean()
+	h.Replicas = []ReplicaLog{
+		{Topic: "t", Partition: 0, Node: 1, Bytes: 10, SHA256: "aa"},
+		{Topic: "t", Partition: 0, Node: 2, Bytes: 10, SHA256: "aa"},
+		{Topic: "t", Partition: 1, Node: 1, Bytes: 10, SHA256: "bb"},
+		{Topic: "t", Partition: 1, Node: 3, Bytes: 10, SHA256: "bb"},
+	}
+	if r := Check(h); r.Anomalies() != 0 {
+		t.Fatalf("identical replicas reported: %v", r.Counts)
+	}
+	h.Replicas = append(h.Replicas, ReplicaLog{Topic: "t", Partition: 1, Node: 2, Bytes: 8, SHA256: "cc"})
+	if r := Check(h); r.Counts[ReplicaDivergence] != 1 || r.Anomalies() != 1 {
+		t.Fatalf("a diverging replica: %v", r.Counts)
+	}
+}

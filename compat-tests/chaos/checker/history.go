@@ -92,6 +92,18 @@ type LeaderChange struct {
 	LeaderEpoch int32     `json:"leader_epoch"`
 }
 
+// ReplicaLog is one replica's copy of a partition after the run, read from
+// the node's data volume once the cluster was quiet: its .log segments
+// concatenated in order. Replicas of a partition must be identical, as
+// Kafka's followers store the leader's batches byte for byte.
+type ReplicaLog struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Node      int32  `json:"node"`
+	Bytes     int64  `json:"bytes"`
+	SHA256    string `json:"sha256"`
+}
+
 // Pipeline describes an exactly-once consume-transform-produce run: every
 // record of Input must appear exactly once in Output for read_committed
 // readers, carrying the input's value.
@@ -127,6 +139,7 @@ type History struct {
 	Consumers []Consumer     `json:"consumers,omitempty"`
 	Faults    []Fault        `json:"faults,omitempty"`
 	Leaders   []LeaderChange `json:"leaders,omitempty"`
+	Replicas  []ReplicaLog   `json:"replicas,omitempty"`
 	Pipelines []Pipeline     `json:"pipelines,omitempty"`
 	Final     FinalRead      `json:"final"`
 }

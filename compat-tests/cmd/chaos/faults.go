@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -404,6 +408,67 @@ func (r *runner) watchLeaders(ctx context.Context, interval time.Duration) {
 		}
 		sleepCtx(ctx, interval)
 	}
+}
+
+// replicaLogs reads every replica of the topics' partitions from the nodes'
+// data volumes on the host (the run is root, as for nsenter) and hashes
+// each replica's .log segments in order. It waits until no partition is
+// under-replicated and reads again (bounded) while replicas differ, so
+// only a difference that lasts is reported.
+func (r *runner) replicaLogs(ctx context.Context, topics []string) ([]checker.ReplicaLog, error) {
+	if err := r.waitFullISR(ctx, time.Minute); err != nil {
+		log.Printf("comparing replicas anyway: %v", err)
+	}
+	var logs []checker.ReplicaLog
+	for attempt := 0; attempt < 10 && ctx.Err() == nil; attempt++ {
+		var err error
+		if logs, err = r.readReplicas(ctx, topics); err != nil {
+			return nil, err
+		}
+		rep := checker.Check(&checker.History{Replicas: logs})
+		if rep.Counts[checker.ReplicaDivergence] == 0 {
+			break
+		}
+		sleepCtx(ctx, 2*time.Second)
+	}
+	return logs, nil
+}
+
+func (r *runner) readReplicas(ctx context.Context, topics []string) ([]checker.ReplicaLog, error) {
+	var out []checker.ReplicaLog
+	for id, name := range r.c.nodes {
+		src, err := docker(ctx, "inspect", "-f", `{{range .Mounts}}{{if eq .Destination "/var/lib/riffle"}}{{.Source}}{{end}}{{end}}`, name)
+		if err != nil || src == "" {
+			return nil, fmt.Errorf("the data volume of %s: %v", name, err)
+		}
+		for _, t := range topics {
+			dirs, _ := filepath.Glob(filepath.Join(src, "data", t+"-*"))
+			for _, d := range dirs {
+				p, err := strconv.ParseInt(strings.TrimPrefix(filepath.Base(d), t+"-"), 10, 32)
+				if err != nil {
+					continue // another topic with this one as a prefix
+				}
+				segs, _ := filepath.Glob(filepath.Join(d, "*.log"))
+				sort.Strings(segs) // zero-padded base offsets
+				h := sha256.New()
+				var n int64
+				for _, s := range segs {
+					f, err := os.Open(s)
+					if err != nil {
+						return nil, err
+					}
+					m, err := io.Copy(h, f)
+					f.Close()
+					if err != nil {
+						return nil, err
+					}
+					n += m
+				}
+				out = append(out, checker.ReplicaLog{Topic: t, Partition: int32(p), Node: id, Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))})
+			}
+		}
+	}
+	return out, nil
 }
 
 // waitFullISR waits until every partition of the run's topics has all its

@@ -66,6 +66,7 @@ type config struct {
 	idle            time.Duration
 	deliveryTimeout time.Duration
 	maxErrLog       int
+	compareReplicas bool
 	// hosts maps the host names of the nodes' containers to the containers
 	// (-resolve-containers): clients then dial container addresses directly.
 	hosts map[string]string
@@ -128,6 +129,7 @@ func main() {
 	flag.DurationVar(&c.drain, "drain", 90*time.Second, "bound on waiting for outstanding acknowledgements and the pipeline")
 	flag.DurationVar(&c.idle, "idle", 10*time.Second, "the final read stops after this long without a new record")
 	flag.DurationVar(&c.deliveryTimeout, "delivery-timeout", time.Minute, "producers give a record up after this long")
+	flag.BoolVar(&c.compareReplicas, "compare-replicas", true, "after the final read, compare every replica's log files on the nodes' volumes (needs root)")
 	flag.IntVar(&c.maxErrLog, "log-errors", 3, "client errors printed per kind (all are counted)")
 	resolve := flag.Bool("resolve-containers", false, "dial the -nodes containers' host names (their in-network listeners) at the containers' addresses, asked of docker at each dial")
 	short := flag.Bool("short", false, "CI mode: 60 s of leader kills, 10 s isolation and settle")
@@ -336,6 +338,16 @@ func (c *config) run(ctx context.Context, histPath string) int {
 	if err != nil {
 		harnessFail("final read: %v", err)
 		final.Ends = nil // judge no write lost on an incomplete read
+	}
+	if c.compareReplicas {
+		logs, err := r.replicaLogs(ctx, topics)
+		if err != nil {
+			harnessFail("comparing replicas: %v", err)
+		}
+		rec.mu.Lock()
+		rec.h.Replicas = logs
+		rec.mu.Unlock()
+		log.Printf("compared %d replica logs", len(logs))
 	}
 	rec.mu.Lock()
 	h := rec.h
