@@ -610,12 +610,16 @@ func (b *Broker) kill() {
 	for _, ln := range b.listeners {
 		_ = ln.Close()
 	}
-	b.cancel()
+	// Connections close before the context is cancelled: cancelling
+	// answers delayed fetches at once with what they have, and a killed
+	// process answers nothing (a follower's parked fetch would otherwise
+	// carry away records the leader alone had).
 	b.connMu.Lock()
 	for c := range b.conns {
 		c.close()
 	}
 	b.connMu.Unlock()
+	b.cancel()
 	if b.ctrl != nil {
 		_ = b.ctrl.Close()
 	}
