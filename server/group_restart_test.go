@@ -315,6 +315,11 @@ func TestGroupStaticMembership(t *testing.T) {
 	waitSettled(t, adm, "classic", group, topic, parts, 1)
 	static("b", kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { bAssigned.Add(1) }))
 	waitSettled(t, adm, "classic", group, topic, parts, 2)
+	// The group is settled once the coordinator has answered b's
+	// SyncGroup; b's callback runs a moment later, in the client.
+	if !poll(readTimeout, func() bool { return bAssigned.Load() > 0 }) {
+		t.Fatal("b was never assigned partitions")
+	}
 	ownersBefore, _, _ := groupAssignments(t, adm, group, topic)
 	n := bAssigned.Load()
 	a.close() // a static member does not leave on close
