@@ -9,7 +9,10 @@
 // that published analyses of Kafka-compatible brokers look for (Jepsen's
 // Redpanda and Bufstream analyses: lost write, duplicate, inconsistent
 // offsets, nonmonotonic send, aborted read, poll skip, nonmonotonic poll)
-// plus exactly-once violations of a consume-transform-produce pipeline.
+// plus exactly-once violations of a consume-transform-produce pipeline and
+// replicas of a partition that hold different bytes after the run. It also
+// records each partition's leader changes, so that a report can say whether
+// anything failed over at all.
 //
 // Record values identify their write: "p=<producer> s=<sequence>", the
 // sequence counting up per producer, so a record in the log can be traced
