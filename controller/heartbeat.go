@@ -282,9 +282,28 @@ func (c *Controller) fenceStaleBrokers(ctx context.Context) error {
 	return nil
 }
 
+// electLeaderless proposes leaders for leaderless partitions that can have
+// one (planUncleanLeaderElections).
+func (c *Controller) electLeaderless(ctx context.Context) error {
+	return c.propose(ctx, func(im *Image) ([]Record, error) {
+		recs := planUncleanLeaderElections(im, c.uncleanPolicy(im))
+		if len(recs) > maxElectionsPerImbalance {
+			recs = recs[:maxElectionsPerImbalance]
+		}
+		if len(recs) > 0 {
+			c.log.Info("electing leaders for leaderless partitions", "partitions", len(recs))
+		}
+		return recs, nil
+	})
+}
+
 // runSessionTimer checks sessions on the active controller until Close.
 func (c *Controller) runSessionTimer() {
 	period := min(max(c.hb.sessionTimeout/8, 20*time.Millisecond), time.Second)
+	// Leaderless partitions are looked at every few seconds, not every
+	// tick: the check walks every partition.
+	uncleanCheckTicks := max(int(5*time.Second/period), 1)
+	ticks := 0
 	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
@@ -299,6 +318,11 @@ func (c *Controller) runSessionTimer() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*period+5*time.Second)
 		if err := c.fenceStaleBrokers(ctx); err != nil {
 			c.log.Debug("fencing stale brokers", "err", err)
+		}
+		if ticks++; ticks%uncleanCheckTicks == 0 {
+			if err := c.electLeaderless(ctx); err != nil {
+				c.log.Debug("electing leaders for leaderless partitions", "err", err)
+			}
 		}
 		cancel()
 	}

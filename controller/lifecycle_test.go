@@ -234,6 +234,27 @@ func TestScriptLastISRMemberAndUncleanElection(t *testing.T) {
 		t.Fatalf("after return: %+v", p)
 	}
 
+	// Unclean election enabled for the topic while its only ISR member is
+	// down: the periodic check elects the live out-of-sync replica.
+	c.createAssigned("w", []int32{1, 2})
+	c.alterPartition(c.isrChange(1, "w", 0, 0, 0, 1))
+	for range 4 {
+		c.tick(3 * time.Second)
+		c.heartbeat(2, false)
+	}
+	c.wantPart("w: unclean off", "w", 0, NoLeader, 1)
+	if recs := planUncleanLeaderElections(c.im, c.policy()); len(recs) != 0 {
+		t.Fatalf("unclean off: periodic check wrote %v", recs)
+	}
+	on := "true"
+	c.commit(&ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: "w", Name: "unclean.leader.election.enable", Value: &on})
+	c.commit(planUncleanLeaderElections(c.im, c.policy())...)
+	if p := c.wantPart("w: unclean on", "w", 0, 2, 2); p.LeaderRecoveryState != LeaderRecovering {
+		t.Fatalf("w after the unclean election: %+v", p)
+	}
+	c.heartbeat(1, false) // 1 returns; it is no longer in the ISR of w
+	c.wantPart("w: 1 back", "w", 0, 2, 2)
+
 	// Unclean election enabled for the topic; 1 dies again.
 	v := "true"
 	c.commit(&ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: "t", Name: "unclean.leader.election.enable", Value: &v})

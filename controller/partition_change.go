@@ -223,3 +223,14 @@ func (im *Image) hasLeaderships(id int32) bool {
 	}
 	return false
 }
+
+// planUncleanLeaderElections gives a leader to every leaderless partition
+// that can have one now: from its ISR when a member is active, else, where
+// unclean.leader.election.enable allows it, a live replica outside the ISR.
+// Kafka's controller runs this check periodically, so enabling unclean
+// election for a topic takes effect without waiting for a broker to return.
+func planUncleanLeaderElections(im *Image, unclean electionPolicy) []Record {
+	return leadershipChanges(im, NoLeader, im.isActive, unclean, func(p PartitionImage) bool {
+		return p.Leader == NoLeader
+	})
+}
