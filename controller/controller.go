@@ -383,7 +383,10 @@ func (c *Controller) awaitCaughtUp(ctx context.Context) error {
 					return nil
 				}
 				// Leadership moved during the barrier: keep waiting.
-			} else if commit := c.raft().CommitIndex(); commit > 0 && c.raft().AppliedIndex() >= commit {
+			} else if commit := c.raft().CommitIndex(); commit > 0 && c.raft().AppliedIndex() >= commit &&
+				c.Image().Offset >= c.lastCommandAtOrBefore(commit) {
+				// AppliedIndex moves when raft hands entries to the
+				// FSM, before the image is published (WaitApplied).
 				c.refreshControllerID()
 				return nil
 			}
