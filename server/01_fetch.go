@@ -145,7 +145,9 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 		}
 		st := &resp.Topics[len(resp.Topics)-1]
 		st.Partitions = append(st.Partitions, results[i])
-		if len(results[i].RecordBatches) > 0 && p.topic != "" {
+		// Kafka's BytesOutPerSec leaves out what followers fetch
+		// (counted as ReplicationBytesOutPerSec).
+		if len(results[i].RecordBatches) > 0 && p.topic != "" && replicaID < 0 {
 			b.metrics.bytesOut.WithLabelValues(p.topic).Add(float64(len(results[i].RecordBatches)))
 		}
 	}

@@ -78,18 +78,21 @@ func TestReplicationThreeNodes(t *testing.T) {
 		c.ReplicaFetchBackoffMs = 100
 		c.AdminListener = "127.0.0.1:0"
 	})
+	scrape := func(i int) string {
+		resp, err := http.Get("http://" + tc.node(i).b.AdminAddr() + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
 	underReplicated := func(i int, want int) {
 		t.Helper()
 		line := fmt.Sprintf("\nkafka_server_replicamanager_underreplicatedpartitions %d\n", want)
 		var body string
 		if !poll(requestTimeout, func() bool {
-			resp, err := http.Get("http://" + tc.node(i).b.AdminAddr() + "/metrics")
-			if err != nil {
-				return false
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			body = string(b)
+			body = scrape(i)
 			return strings.Contains(body, line)
 		}) {
 			t.Fatalf("node %d's /metrics lacks %q:\n%s", i+1, strings.TrimSpace(line), body)
@@ -143,6 +146,11 @@ func TestReplicationThreeNodes(t *testing.T) {
 	}
 	produce(30, "all-three")
 	waitSameLogs(t, tc, topic, next, 0, 1, 2)
+	// What followers fetch is not client traffic (Kafka counts it as
+	// ReplicationBytesOutPerSec): nobody consumed the topic.
+	if m := scrape(li); strings.Contains(m, `kafka_server_brokertopicmetrics_bytesout_total{topic="`+topic+`"}`) {
+		t.Fatalf("the leader counts its followers' fetches as bytes out")
+	}
 
 	follower := (li + 1) % 3
 	other := (li + 2) % 3
