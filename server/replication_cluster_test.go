@@ -227,13 +227,19 @@ func sortedIDs(idxs ...int) []int32 {
 }
 
 // TestReplicationLeaderFailover: the leader of an RF=3 partition is killed
-// right after a burst of acks=1 writes (some of which only it may have) and
-// removed from the cluster; a follower from the ISR takes over and acks=all
-// produce goes on. When the old leader comes back it follows the new one,
+// right after a burst of acks=1 writes (some of which only it may have);
+// the controller fences it when its session expires (or it is
+// unregistered), a follower from the ISR takes over and acks=all produce
+// goes on. When the old leader comes back it follows the new one,
 // truncates whatever it alone had (DivergingEpoch) and ends up with the
 // new leader's log byte for byte; every acks=all record stays at the
 // offset it was acknowledged at.
 func TestReplicationLeaderFailover(t *testing.T) {
+	t.Run("fenced", func(t *testing.T) { testLeaderFailover(t, false) })
+	t.Run("unregistered", func(t *testing.T) { testLeaderFailover(t, true) })
+}
+
+func testLeaderFailover(t *testing.T, unregister bool) {
 	// Followers ask for a megabyte and wait up to a second for it, so a
 	// small burst written just before the kill usually stays on the
 	// leader alone: it then has a divergent tail to truncate.
@@ -241,6 +247,8 @@ func TestReplicationLeaderFailover(t *testing.T) {
 		c.ReplicaFetchMinBytes = 1 << 20
 		c.ReplicaFetchWaitMaxMs = 1000
 		c.ReplicaFetchBackoffMs = 100
+		c.BrokerHeartbeatIntervalMs = 200
+		c.BrokerSessionTimeoutMs = 2000
 	})
 	addrs := tc.addrs()
 	const topic = "failover"
@@ -283,9 +291,11 @@ func TestReplicationLeaderFailover(t *testing.T) {
 	}
 	tc.kill(li)
 
-	ac := activeController(t, tc)
-	if err := tc.node(ac).b.UnregisterBroker(ctxFor(t, requestTimeout), leader); err != nil {
-		t.Fatalf("unregistering the killed leader: %v", err)
+	if unregister {
+		ac := activeController(t, tc)
+		if err := tc.node(ac).b.UnregisterBroker(ctxFor(t, requestTimeout), leader); err != nil {
+			t.Fatalf("unregistering the killed leader: %v", err)
+		}
 	}
 	survivor := (li + 1) % 3
 	var newLeader int32
