@@ -153,12 +153,13 @@ func TestClusterAlterPartitionOverTCP(t *testing.T) {
 	if got.ErrorCode != 0 || got.PartitionEpoch != 1 || got.LeaderEpoch != p.LeaderEpoch || got.LeaderID != leader || !slices.Equal(got.ISR, []int32{leader, follower}) {
 		t.Fatalf("AlterPartition answered %+v", got)
 	}
-	for i, a := range addrs {
-		if !poll(requestTimeout, func() bool {
-			mt, ok := topicOn(t, a, "isr")
-			return ok && slices.Equal(mt.Partitions[0].ISR, []int32{leader, follower})
-		}) {
-			t.Fatalf("node %d never shows the shrunk ISR", i+1)
+	// Every node applies the change. The shrunk ISR itself may be seen
+	// only briefly: the dropped replica is caught up, so the leader adds
+	// it back as soon as it fetches (Partition.maybeExpandIsr), which
+	// moves the partition epoch again.
+	for i := range addrs {
+		if !poll(requestTimeout, func() bool { return server.PartitionEpoch(tc.node(i).b, "isr", 0) >= 1 }) {
+			t.Fatalf("node %d never applies the ISR change", i+1)
 		}
 	}
 	resp = send(active, req).(*kmsg.AlterPartitionResponse)

@@ -46,3 +46,17 @@ func (b *Broker) ReplicaLogStart(topic string, partition int32) (int64, error) {
 	}
 	return p.Log().LogStartOffset(), nil
 }
+
+// PartitionEpoch is the partition epoch in this node's metadata image, -1
+// for an unknown partition.
+func PartitionEpoch(b *Broker, topic string, partition int32) int32 {
+	t, ok := b.ctrl.Image().Topic(topic)
+	if !ok {
+		return -1
+	}
+	p, ok := t.Partition(partition)
+	if !ok {
+		return -1
+	}
+	return p.PartitionEpoch
+}
