@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -290,6 +291,7 @@ func testLeaderFailover(t *testing.T, unregister bool) {
 		t.Fatal(err)
 	}
 	tc.kill(li)
+	killed := time.Now()
 
 	if unregister {
 		ac := activeController(t, tc)
@@ -312,6 +314,8 @@ func testLeaderFailover(t *testing.T, unregister bool) {
 	}
 	after := newClient(t, addrs[ni], kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
 	produceAll(after, 20, "after")
+	// Informational: leader killed → acks=all accepted again.
+	t.Logf("failover: acks=all accepted %v after the kill", time.Since(killed).Round(time.Millisecond))
 
 	tc.start(li)
 	var end int64
