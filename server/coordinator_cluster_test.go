@@ -260,3 +260,131 @@ func TestClusterTxnCoordinatorMovesOnElection(t *testing.T) {
 		t.Fatalf("read_committed reads %q, want [before after]", got)
 	}
 }
+
+// On three nodes, a consumer group's coordinator is the leader of the
+// group's __consumer_offsets partition. When that node stops, the
+// partition's leadership moves, the new leader loads the group, every node
+// names it in FindCoordinator, and the group carries on from its committed
+// offsets.
+func TestClusterGroupCoordinatorMovesWithLeadership(t *testing.T) {
+	tc := startCluster(t, 3, clusterCoordinatorOpts)
+	addrs := tc.addrs()
+	const topic, group = "moving-group", "mover"
+	createTopicOn(t, addrs[0], topic, 3, 3)
+	ctx := ctxFor(t, 3*time.Minute)
+	const total = 60
+	committed, read := produceAndCommitPart(t, ctx, addrs[0], topic, group, total)
+
+	coord, err := coordinatorOn(t, addrs[0], group, 0)
+	if err != nil {
+		t.Fatalf("find coordinator: %v", err)
+	}
+	tc.stop(int(coord - 1))
+	moved := waitCoordinatorMoved(t, tc, group, 0, coord)
+	t.Logf("group coordinator moved from node %d to node %d", coord, moved)
+
+	var seeds []string
+	for _, i := range tc.running() {
+		seeds = append(seeds, addrs[i])
+	}
+	resumeGroup(t, ctx, seeds, topic, group, committed, total-read)
+}
+
+// The same for a transactional producer: when the node leading its
+// __transaction_state partition stops, the new leader loads the
+// transactional id, and the producer's next transaction commits there.
+func TestClusterTxnCoordinatorMovesWithLeadership(t *testing.T) {
+	tc := startCluster(t, 3, clusterCoordinatorOpts)
+	addrs := tc.addrs()
+	const topic, txnID = "moving-txn", "mover-txn"
+	ctx := ctxFor(t, 3*time.Minute)
+	// The data partition lives on the other two nodes, so that stopping
+	// the coordinator's node moves only the coordinator.
+	var coord int32
+	if !poll(requestTimeout, func() bool {
+		var err error
+		coord, err = coordinatorOn(t, addrs[0], txnID, 1)
+		return err == nil && coord > 0
+	}) {
+		t.Fatalf("no transaction coordinator for %s", txnID)
+	}
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.TimeoutMillis = int32(requestTimeout / time.Millisecond)
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = topic, -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	for id := int32(1); id <= 3; id++ {
+		if id != coord {
+			ra.Replicas = append(ra.Replicas, id)
+		}
+	}
+	ct.ReplicaAssignment = append(ct.ReplicaAssignment, ra)
+	create.Topics = append(create.Topics, ct)
+	if cr := requestTo(t, addrs[0], create).(*kmsg.CreateTopicsResponse); len(cr.Topics) != 1 || cr.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create %s on %v: %+v", topic, ra.Replicas, cr.Topics)
+	}
+	prod := newClient(t, addrs[0], kgo.SeedBrokers(addrs...), kgo.TransactionalID(txnID), kgo.DefaultProduceTopic(topic))
+	commitOne := func(v string) {
+		t.Helper()
+		if err := prod.BeginTransaction(); err != nil {
+			t.Fatalf("begin: %v", err)
+		}
+		if err := prod.ProduceSync(ctx, kgo.StringRecord(v)).FirstErr(); err != nil {
+			t.Fatalf("produce %s: %v", v, err)
+		}
+		if err := prod.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Fatalf("commit %s: %v", v, err)
+		}
+	}
+	commitOne("before")
+	tc.stop(int(coord - 1))
+	moved := waitCoordinatorMoved(t, tc, txnID, 1, coord)
+	t.Logf("transaction coordinator moved from node %d to node %d", coord, moved)
+	commitOne("after")
+
+	var seeds []string
+	for _, i := range tc.running() {
+		seeds = append(seeds, addrs[i])
+	}
+	cons := newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	var got []string
+	pollCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for len(got) < 2 && pollCtx.Err() == nil {
+		cons.PollFetches(pollCtx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if len(got) != 2 || got[0] != "before" || got[1] != "after" {
+		t.Fatalf("read_committed reads %q, want [before after]", got)
+	}
+}
+
+// A node killed without a controlled shutdown: once the controller fences
+// it (broker.session.timeout.ms), the leadership of its __consumer_offsets
+// partitions moves to a surviving in-sync replica, which loads the group;
+// the group resumes at its committed offsets.
+func TestClusterGroupCoordinatorMovesWhenItsNodeIsKilled(t *testing.T) {
+	tc := startCluster(t, 3, func(id int32, c *config.Broker) {
+		clusterCoordinatorOpts(id, c)
+		c.BrokerHeartbeatIntervalMs = 200
+		c.BrokerSessionTimeoutMs = 2000
+	})
+	addrs := tc.addrs()
+	const topic, group = "killed-group", "killed"
+	createTopicOn(t, addrs[0], topic, 3, 3)
+	ctx := ctxFor(t, 3*time.Minute)
+	const total = 60
+	committed, read := produceAndCommitPart(t, ctx, addrs[0], topic, group, total)
+	coord, err := coordinatorOn(t, addrs[0], group, 0)
+	if err != nil {
+		t.Fatalf("find coordinator: %v", err)
+	}
+	tc.kill(int(coord - 1))
+	moved := waitCoordinatorMoved(t, tc, group, 0, coord)
+	t.Logf("group coordinator moved from killed node %d to node %d", coord, moved)
+	var seeds []string
+	for _, i := range tc.running() {
+		seeds = append(seeds, addrs[i])
+	}
+	resumeGroup(t, ctx, seeds, topic, group, committed, total-read)
+}

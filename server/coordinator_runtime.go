@@ -647,8 +647,11 @@ func (rt *coordinatorRuntime[S, X]) coordinatorFor(ctx context.Context, listener
 		host, port := rt.b.selfEndpoint(listener)
 		return pi.Leader, host, port, nil
 	}
+	// A fenced leader is not alive for clients (Metadata no longer
+	// lists it): Kafka's FindCoordinator answers COORDINATOR_NOT_AVAILABLE
+	// until the partition has a live leader.
 	br, ok := img.Brokers[pi.Leader]
-	if !ok {
+	if !ok || br.Fenced {
 		return -1, "", -1, kerr.CoordinatorNotAvailable
 	}
 	ep, ok := endpointFor(br, listener)
