@@ -377,8 +377,8 @@ func (rt *coordinatorRuntime[S, X]) load(sh *coordinatorShard[S, X]) error {
 	// The image can be ahead of the local partition for a moment: load
 	// only once the partition itself leads at the shard's epoch, so the
 	// log replayed is the one this shard will append to.
-	if e := p.LeaderEpoch(); e != sh.leaderEpoch {
-		return fmt.Errorf("partition at leader epoch %d, shard at %d", e, sh.leaderEpoch)
+	if !p.IsLeader() || p.LeaderEpoch() != sh.leaderEpoch {
+		return fmt.Errorf("partition not yet led here at leader epoch %d", sh.leaderEpoch)
 	}
 	rt.imageMu.Lock()
 	defer rt.imageMu.Unlock()
@@ -386,8 +386,8 @@ func (rt *coordinatorRuntime[S, X]) load(sh *coordinatorShard[S, X]) error {
 	if err != nil {
 		return err
 	}
-	if e := p.LeaderEpoch(); e != sh.leaderEpoch {
-		return fmt.Errorf("leader epoch moved to %d while loading at %d", e, sh.leaderEpoch)
+	if !p.IsLeader() || p.LeaderEpoch() != sh.leaderEpoch {
+		return fmt.Errorf("leadership moved while loading at leader epoch %d", sh.leaderEpoch)
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -550,7 +550,7 @@ func (rt *coordinatorRuntime[S, X]) waitCommitted(sh *coordinatorShard[S, X], at
 			return err
 		}
 	}
-	if sh.ctx.Err() != nil || at.p.LeaderEpoch() != sh.leaderEpoch {
+	if sh.ctx.Err() != nil || !at.p.IsLeader() || at.p.LeaderEpoch() != sh.leaderEpoch {
 		return kerr.NotCoordinator
 	}
 	return nil

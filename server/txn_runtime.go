@@ -225,7 +225,7 @@ func (rt *txnRuntime) releaseMarkersLocked(sh *txnShard) {
 		return
 	}
 	p := sh.mu.p
-	if p.LeaderEpoch() != sh.leaderEpoch {
+	if !p.IsLeader() || p.LeaderEpoch() != sh.leaderEpoch {
 		return // about to be unloaded; the next leader writes them
 	}
 	hw := rt.replication().highWatermark(p)
