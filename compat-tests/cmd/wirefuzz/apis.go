@@ -40,7 +40,18 @@ func (f *filler) fillRequest(req kmsg.Request) {
 		// acks=0 has no response by design; the rest of the range is fair.
 		p.Acks = []int16{-1, 1, -1, 2, -7}[f.rng.Intn(5)]
 	}
+	if u, ok := req.(*kmsg.UnregisterBrokerRequest); ok && u.BrokerID >= 0 && u.BrokerID < unregisterSafeID {
+		// Unregistering a live broker takes it out of the cluster by
+		// design, as Kafka's ReplicationControlManager.unregisterBroker
+		// does: an operator's act, like deleting the control topic, so
+		// the fuzzer names only ids no broker under test uses.
+		u.BrokerID += unregisterSafeID
+	}
 }
+
+// unregisterSafeID is the lowest broker id the fuzzer may unregister; the
+// brokers it fuzzes have smaller ids.
+const unregisterSafeID = 1 << 20
 
 func (f *filler) fill(v reflect.Value, name string, depth int) {
 	rng := f.rng
