@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/protocol"
+	"github.com/riffle-io/riffle/server/auth"
 )
 
 // maxInFlight bounds the requests one connection may have outstanding. When
@@ -64,6 +65,25 @@ type requestContext struct {
 
 func (rc *requestContext) version() int16 { return rc.header.APIVersion }
 
+// principal is who the request acts as: what the connection's
+// authentication established (auth.Anonymous until then, and on PLAINTEXT
+// listeners). Authorization and quotas read it per request, because
+// re-authentication (KIP-368) may change it on a live connection.
+func (rc *requestContext) principal() auth.Principal {
+	if rc.conn == nil {
+		return auth.Anonymous
+	}
+	return rc.conn.Principal()
+}
+
+// clientHost is the client's IP address as ACL host patterns match it.
+func (rc *requestContext) clientHost() string {
+	if rc.conn == nil {
+		return ""
+	}
+	return rc.conn.clientHost()
+}
+
 // pending is one request's slot in the connection's response order.
 type pending struct {
 	correlationID int32
@@ -101,6 +121,32 @@ type conn struct {
 	pendingResp atomic.Int64  // encoded response bytes not yet written
 	respSpace   chan struct{} // signalled to the handler when pendingResp shrinks
 	readSpace   chan struct{} // the same, to the reader
+
+	principal atomic.Pointer[auth.Principal] // nil: auth.Anonymous
+}
+
+// Principal is who the connection has authenticated as (auth.Anonymous
+// until it has).
+func (c *conn) Principal() auth.Principal {
+	if p := c.principal.Load(); p != nil {
+		return *p
+	}
+	return auth.Anonymous
+}
+
+// setPrincipal records a completed authentication (or re-authentication).
+func (c *conn) setPrincipal(p auth.Principal) { c.principal.Store(&p) }
+
+// clientHost is the remote IP address without the port.
+func (c *conn) clientHost() string {
+	if a, ok := c.nc.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	host, _, err := net.SplitHostPort(c.nc.RemoteAddr().String())
+	if err != nil {
+		return c.nc.RemoteAddr().String()
+	}
+	return host
 }
 
 func (b *Broker) serveConn(nc net.Conn, listener string) {
