@@ -94,6 +94,10 @@ type options struct {
 	// in the background: tests that count filesystem operations need them
 	// in a fixed order.
 	syncRollFlush bool
+	// onFailure is called once, when a write, fsync or read error first
+	// takes the log offline: the LogManager takes the log's whole
+	// directory offline then (Kafka's LogDirFailureChannel).
+	onFailure func(error)
 }
 
 func defaultOptions() options {
@@ -129,6 +133,9 @@ func WithHighWatermark(hw int64) Option { return func(o *options) { o.highWaterm
 // WithCleanShutdown tells OpenLog the broker shut down cleanly, so the
 // whole log is trusted and recovery is skipped.
 func WithCleanShutdown(clean bool) Option { return func(o *options) { o.hadCleanShutdown = clean } }
+
+// withFailureHook sets options.onFailure.
+func withFailureHook(f func(error)) Option { return func(o *options) { o.onFailure = f } }
 
 // WithProducerIDExpiration sets producer.id.expiration.ms (default 1 day):
 // producers idle longer without an open transaction are dropped when

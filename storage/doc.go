@@ -84,8 +84,10 @@
 // last segment's tail past the recovery point can be torn by a crash, and it
 // is cut; bad data anywhere else is damage, and the log loads offline
 // (ErrCorruptLog, naming file, position and offset) rather than serve or
-// drop data silently. A failed write or fsync takes the log offline for good
-// (ErrLogOffline); the LogManager's other logs keep working.
+// drop data silently. A failed write, fsync or read takes the log offline
+// for good (ErrLogOffline), and with it every log of its log dir (Kafka's
+// LogDirFailureChannel, log_dir_failure.go); logs in other log dirs keep
+// working. A log that merely failed to load is offline alone.
 //
 // Segments leave only from the head: retention (ApplyRetention:
 // retention.ms from each segment's largest timestamp, retention.bytes) and

@@ -13,18 +13,21 @@ import (
 	"github.com/riffle-io/riffle/storage/vfs"
 )
 
-// TestDiskFullTakesOnlyThatLogOffline: a full disk (ENOSPC) on one
-// partition's segment, on write or fsync, takes that log offline for good,
-// with nothing half-visible; the other partition keeps serving.
-func TestDiskFullTakesOnlyThatLogOffline(t *testing.T) {
+// TestDiskFullTakesOnlyThatLogDirOffline: a full disk (ENOSPC) on one
+// partition's segment, on write or fsync, takes that log and its log dir
+// offline for good, with nothing half-visible; the partition in the other
+// log dir keeps serving.
+func TestDiskFullTakesOnlyThatLogDirOffline(t *testing.T) {
 	t.Parallel()
 	for _, op := range []vfs.Op{vfs.OpWrite, vfs.OpSync} {
 		efs := vfs.NewErrorFS(vfs.Default)
 		efs.SetErr(syscall.ENOSPC)
-		m, err := NewLogManager([]string{t.TempDir()}, LogConfig{FlushMessages: 1}, nil, WithFS(efs))
+		m, err := NewLogManager([]string{t.TempDir(), t.TempDir()}, LogConfig{FlushMessages: 1}, nil, WithFS(efs))
 		if err != nil {
 			t.Fatal(err)
 		}
+		// New logs go to the dir with the fewest: sick to the first, well
+		// to the second.
 		sick, err := m.GetOrCreateLog(TopicPartition{"sick", 0}, [16]byte{1}, LogConfig{FlushMessages: 1})
 		if err != nil {
 			t.Fatal(err)
@@ -58,12 +61,18 @@ func TestDiskFullTakesOnlyThatLogOffline(t *testing.T) {
 		if _, err := well.Read(0, 1000, 3, true); err != nil {
 			t.Fatalf("op %d: healthy log read: %v", op, err)
 		}
+		if d, _ := m.LogDir(well.TopicPartition()); d != m.Dirs()[1] {
+			t.Fatalf("op %d: well is in %s, not the second dir", op, d)
+		}
 		dir := m.Dirs()[0]
 		if err := m.Shutdown(); err != nil {
 			t.Fatalf("op %d: shutdown: %v", op, err)
 		}
 		if _, err := os.Stat(filepath.Join(dir, CleanShutdownFile)); !os.IsNotExist(err) {
 			t.Fatalf("op %d: clean shutdown marked with an offline log: %v", op, err)
+		}
+		if _, err := os.Stat(filepath.Join(m.Dirs()[1], CleanShutdownFile)); err != nil {
+			t.Fatalf("op %d: the healthy dir has no clean shutdown marker: %v", op, err)
 		}
 	}
 }

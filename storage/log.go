@@ -27,6 +27,7 @@ type Log struct {
 	logger                 *slog.Logger
 	producerIDExpirationMs int64
 	syncRollFlush          bool // options.syncRollFlush
+	onFailure              func(error)
 
 	appendMu sync.Mutex
 	// flushMu serialises fsyncs of segments, which run without appendMu
@@ -210,15 +211,33 @@ func (l *Log) writableLocked() error {
 
 // fail takes the log offline for good (nats-server's sticky werr): after a
 // failed write or fsync the file contents are unknown, so nothing more is
-// written and recovery at the next start decides what survived.
+// written and recovery at the next start decides what survived. The first
+// failure is reported to the LogManager, which takes the whole log dir
+// offline, as Kafka's LogDirFailureChannel does for any IOException.
 func (l *Log) fail(err error) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.mu.offline == nil {
+	first := l.mu.offline == nil
+	if first {
 		l.mu.offline = &offlineError{cause: fmt.Errorf("%s: %w", l.tp, err)}
 		l.logger.Error("log offline", "partition", l.tp.String(), "err", err)
 	}
-	return l.mu.offline
+	off := l.mu.offline
+	l.mu.Unlock()
+	if first && l.onFailure != nil {
+		l.onFailure(err) // takes l.mu of the dir's other logs only
+	}
+	return off
+}
+
+// takeOffline takes the log offline because its log dir failed (another
+// log's I/O error), without reporting again. It needs only mu, so it never
+// waits for an append or flush in progress; those fail at their next step.
+func (l *Log) takeOffline(cause error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.offline == nil {
+		l.mu.offline = &offlineError{cause: fmt.Errorf("%s: %w", l.tp, cause)}
+	}
 }
 
 func (l *Log) activeSegment() *logSegment {

@@ -26,6 +26,10 @@ type LogManager struct {
 	fs         vfs.FS
 	opts       []Option
 	clusterID  string
+	// dirIDs holds each log dir's directory.id (fixed after start).
+	dirIDs map[string][16]byte
+	// failures reports each log dir that goes offline (log_dir_failure.go).
+	failures chan string
 
 	// cleanMu serialises cleaner rounds (one cleaner thread).
 	cleanMu sync.Mutex
@@ -39,6 +43,8 @@ type LogManager struct {
 		// busy holds the partitions being created, deleted or moved; the
 		// channel closes when that is done (claimPartition).
 		busy map[TopicPartition]chan struct{}
+		// offlineDirs holds, per offline log dir, why it went offline.
+		offlineDirs map[string]error
 	}
 }
 
@@ -91,6 +97,8 @@ func NewLogManager(dirs []string, defaultCfg LogConfig, logger *slog.Logger, opt
 	m.mu.dirOf = make(map[TopicPartition]string)
 	m.mu.cleanerOffsets = make(map[TopicPartition]int64)
 	m.mu.busy = make(map[TopicPartition]chan struct{})
+	m.mu.offlineDirs = make(map[string]error)
+	m.failures = make(chan string, len(dirs))
 	for _, dir := range dirs {
 		if err := m.fs.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("log manager: %w", err)
@@ -106,6 +114,9 @@ func NewLogManager(dirs []string, defaultCfg LogConfig, logger *slog.Logger, opt
 		default:
 			m.clusterID = mp.ClusterID
 		}
+	}
+	if err := m.loadDirectoryIDs(); err != nil {
+		return nil, err
 	}
 	if err := m.resolveFutureLogs(); err != nil { // log_move.go
 		return nil, err
@@ -168,7 +179,7 @@ func (m *LogManager) loadDir(dir string) error {
 			return fmt.Errorf("log manager: partition %s is in both %s and %s", tp, other, dir)
 		}
 		start := time.Now()
-		opts := m.logOptions(
+		opts := m.logOptionsFor(tp,
 			WithCleanShutdown(clean),
 			WithRecoveryPoint(recoveryPoints[tp]),
 			WithLogStartOffset(logStarts[tp]),
@@ -204,6 +215,13 @@ func (m *LogManager) loadDir(dir string) error {
 func (m *LogManager) logOptions(extra ...Option) []Option {
 	opts := append([]Option{WithLogger(m.logger)}, m.opts...)
 	return append(opts, extra...)
+}
+
+// logOptionsFor is logOptions for the log of tp, whose I/O errors take
+// its log dir offline.
+func (m *LogManager) logOptionsFor(tp TopicPartition, extra ...Option) []Option {
+	hook := withFailureHook(func(err error) { m.logFailed(tp, err) })
+	return m.logOptions(append([]Option{hook}, extra...)...)
 }
 
 // parseTopicPartitionDir parses "<topic>-<partition>" (Kafka's
@@ -271,24 +289,38 @@ func (m *LogManager) GetOrCreateLog(tp TopicPartition, topicID [16]byte, cfg Log
 		m.mu.Unlock()
 		return nil, fmt.Errorf("create log %s: invalid partition", tp)
 	}
+	// A new log goes to the online dir holding the fewest partitions.
+	online := m.onlineDirsLocked()
+	if len(online) == 0 {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("create log %s: %w", tp, ErrAllLogDirsOffline)
+	}
 	counts := make(map[string]int, len(m.dirs))
 	for _, d := range m.mu.dirOf {
 		counts[d]++
 	}
 	m.mu.Unlock()
-	dir := m.dirs[0]
-	for _, d := range m.dirs[1:] {
+	dir := online[0]
+	for _, d := range online[1:] {
 		if counts[d] < counts[dir] {
 			dir = d
 		}
 	}
-	l, err := OpenLog(filepath.Join(dir, tp.String()), tp, topicID, cfg, m.logOptions()...)
-	if err != nil {
-		return nil, err
+	l, err := OpenLog(filepath.Join(dir, tp.String()), tp, topicID, cfg, m.logOptionsFor(tp)...)
+	if err == nil {
+		if err = m.fs.SyncDir(dir); err != nil {
+			l.Close()
+			err = fmt.Errorf("create log %s: %w", tp, err)
+		}
 	}
-	if err := m.fs.SyncDir(dir); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("create log %s: %w", tp, err)
+	if err != nil {
+		if isIOError(err) {
+			// Kafka's LogManager.getOrCreateLog: failing to create a
+			// log in a dir takes the dir offline.
+			m.markDirOffline(dir, err)
+			return nil, fmt.Errorf("create log %s: %w", tp, m.DirOffline(dir))
+		}
+		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -299,6 +331,9 @@ func (m *LogManager) GetOrCreateLog(tp TopicPartition, topicID [16]byte, cfg Log
 	}
 	m.mu.logs[tp] = l
 	m.mu.dirOf[tp] = dir
+	if reason := m.mu.offlineDirs[dir]; reason != nil {
+		l.takeOffline(reason) // the dir failed while the log was created
+	}
 	return l, nil
 }
 
@@ -377,15 +412,26 @@ func (m *LogManager) DeleteLog(tp TopicPartition) error {
 // Checkpoint writes, per log dir, the recovery points, log start offsets
 // and high watermarks of its logs (Kafka does this every
 // log.flush.offset.checkpoint.interval.ms; the broker calls it on a timer).
+// A dir whose checkpoint cannot be written goes offline, as in Kafka.
 func (m *LogManager) Checkpoint() error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.checkpointLocked()
+	failed, err := m.checkpointLocked()
+	m.mu.Unlock()
+	for dir, cause := range failed {
+		m.markDirOffline(dir, cause)
+	}
+	return err
 }
 
-func (m *LogManager) checkpointLocked() error {
+// checkpointLocked writes the checkpoints of the online dirs and returns
+// the dirs it could not write. mu held.
+func (m *LogManager) checkpointLocked() (map[string]error, error) {
 	var errs []error
+	failed := map[string]error{}
 	for _, dir := range m.dirs {
+		if m.mu.offlineDirs[dir] != nil {
+			continue // Kafka writes no checkpoint to an offline dir
+		}
 		rps, starts, hws := map[TopicPartition]int64{}, map[TopicPartition]int64{}, map[TopicPartition]int64{}
 		for tp, l := range m.mu.logs {
 			if m.mu.dirOf[tp] != dir {
@@ -402,10 +448,11 @@ func (m *LogManager) checkpointLocked() error {
 		} {
 			if err := WriteOffsetCheckpoint(m.fs, filepath.Join(dir, name), offsets); err != nil {
 				errs = append(errs, fmt.Errorf("checkpoint %s: %w", dir, err))
+				failed[dir] = err
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return failed, errors.Join(errs...)
 }
 
 // FlushDue flushes every log whose flush.ms has elapsed since its last
@@ -432,27 +479,39 @@ func (m *LogManager) FlushDue(now time.Time) error {
 // cleanly, the clean-shutdown marker that lets the next start skip recovery.
 func (m *LogManager) Shutdown() error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.mu.closed {
+		m.mu.Unlock()
 		return nil
 	}
 	m.mu.closed = true
-	var errs []error
-	dirty := map[string]bool{}
+	logs := make(map[TopicPartition]*Log, len(m.mu.logs))
 	for tp, l := range m.mu.logs {
+		logs[tp] = l
+	}
+	m.mu.Unlock()
+	// Logs close without mu: a log failing meanwhile takes mu to take its
+	// dir offline while it holds its own appendMu, which Close takes.
+	var errs []error
+	closeErr := map[TopicPartition]bool{}
+	for tp, l := range logs {
 		if err := l.Close(); err != nil {
 			errs = append(errs, err)
-			dirty[m.mu.dirOf[tp]] = true
+			closeErr[tp] = true
 		}
-		if l.Offline() != nil {
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dirty := map[string]bool{}
+	for tp, l := range logs {
+		if closeErr[tp] || l.Offline() != nil {
 			dirty[m.mu.dirOf[tp]] = true
 		}
 	}
-	if err := m.checkpointLocked(); err != nil {
+	if _, err := m.checkpointLocked(); err != nil {
 		return errors.Join(append(errs, err)...)
 	}
 	for _, dir := range m.dirs {
-		if dirty[dir] {
+		if dirty[dir] || m.mu.offlineDirs[dir] != nil {
 			continue
 		}
 		// Kafka 3.7+ (CleanShutdownFileHandler) writes the broker epoch

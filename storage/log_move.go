@@ -77,6 +77,10 @@ func (m *LogManager) MoveLog(tp TopicPartition, dest string) error {
 		return fmt.Errorf("move log %s: %w", tp, ErrUnknownPartition)
 	}
 	src := m.mu.dirOf[tp]
+	if reason := m.mu.offlineDirs[dest]; reason != nil {
+		m.mu.Unlock()
+		return fmt.Errorf("move log %s: %w", tp, reason)
+	}
 	m.mu.Unlock()
 	if src == dest {
 		return nil
@@ -90,7 +94,7 @@ func (m *LogManager) MoveLog(tp TopicPartition, dest string) error {
 	// The new dir's checkpoints must name the partition, or a restart
 	// would recover it from its first segment and lose its log start
 	// offset.
-	if err := m.checkpointLocked(); err != nil {
+	if _, err := m.checkpointLocked(); err != nil {
 		m.logger.Warn("checkpoint after log move", "partition", tp.String(), "err", err)
 	}
 	return nil

@@ -62,6 +62,11 @@ func (l *Log) read(startOffset int64, maxBytes int, maxOffset int64, minOneBatch
 			return res, nil, true
 		}
 		if err != nil {
+			if isIOError(err) {
+				// Kafka's LocalLog.read runs under maybeHandleIOException:
+				// a disk that cannot be read takes the log dir offline.
+				return res, l.fail(fmt.Errorf("read at %d: %w", startOffset, err)), false
+			}
 			return res, fmt.Errorf("read %s at %d: %w", l.tp, startOffset, err), false
 		}
 		if found {
@@ -124,6 +129,13 @@ func readSegment(v segmentView, startOffset int64, maxBytes int, maxOffset int64
 		end += int(h.size())
 	}
 	return buf[:end:end], true, nil
+}
+
+// isIOError reports whether err came from the filesystem (as opposed to
+// bad bytes in a segment, which are not the disk's fault).
+func isIOError(err error) bool {
+	var pe *os.PathError
+	return errors.As(err, &pe) && !errors.Is(err, os.ErrClosed)
 }
 
 // vanished maps a short read to an empty result: the log was truncated

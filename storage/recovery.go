@@ -28,7 +28,7 @@ func OpenLog(dir string, tp TopicPartition, topicID [16]byte, cfg LogConfig, opt
 	for _, opt := range opts {
 		opt(&o)
 	}
-	l := &Log{dir: dir, tp: tp, fs: o.fs, logger: o.logger, producerIDExpirationMs: o.producerIDExpirMs, syncRollFlush: o.syncRollFlush}
+	l := &Log{dir: dir, tp: tp, fs: o.fs, logger: o.logger, producerIDExpirationMs: o.producerIDExpirMs, syncRollFlush: o.syncRollFlush, onFailure: o.onFailure}
 	l.mu.cfg = cfg.withDefaults()
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open log %s: %w", tp, err)

@@ -19,6 +19,10 @@ const (
 	OpRename
 	OpTruncate
 	OpRemove
+	// OpRead fails Read and ReadAt, but only once SetReadFaults(true):
+	// the crash-point tests enumerate every failable operation and are
+	// about writes; reads stay out of their count.
+	OpRead
 )
 
 // ErrorFS wraps an FS and fails operations chosen by a predicate, so the same
@@ -30,7 +34,16 @@ type ErrorFS struct {
 		fail func(op Op, name string) bool
 		hook func(op Op, name string)
 		err  error
+		// reads: OpRead is offered to the predicate (SetReadFaults).
+		reads bool
 	}
+}
+
+// SetReadFaults makes reads (Read, ReadAt) failable as OpRead.
+func (e *ErrorFS) SetReadFaults(on bool) {
+	e.mu.Lock()
+	e.mu.reads = on
+	e.mu.Unlock()
 }
 
 // SetHook installs a function called before every operation that can be
@@ -72,6 +85,10 @@ func (e *ErrorFS) injected() error {
 func (e *ErrorFS) shouldFail(op Op, name string) bool {
 	e.mu.Lock()
 	f, hook := e.mu.fail, e.mu.hook
+	if op == OpRead && !e.mu.reads {
+		e.mu.Unlock()
+		return false
+	}
 	e.mu.Unlock()
 	if hook != nil {
 		hook(op, name)
@@ -131,6 +148,20 @@ func (f *errorFile) Write(p []byte) (int, error) {
 		return n, &os.PathError{Op: "write", Path: f.Name(), Err: f.fs.injected()}
 	}
 	return f.File.Write(p)
+}
+
+func (f *errorFile) Read(p []byte) (int, error) {
+	if f.fs.shouldFail(OpRead, f.Name()) {
+		return 0, &os.PathError{Op: "read", Path: f.Name(), Err: f.fs.injected()}
+	}
+	return f.File.Read(p)
+}
+
+func (f *errorFile) ReadAt(p []byte, off int64) (int, error) {
+	if f.fs.shouldFail(OpRead, f.Name()) {
+		return 0, &os.PathError{Op: "read", Path: f.Name(), Err: f.fs.injected()}
+	}
+	return f.File.ReadAt(p, off)
 }
 
 func (f *errorFile) Sync() error {
