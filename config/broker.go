@@ -228,6 +228,7 @@ type Broker struct {
 	SSLProtocol                        string
 	SSLCipherSuites                    []string
 	SSLEndpointIdentificationAlgorithm string
+	SSLPrincipalMappingRules           string
 	AuthorizerClassName                string
 	SuperUsers                         string
 	AllowEveryoneIfNoACLFound          bool
@@ -336,7 +337,10 @@ func resolve(layers []layer) (*Broker, []string, error) {
 			if !ok {
 				if strings.HasPrefix(k, listenerPrefix) {
 					raw[k], sources[k], origins[k] = v, l.source, origin
-					listenerNotes = append(listenerNotes, fmt.Sprintf("configuration %s (from %s) is accepted for compatibility and ignored: Riffle has no per-listener settings", k, describeOrigin(l.source, origin)))
+					if IsListenerSecurityProperty(k) {
+						continue // read by the listener it names
+					}
+					listenerNotes = append(listenerNotes, fmt.Sprintf("configuration %s (from %s) is accepted for compatibility and ignored: Riffle's per-listener settings are the TLS and SASL ones", k, describeOrigin(l.source, origin)))
 					continue
 				}
 				warnings = append(warnings, fmt.Sprintf("unknown configuration %s (from %s) ignored", k, describeOrigin(l.source, origin)))

@@ -93,6 +93,14 @@ func BrokerConfigSynonyms(name string) []string {
 func ValidateDynamicBrokerConfigs(configs map[string]string, perBroker bool) error {
 	names := slices.Sorted(maps.Keys(configs))
 	for _, n := range names {
+		if IsDynamicListenerSSL(n) {
+			// Kafka: listener SSL stores are per broker
+			// (DynamicBrokerConfig.PerBrokerConfigs).
+			if !perBroker {
+				return fmt.Errorf("cannot update these configs at default cluster level, broker id must be specified: [%s]", n)
+			}
+			continue
+		}
 		d, ok := brokerDefIndex[n]
 		if !ok {
 			return fmt.Errorf("unknown broker config name: %s", n)
@@ -107,7 +115,6 @@ func ValidateDynamicBrokerConfigs(configs map[string]string, perBroker bool) err
 			return err
 		}
 	}
-	_ = perBroker // every dynamic config Riffle accepts may also be a cluster default
 	return nil
 }
 
@@ -139,6 +146,12 @@ func (b *Broker) WithDynamic(clusterDefault, perBroker map[string]string) (*Brok
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
+			if layer.src == SourceDynamicBroker && IsDynamicListenerSSL(k) {
+				// The listener reads it when it next builds its TLS
+				// configuration (a new connection).
+				next.Raw[k], next.Sources[k] = layer.props[k], layer.src
+				continue
+			}
 			d, ok := brokerDefIndex[k]
 			if !ok || !dynamicNames[k] {
 				// Written by a newer Riffle or no longer dynamic: Kafka

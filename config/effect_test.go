@@ -15,6 +15,20 @@ import (
 // holds the two lists to the definitions.
 var brokerKeyEffects = map[string][2]string{
 	"node.id":                                   {"server/broker.go", "cfg.NodeID"},
+	"ssl.keystore.location":                     {"server/auth/tls.go", `"ssl.keystore.location"`},
+	"ssl.keystore.type":                         {"server/auth/tls.go", `"ssl.keystore.type"`},
+	"ssl.keystore.password":                     {"server/auth/tls.go", `"ssl.keystore.password"`},
+	"ssl.key.password":                          {"server/auth/tls.go", `"ssl.key.password"`},
+	"ssl.keystore.certificate.chain":            {"server/auth/tls.go", `"ssl.keystore.certificate.chain"`},
+	"ssl.keystore.key":                          {"server/auth/tls.go", `"ssl.keystore.key"`},
+	"ssl.truststore.location":                   {"server/auth/tls.go", `"ssl.truststore.location"`},
+	"ssl.truststore.type":                       {"server/auth/tls.go", `"ssl.truststore.type"`},
+	"ssl.truststore.password":                   {"server/auth/tls.go", `"ssl.truststore.password"`},
+	"ssl.truststore.certificates":               {"server/auth/tls.go", `"ssl.truststore.certificates"`},
+	"ssl.client.auth":                           {"server/auth/tls.go", `"ssl.client.auth"`},
+	"ssl.enabled.protocols":                     {"server/auth/tls.go", `"ssl.enabled.protocols"`},
+	"ssl.cipher.suites":                         {"server/auth/tls.go", `"ssl.cipher.suites"`},
+	"ssl.principal.mapping.rules":               {"server/listener_security.go", `"ssl.principal.mapping.rules"`},
 	"broker.id":                                 {"config/broker.go", `int64Of("broker.id")`},
 	"controller.listener.names":                 {"server/broker.go", "ControllerListenerNames"},
 	"controller.quorum.voters":                  {"server/broker.go", "cfg.ControllerQuorumVoters"},
@@ -248,8 +262,14 @@ func TestIgnoredKeysAreWarnedAbout(t *testing.T) {
 	if err != nil || len(b.Notes) != 0 {
 		t.Fatalf("values Riffle follows anyway: %v %v", err, b.Notes)
 	}
-	b, _, err = Parse(map[string]string{"listener.name.external.ssl.keystore.location": "/x"})
-	if err != nil || len(b.Notes) != 1 || !strings.Contains(b.Notes[0], "listener.name.external.ssl.keystore.location") {
+	b, _, err = Parse(map[string]string{"listener.name.external.max.connections": "5"})
+	if err != nil || len(b.Notes) != 1 || !strings.Contains(b.Notes[0], "listener.name.external.max.connections") {
+		t.Fatalf("per-listener property: %v %v", err, b.Notes)
+	}
+	// The listener's TLS and SASL settings are read by the listener.
+	b, _, err = Parse(map[string]string{"listener.name.external.ssl.keystore.location": "/x",
+		"listener.name.external.plain.sasl.jaas.config": "x"})
+	if err != nil || len(b.Notes) != 0 {
 		t.Fatalf("per-listener property: %v %v", err, b.Notes)
 	}
 }

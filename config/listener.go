@@ -206,3 +206,60 @@ func ParseVoters(s string) ([]Voter, error) {
 	}
 	return out, nil
 }
+
+// ListenerProperty is the per-listener name of a property:
+// listener.name.<listener lower-case>.<name>, as Kafka's
+// ListenerName.configPrefix.
+func ListenerProperty(listener, name string) string {
+	return listenerPrefix + strings.ToLower(listener) + "." + name
+}
+
+// IsListenerSecurityProperty reports whether a listener.name.… property is
+// one of the TLS and SASL settings a listener reads: ssl.*, sasl.*,
+// connections.max.reauth.ms, and the mechanism-prefixed
+// <mechanism>.sasl.jaas.config / <mechanism>.sasl.server.callback.handler.class.
+func IsListenerSecurityProperty(key string) bool {
+	rest, ok := strings.CutPrefix(key, listenerPrefix)
+	if !ok {
+		return false
+	}
+	_, prop, ok := strings.Cut(rest, ".")
+	if !ok {
+		return false
+	}
+	if strings.HasPrefix(prop, "ssl.") || strings.HasPrefix(prop, "sasl.") || prop == "connections.max.reauth.ms" {
+		return true
+	}
+	if _, mechProp, ok := strings.Cut(prop, "."); ok && strings.HasPrefix(mechProp, "sasl.") {
+		return true
+	}
+	return false
+}
+
+// dynamicListenerSSL are the per-listener TLS properties one broker may
+// change at runtime (KIP-226's SSL reconfiguration, DynamicListenerConfig):
+// new connections use the new key store; existing ones keep theirs.
+var dynamicListenerSSL = []string{
+	"ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.password", "ssl.key.password",
+	"ssl.keystore.certificate.chain", "ssl.keystore.key",
+	"ssl.truststore.type", "ssl.truststore.location", "ssl.truststore.password", "ssl.truststore.certificates",
+}
+
+// IsDynamicListenerSSL reports whether key is listener.name.<l>.<one of
+// dynamicListenerSSL>.
+func IsDynamicListenerSSL(key string) bool {
+	rest, ok := strings.CutPrefix(key, listenerPrefix)
+	if !ok {
+		return false
+	}
+	_, prop, ok := strings.Cut(rest, ".")
+	return ok && slices.Contains(dynamicListenerSSL, prop)
+}
+
+// IsSensitiveListenerProperty reports whether a per-listener property is a
+// secret that DescribeConfigs must not show (passwords, keys, JAAS).
+func IsSensitiveListenerProperty(key string) bool {
+	return strings.HasSuffix(key, ".password") || strings.HasSuffix(key, "ssl.keystore.key") ||
+		strings.HasSuffix(key, "ssl.keystore.certificate.chain") || strings.HasSuffix(key, "ssl.truststore.certificates") ||
+		strings.HasSuffix(key, "sasl.jaas.config")
+}

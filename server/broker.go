@@ -87,6 +87,9 @@ type Broker struct {
 	// applied (nil until the first image); see dynamic_config.go.
 	dynCfg atomic.Pointer[config.Broker]
 
+	// security is each listener's TLS and SASL (listener_security.go).
+	security map[string]*listenerSecurity
+
 	// wantShutdown is set once a controlled shutdown has begun
 	// (broker_lifecycle.go).
 	wantShutdown atomic.Bool
@@ -96,13 +99,6 @@ type Broker struct {
 func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	// TLS and SASL arrive with the security work; until then a listener
-	// configured for them is refused rather than served in the clear.
-	for _, l := range cfg.Listeners {
-		if p := cfg.ListenerSecurityProtocolMap[l.Name]; p != "" && p != config.ProtocolPlaintext {
-			return nil, fmt.Errorf("listeners: listener %s uses security protocol %s, which this version of Riffle does not serve; use PLAINTEXT", l.Name, p)
-		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
@@ -117,6 +113,12 @@ func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
 		reqPool:    newRequestPool(cfg.QueuedMaxRequestBytes),
 		reqQueue:   newRequestQueue(),
 	}
+	sec, err := newListenerSecurity(b) // listener_security.go
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	b.security = sec
 	_, _ = rand.Read(b.incarnationID[:]) // never fails (Go 1.24+)
 	b.metrics = newBrokerMetrics(b)
 	b.fetchSessions = newFetchSessionCache(cfg.MaxIncrementalFetchSessionCacheSlots,
@@ -355,6 +357,7 @@ func (b *Broker) acceptLoop(ln net.Listener, name string) {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
+		nc = b.security[name].wrap(nc)
 		b.goBackground(func() {
 			defer b.connQuotas.done(ip)
 			b.serveConn(nc, name)
@@ -652,4 +655,15 @@ func leaderImbalanceCheckInterval(cfg *config.Broker) time.Duration {
 		return 0
 	}
 	return time.Duration(min(cfg.LeaderImbalanceCheckIntervalSeconds, int64(365*24*time.Hour/time.Second))) * time.Second
+}
+
+// ListenerAddr returns the bound address of the named client listener, ""
+// when there is none.
+func (b *Broker) ListenerAddr(name string) string {
+	for i, l := range b.clientListeners() {
+		if l.Name == name && i < len(b.listeners) {
+			return b.listeners[i].Addr().String()
+		}
+	}
+	return ""
 }

@@ -174,6 +174,11 @@ func (b *Broker) serveConn(nc net.Conn, listener string) {
 	defer b.trackConn(c, false)
 	b.metrics.connections.Inc()
 	defer b.metrics.connections.Dec()
+	if !c.handshake(b.security[listener]) { // listener_security.go
+		c.close()
+		cancel()
+		return
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)

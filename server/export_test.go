@@ -81,3 +81,14 @@ func Kill(b *Broker) { b.kill() }
 // BrokerEpoch returns b's broker epoch from its registration; for tests
 // that speak the controller's broker-facing APIs themselves.
 func BrokerEpoch(b *Broker) int64 { return b.brokerEpoch.Load() }
+
+// ConnectionPrincipals lists the principals of the open connections.
+func (b *Broker) ConnectionPrincipals() []string {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	var out []string
+	for c := range b.conns {
+		out = append(out, c.Principal().String())
+	}
+	return out
+}

@@ -25,7 +25,8 @@ var allowed = map[string][]string{
 	"coordinator":      {module + "/protocol", "github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go/pkg/kerr"},
 	"replica":          {module + "/storage", module + "/controller", module + "/protocol", "github.com/twmb/franz-go/pkg/kerr", "github.com/twmb/franz-go/pkg/kmsg"},
 	"server": {module + "/config", module + "/protocol", module + "/storage", module + "/controller",
-		module + "/coordinator", module + "/replica", "github.com/twmb/franz-go/pkg/", "github.com/prometheus/"},
+		module + "/coordinator", module + "/replica", "github.com/twmb/franz-go/pkg/", "github.com/prometheus/",
+		"golang.org/x/crypto/"},
 	"cmd/riffle": {module + "/"},
 	// bench drives brokers through clients only.
 	"bench": {"github.com/twmb/franz-go/"},
