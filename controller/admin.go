@@ -461,7 +461,7 @@ func planAssignedPartitions(im *Image, topic string, total int32, assignment [][
 				return nil, fmt.Errorf("the manual partition assignment includes broker %d, but no such broker is registered and unfenced: %w", id, kerr.InvalidReplicaAssignment)
 			}
 		}
-		recs = append(recs, newPartitionRecord(t.ID, cur+int32(i), slices.Clone(replicas)))
+		recs = append(recs, newPartitionRecord(im, t.ID, cur+int32(i), slices.Clone(replicas)))
 	}
 	return recs, nil
 }

@@ -95,7 +95,13 @@ func (b *builder) replay(r Record) error {
 	case *UnfenceBrokerRecord:
 		return b.replayBrokerChange(r.Id, r.Epoch, FencingChangeUnfence, ControlledShutdownChangeNone)
 	case *BrokerRegistrationChangeRecord:
-		return b.replayBrokerChange(r.BrokerId, r.BrokerEpoch, r.Fenced, r.InControlledShutdown)
+		if err := b.replayBrokerChange(r.BrokerId, r.BrokerEpoch, r.Fenced, r.InControlledShutdown); err != nil {
+			return err
+		}
+		if r.LogDirs != nil {
+			b.next.Brokers[r.BrokerId].LogDirs = sortedDirs(r.LogDirs) // a copy made by replayBrokerChange
+		}
+		return nil
 	case *UnregisterBrokerRecord:
 		return b.replayUnregisterBroker(r)
 	case *ProducerIdsRecord:
@@ -199,6 +205,12 @@ func (b *builder) replayPartition(r *PartitionRecord) error {
 		AddingReplicas:      nonEmpty(r.AddingReplicas),
 		RemovingReplicas:    nonEmpty(r.RemovingReplicas),
 	}
+	if r.Directories != nil {
+		if len(r.Directories) != len(r.Replicas) {
+			return fmt.Errorf("%d directories for %d replicas", len(r.Directories), len(r.Replicas))
+		}
+		p.Directories = slices.Clone(r.Directories)
+	}
 	if err := checkReassignment(p); err != nil {
 		return err
 	}
@@ -239,7 +251,16 @@ func (p PartitionImage) merge(r *PartitionChangeRecord) (PartitionImage, error) 
 		if err := checkReplicas(r.Replicas); err != nil {
 			return p, err
 		}
+		// PartitionRegistration.merge: replicas that stay keep their
+		// log dirs, new ones are unassigned.
+		p.Directories = directoriesFrom(p.Replicas, p.Directories, r.Replicas)
 		p.Replicas = slices.Clone(r.Replicas)
+	}
+	if r.Directories != nil {
+		if len(r.Directories) != len(p.Replicas) {
+			return p, fmt.Errorf("%d directories for %d replicas", len(r.Directories), len(p.Replicas))
+		}
+		p.Directories = slices.Clone(r.Directories)
 	}
 	if r.Isr != nil {
 		p.ISR = slices.Clone(r.Isr)

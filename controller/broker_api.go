@@ -50,6 +50,12 @@ func (c *Controller) RegisterBroker(ctx context.Context, req *kmsg.BrokerRegistr
 			SecurityProtocol: securityProtocolName(l.SecurityProtocol),
 		})
 	}
+	dirs, err := registrationLogDirs(req)
+	if err != nil {
+		resp.ErrorCode = ErrorCode(err)
+		return resp, nil
+	}
+	reg.LogDirs = dirs
 	if addr, ok := RaftAddressOf(req); ok {
 		if err := c.addNonVoter(ctx, req.BrokerID, addr); err != nil {
 			if notHandled(err) {

@@ -191,6 +191,21 @@ func planBrokerHeartbeat(im *Image, h *heartbeats, req *kmsg.BrokerHeartbeatRequ
 			next = brokerShutdownNow
 		}
 	}
+	// KIP-858: replicas in log dirs the broker reports offline lose their
+	// leadership and ISR membership first, whatever else changes; the
+	// rest is planned against the image those records make.
+	var dirRecs []Record
+	if len(req.OfflineLogDirs) > 0 {
+		dirRecs = planDirectoriesOffline(im, b, req.OfflineLogDirs, unclean)
+		if len(dirRecs) > 0 {
+			after, err := im.Apply(im.Offset, dirRecs)
+			if err != nil {
+				dirRecs = nil
+			} else {
+				im, b = after, after.Brokers[b.ID]
+			}
+		}
+	}
 	var recs []Record
 	if next != cur {
 		switch next {
@@ -210,6 +225,7 @@ func planBrokerHeartbeat(im *Image, h *heartbeats, req *kmsg.BrokerHeartbeatRequ
 			}
 		}
 	}
+	recs = append(dirRecs, recs...)
 	s.lastContact = now
 	s.metadataOffset = req.CurrentMetadataOffset
 	resp.IsCaughtUp = req.CurrentMetadataOffset >= b.Epoch

@@ -55,6 +55,9 @@ type PartitionImage struct {
 	// the ones being removed; the reassignment completes once every adding
 	// replica is in the ISR.
 	AddingReplicas, RemovingReplicas []int32
+	// Directories holds the log dir id of each replica, in Replicas order
+	// (KIP-858); nil when none is known (every replica DirUnassigned).
+	Directories []UUID
 }
 
 // Reassigning reports whether a reassignment of the partition is in progress.
@@ -89,6 +92,9 @@ type BrokerRegistration struct {
 	// InControlledShutdown is set while the broker moves its leaderships
 	// away before a clean stop (BrokerRegistrationChangeRecord).
 	InControlledShutdown bool
+	// LogDirs are the ids of the broker's online log dirs, sorted
+	// (KIP-858); empty when the broker did not say.
+	LogDirs []UUID
 }
 
 // NewImage returns the empty image of a cluster.
@@ -202,6 +208,7 @@ func (im *Image) Records() []Record {
 				LeaderRecoveryState: p.LeaderRecoveryState,
 				AddingReplicas:      p.AddingReplicas,
 				RemovingReplicas:    p.RemovingReplicas,
+				Directories:         p.Directories,
 			})
 		}
 	}
@@ -230,7 +237,8 @@ func securityProtocolName(id int16) string {
 }
 
 func brokerRecord(b *BrokerRegistration) *RegisterBrokerRecord {
-	r := &RegisterBrokerRecord{BrokerId: b.ID, IncarnationId: b.IncarnationID, BrokerEpoch: b.Epoch, Fenced: b.Fenced}
+	r := &RegisterBrokerRecord{BrokerId: b.ID, IncarnationId: b.IncarnationID, BrokerEpoch: b.Epoch, Fenced: b.Fenced,
+		LogDirs: slices.Clone(b.LogDirs)}
 	if b.Rack != "" {
 		rack := b.Rack
 		r.Rack = &rack
@@ -245,7 +253,8 @@ func brokerRecord(b *BrokerRegistration) *RegisterBrokerRecord {
 }
 
 func brokerFromRecord(r *RegisterBrokerRecord) *BrokerRegistration {
-	b := &BrokerRegistration{ID: r.BrokerId, IncarnationID: r.IncarnationId, Epoch: r.BrokerEpoch, Fenced: r.Fenced}
+	b := &BrokerRegistration{ID: r.BrokerId, IncarnationID: r.IncarnationId, Epoch: r.BrokerEpoch, Fenced: r.Fenced,
+		LogDirs: sortedDirs(r.LogDirs)}
 	if r.Rack != nil {
 		b.Rack = *r.Rack
 	}

@@ -181,7 +181,9 @@ func leadershipChanges(im *Image, remove int32, acceptable func(int32) bool, unc
 			if !match(p) {
 				continue
 			}
-			ch := partitionChange{topicID: t.ID, p: p, acceptable: acceptable, unclean: allowUnclean}
+			// A replica whose log dir is offline cannot lead (KIP-858).
+			canLead := func(r int32) bool { return acceptable(r) && im.replicaDirOnline(p, r) }
+			ch := partitionChange{topicID: t.ID, p: p, acceptable: canLead, unclean: allowUnclean}
 			if remove != NoLeader && slices.Contains(p.ISR, remove) {
 				ch.targetISR = slices.DeleteFunc(slices.Clone(p.ISR), func(id int32) bool { return id == remove })
 			}

@@ -89,6 +89,9 @@ type PartitionRecord struct {
 	PartitionEpoch   int32   `json:"PartitionEpoch"`
 	// LeaderRecoveryState is LeaderRecovered (0) or LeaderRecovering (1).
 	LeaderRecoveryState int8 `json:"LeaderRecoveryState,omitempty"`
+	// Directories holds, per replica, the id of the log dir holding it
+	// (KIP-858); DirUnassigned where unknown, absent when none is known.
+	Directories []UUID `json:"Directories,omitempty"`
 }
 
 // PartitionChangeRecord changes a partition's ISR, leader or replicas (Kafka
@@ -107,6 +110,10 @@ type PartitionChangeRecord struct {
 	// alone, empty clears them (a reassignment completed or cancelled).
 	RemovingReplicas []int32 `json:"RemovingReplicas"`
 	AddingReplicas   []int32 `json:"AddingReplicas"`
+	// Directories, when present, replaces the replicas' log dir ids
+	// (KIP-858, AssignReplicasToDirs); absent, a replica set change keeps
+	// the ids of the replicas that stay.
+	Directories []UUID `json:"Directories,omitempty"`
 }
 
 // RemoveTopicRecord deletes a topic with its partitions and configs.
@@ -142,6 +149,8 @@ type RegisterBrokerRecord struct {
 	EndPoints     []BrokerEndpoint `json:"EndPoints"`
 	Rack          *string          `json:"Rack"`
 	Fenced        bool             `json:"Fenced"`
+	// LogDirs are the ids of the broker's online log dirs (KIP-858).
+	LogDirs []UUID `json:"LogDirs,omitempty"`
 }
 
 // FenceBrokerRecord fences a broker (Kafka FenceBrokerRecord): it may lead
@@ -172,12 +181,15 @@ const (
 
 // BrokerRegistrationChangeRecord changes a registered broker's state
 // (Kafka BrokerRegistrationChangeRecord); Riffle writes it when a broker
-// enters controlled shutdown.
+// enters controlled shutdown and when log dirs of a broker go offline.
 type BrokerRegistrationChangeRecord struct {
 	BrokerId             int32 `json:"BrokerId"`
 	BrokerEpoch          int64 `json:"BrokerEpoch"`
 	Fenced               int8  `json:"Fenced"`
 	InControlledShutdown int8  `json:"InControlledShutdown"`
+	// LogDirs, when present, replaces the broker's online log dirs: the
+	// broker reported the others offline (KIP-858).
+	LogDirs []UUID `json:"LogDirs,omitempty"`
 }
 
 // UnregisterBrokerRecord removes a broker's registration (Kafka

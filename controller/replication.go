@@ -192,21 +192,23 @@ func planCreateTopics(im *Image, specs []TopicSpec, defPartitions int32, defRF i
 			recs = append(recs, &ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: s.Name, Name: k, Value: &v})
 		}
 		for p, replicas := range assign {
-			recs = append(recs, newPartitionRecord(id, int32(p), replicas))
+			recs = append(recs, newPartitionRecord(im, id, int32(p), replicas))
 		}
 	}
 	return recs, results
 }
 
 // newPartitionRecord starts a partition as Kafka does: the first replica
-// leads, every replica is in sync, epochs at 0.
-func newPartitionRecord(id UUID, p int32, replicas []int32) *PartitionRecord {
+// leads, every replica is in sync, epochs at 0, and a replica on a broker
+// with a single log dir is placed in it (defaultDir).
+func newPartitionRecord(im *Image, id UUID, p int32, replicas []int32) *PartitionRecord {
 	return &PartitionRecord{
 		PartitionId: p,
 		TopicId:     id,
 		Replicas:    replicas,
 		Isr:         slices.Clone(replicas),
 		Leader:      replicas[0],
+		Directories: im.defaultDirectories(replicas),
 	}
 }
 
@@ -374,7 +376,7 @@ func planCreatePartitions(im *Image, topic string, total int32, pl placement) ([
 	}
 	recs := make([]Record, 0, len(assign))
 	for i, replicas := range assign {
-		recs = append(recs, newPartitionRecord(t.ID, cur+int32(i), replicas))
+		recs = append(recs, newPartitionRecord(im, t.ID, cur+int32(i), replicas))
 	}
 	return recs, nil
 }
@@ -472,5 +474,5 @@ func sameRegistration(a, b *BrokerRegistration) bool {
 	// A registration in controlled shutdown is always replaced: the new
 	// one starts afresh (Kafka writes a new record for every registration).
 	return a.ID == b.ID && a.Rack == b.Rack && a.Fenced == b.Fenced && a.InControlledShutdown == b.InControlledShutdown &&
-		a.IncarnationID == b.IncarnationID && slices.Equal(a.Endpoints, b.Endpoints)
+		a.IncarnationID == b.IncarnationID && slices.Equal(a.Endpoints, b.Endpoints) && slices.Equal(a.LogDirs, b.LogDirs)
 }
