@@ -209,29 +209,31 @@ type Broker struct {
 	ProducerIDExpirationCheckIntervalMs                  int32
 
 	// Security.
-	SASLEnabledMechanisms              []string
-	SASLMechanismInterBrokerProtocol   string
-	SASLMechanismControllerProtocol    string
-	SASLJAASConfig                     string
-	SSLKeystoreLocation                string
-	SSLKeystoreType                    string
-	SSLKeystorePassword                string
-	SSLKeyPassword                     string
-	SSLKeystoreCertificateChain        string
-	SSLKeystoreKey                     string
-	SSLTruststoreLocation              string
-	SSLTruststoreType                  string
-	SSLTruststorePassword              string
-	SSLTruststoreCertificates          string
-	SSLClientAuth                      string
-	SSLEnabledProtocols                []string
-	SSLProtocol                        string
-	SSLCipherSuites                    []string
-	SSLEndpointIdentificationAlgorithm string
-	SSLPrincipalMappingRules           string
-	AuthorizerClassName                string
-	SuperUsers                         string
-	AllowEveryoneIfNoACLFound          bool
+	SASLEnabledMechanisms                 []string
+	SASLMechanismInterBrokerProtocol      string
+	SASLMechanismControllerProtocol       string
+	SASLJAASConfig                        string
+	SSLKeystoreLocation                   string
+	SSLKeystoreType                       string
+	SSLKeystorePassword                   string
+	SSLKeyPassword                        string
+	SSLKeystoreCertificateChain           string
+	SSLKeystoreKey                        string
+	SSLTruststoreLocation                 string
+	SSLTruststoreType                     string
+	SSLTruststorePassword                 string
+	SSLTruststoreCertificates             string
+	SSLClientAuth                         string
+	SSLEnabledProtocols                   []string
+	SSLProtocol                           string
+	SSLCipherSuites                       []string
+	SSLEndpointIdentificationAlgorithm    string
+	SSLPrincipalMappingRules              string
+	ConnectionsMaxReauthMs                int64
+	ConnectionFailedAuthenticationDelayMs int32
+	AuthorizerClassName                   string
+	SuperUsers                            string
+	AllowEveryoneIfNoACLFound             bool
 
 	// AdminListener is riffle.admin.listener: host:port of the admin HTTP
 	// endpoint, or "" for none.

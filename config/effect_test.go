@@ -15,6 +15,10 @@ import (
 // holds the two lists to the definitions.
 var brokerKeyEffects = map[string][2]string{
 	"node.id":                                   {"server/broker.go", "cfg.NodeID"},
+	"sasl.enabled.mechanisms":                   {"server/sasl_listener.go", `"sasl.enabled.mechanisms"`},
+	"sasl.jaas.config":                          {"server/sasl_listener.go", `"sasl.jaas.config"`},
+	"connections.max.reauth.ms":                 {"server/sasl_listener.go", `"connections.max.reauth.ms"`},
+	"connection.failed.authentication.delay.ms": {"server/sasl_conn.go", "ConnectionFailedAuthenticationDelayMs"},
 	"ssl.keystore.location":                     {"server/auth/tls.go", `"ssl.keystore.location"`},
 	"ssl.keystore.type":                         {"server/auth/tls.go", `"ssl.keystore.type"`},
 	"ssl.keystore.password":                     {"server/auth/tls.go", `"ssl.keystore.password"`},

@@ -123,6 +123,9 @@ type conn struct {
 	readSpace   chan struct{} // the same, to the reader
 
 	principal atomic.Pointer[auth.Principal] // nil: auth.Anonymous
+	// sasl is the authentication of a SASL listener's connection
+	// (sasl_conn.go), nil on other listeners. The reader's alone.
+	sasl *saslConn
 }
 
 // Principal is who the connection has authenticated as (auth.Anonymous
@@ -174,6 +177,9 @@ func (b *Broker) serveConn(nc net.Conn, listener string) {
 	defer b.trackConn(c, false)
 	b.metrics.connections.Inc()
 	defer b.metrics.connections.Dec()
+	if sec := b.security[listener]; sec != nil && sec.sasl != nil && !c.controller {
+		c.sasl = &saslConn{l: sec.sasl}
+	}
 	if !c.handshake(b.security[listener]) { // listener_security.go
 		c.close()
 		cancel()
@@ -353,6 +359,11 @@ func (c *conn) logReadError(err error) {
 // the response (nil when no response can be formed) and whether the connection
 // may continue.
 func (c *conn) dispatch(frame []byte) (*pending, bool) {
+	if c.sasl != nil {
+		if p, ok, handled := c.saslDispatch(frame); handled {
+			return p, ok
+		}
+	}
 	h, body, err := protocol.ParseRequestHeader(frame)
 	if err != nil {
 		c.logger.Warn("closing connection: bad request header", "err", err)

@@ -28,6 +28,8 @@ type listenerSecurity struct {
 	name     string
 	protocol string
 	tls      *tlsProvider // nil: no TLS
+	// sasl is set on SASL_PLAINTEXT and SASL_SSL listeners.
+	sasl *saslListener
 	// mapper turns a client certificate's subject into the principal's
 	// name on SSL listeners (ssl.principal.mapping.rules).
 	mapper *auth.SSLPrincipalMapper
@@ -141,7 +143,11 @@ func newListenerSecurity(b *Broker) (map[string]*listenerSecurity, error) {
 			return nil, fmt.Errorf("listeners: the inter-broker listener %s uses security protocol %s; Riffle's brokers talk to each other over PLAINTEXT only (set inter.broker.listener.name to a PLAINTEXT listener)", l.Name, proto)
 		}
 		if proto == config.ProtocolSASLPlaintext || proto == config.ProtocolSASLSSL {
-			return nil, fmt.Errorf("listeners: listener %s uses security protocol %s, which this version of Riffle does not serve", l.Name, proto)
+			sl, err := newSASLListener(cfg, l.Name)
+			if err != nil {
+				return nil, err
+			}
+			s.sasl = sl
 		}
 		if proto == config.ProtocolSSL || proto == config.ProtocolSASLSSL {
 			s.tls = &tlsProvider{b: b, listener: l.Name}
