@@ -87,6 +87,13 @@ func (b *Broker) writeLocalTxnMarker(ctx context.Context, topic string, partitio
 	if err != nil {
 		return err
 	}
+	// Markers are written with acks=all (Kafka's WriteTxnMarkers appends
+	// with requiredAcks -1), so below min.insync.replicas nothing is
+	// written and the coordinator retries later. Appending anyway wrote a
+	// duplicate marker on every retry while the ISR was short.
+	if err := p.CheckEnoughReplicas(); err != nil {
+		return err
+	}
 	res, err := p.AppendTxnMarker(m.pid, m.epoch, m.coordinatorEpoch, m.commit, m.transactionVersion, time.Now())
 	if errors.Is(err, storage.ErrInvalidProducerEpoch) {
 		// The producer already wrote with a newer epoch here, or (under
