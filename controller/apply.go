@@ -90,6 +90,10 @@ func (b *builder) replay(r Record) error {
 		return b.replayRegisterBroker(r)
 	case *ClientQuotaRecord:
 		return b.replayClientQuota(r)
+	case *UserScramCredentialRecord:
+		return b.replayScram(r.Name, r.Mechanism, &ScramCredential{Salt: r.Salt, StoredKey: r.StoredKey, ServerKey: r.ServerKey, Iterations: r.Iterations})
+	case *RemoveUserScramCredentialRecord:
+		return b.replayScram(r.Name, r.Mechanism, nil)
 	case *FenceBrokerRecord:
 		return b.replayBrokerChange(r.Id, r.Epoch, FencingChangeFence, ControlledShutdownChangeNone)
 	case *UnfenceBrokerRecord:

@@ -30,6 +30,9 @@ type Image struct {
 	// ClientQuotas holds client quotas (ClientQuotaRecord) by entity; see
 	// quotas.go.
 	ClientQuotas map[string]ClientQuota
+	// ScramCredentials holds SCRAM credentials by user and mechanism
+	// (UserScramCredentialRecord); see scram.go.
+	ScramCredentials map[string]map[int8]ScramCredential
 }
 
 // TopicImage is one topic. Partitions[i].Partition == i.
@@ -213,6 +216,7 @@ func (im *Image) Records() []Record {
 		}
 	}
 	recs = append(recs, im.quotaRecords()...)
+	recs = append(recs, im.scramRecords()...)
 	if im.NextProducerID > 0 {
 		recs = append(recs, &ProducerIdsRecord{BrokerId: -1, NextProducerId: im.NextProducerID})
 	}

@@ -258,6 +258,10 @@ func newRecord(typ string) Record {
 		return &FeatureLevelRecord{}
 	case "ClientQuotaRecord":
 		return &ClientQuotaRecord{}
+	case "UserScramCredentialRecord":
+		return &UserScramCredentialRecord{}
+	case "RemoveUserScramCredentialRecord":
+		return &RemoveUserScramCredentialRecord{}
 	}
 	return nil
 }

@@ -2,15 +2,17 @@ package server
 
 // DescribeUserScramCredentials (key 50), v0.
 //
-// KIP-554. kafka-configs.sh --describe --entity-type users asks for the
-// users' SCRAM credentials besides their quotas, and fails outright when a
-// broker does not offer this API. Riffle has no SASL yet, so no credential
-// can exist: as Kafka's ScramImage.describe answers for users without one,
-// a named user is RESOURCE_NOT_FOUND (DUPLICATE_RESOURCE when named twice)
-// and a request for every user (none named) finds none.
+// KIP-554: the mechanisms and iteration counts of users' SCRAM credentials
+// (never the keys), from the metadata image, as Kafka's
+// ScramImage.describe: no users named lists every user with a credential;
+// a named user without one is RESOURCE_NOT_FOUND, a user named twice
+// DUPLICATE_RESOURCE. kafka-configs.sh --describe --entity-type users asks
+// for them besides the users' quotas.
 
 import (
 	"context"
+	"maps"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -18,10 +20,28 @@ import (
 
 func init() { register(kmsg.DescribeUserSCRAMCredentials, 0, 0, handleDescribeUserSCRAMCredentials) }
 
-func handleDescribeUserSCRAMCredentials(_ context.Context, _ *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
+func handleDescribeUserSCRAMCredentials(_ context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
 	resp.Results = []kmsg.DescribeUserSCRAMCredentialsResponseResult{}
+	creds := rc.b.ctrl.Image().ScramCredentials
+	describe := func(name string) kmsg.DescribeUserSCRAMCredentialsResponseResult {
+		r := kmsg.NewDescribeUserSCRAMCredentialsResponseResult()
+		r.User = name
+		r.CredentialInfos = []kmsg.DescribeUserSCRAMCredentialsResponseResultCredentialInfo{}
+		for _, m := range slices.Sorted(maps.Keys(creds[name])) {
+			ci := kmsg.NewDescribeUserSCRAMCredentialsResponseResultCredentialInfo()
+			ci.Mechanism, ci.Iterations = m, creds[name][m].Iterations
+			r.CredentialInfos = append(r.CredentialInfos, ci)
+		}
+		return r
+	}
+	if req.Users == nil {
+		for _, name := range slices.Sorted(maps.Keys(creds)) {
+			resp.Results = append(resp.Results, describe(name))
+		}
+		return resp, nil
+	}
 	count := make(map[string]int, len(req.Users))
 	for _, u := range req.Users {
 		count[u.Name]++
@@ -32,13 +52,13 @@ func handleDescribeUserSCRAMCredentials(_ context.Context, _ *requestContext, kr
 			continue // answered once already
 		}
 		delete(count, u.Name)
-		r := kmsg.NewDescribeUserSCRAMCredentialsResponseResult()
-		r.User = u.Name
-		r.CredentialInfos = []kmsg.DescribeUserSCRAMCredentialsResponseResultCredentialInfo{}
-		if n > 1 {
+		r := describe(u.Name)
+		switch {
+		case n > 1:
+			r.CredentialInfos = r.CredentialInfos[:0]
 			r.ErrorCode = kerr.DuplicateResource.Code
 			r.ErrorMessage = kmsg.StringPtr("Cannot describe SCRAM credentials for the same user twice in a single request: " + u.Name)
-		} else {
+		case len(r.CredentialInfos) == 0:
 			r.ErrorCode = kerr.ResourceNotFound.Code
 			r.ErrorMessage = kmsg.StringPtr("Attempt to describe a user credential that does not exist: " + u.Name)
 		}

@@ -50,6 +50,7 @@ var controllerSharedAPIs = []kmsg.Key{
 	kmsg.DescribeQuorum,
 	kmsg.UpdateFeatures,
 	kmsg.UnregisterBroker,
+	kmsg.AlterUserSCRAMCredentials,
 }
 
 // controllerAPI returns the controller listener's entry for key.

@@ -38,6 +38,7 @@ var forwardedAPIs = map[int16]bool{
 	int16(kmsg.UpdateFeatures):            true,
 	int16(kmsg.DescribeQuorum):            true,
 	int16(kmsg.UnregisterBroker):          true,
+	int16(kmsg.AlterUserSCRAMCredentials): true,
 }
 
 // forwardTimeout bounds a forwarded request when the client gave no

@@ -143,7 +143,7 @@ func newListenerSecurity(b *Broker) (map[string]*listenerSecurity, error) {
 			return nil, fmt.Errorf("listeners: the inter-broker listener %s uses security protocol %s; Riffle's brokers talk to each other over PLAINTEXT only (set inter.broker.listener.name to a PLAINTEXT listener)", l.Name, proto)
 		}
 		if proto == config.ProtocolSASLPlaintext || proto == config.ProtocolSASLSSL {
-			sl, err := newSASLListener(cfg, l.Name)
+			sl, err := newSASLListener(b, l.Name)
 			if err != nil {
 				return nil, err
 			}

@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"github.com/riffle-io/riffle/config"
+	"github.com/riffle-io/riffle/controller"
 	"github.com/riffle-io/riffle/server/auth"
 )
 
 // saslListener holds what a SASL listener's authentications need.
 type saslListener struct {
+	b          *Broker
 	listener   string
 	mechanisms []string // enabled, in the configured order
 	// plainUsers are PLAIN's users (PlainLoginModule's user_<name> options).
@@ -29,11 +31,12 @@ type saslListener struct {
 }
 
 // supportedMechanisms are the SASL mechanisms Riffle's brokers serve.
-var supportedMechanisms = []string{auth.MechanismPlain}
+var supportedMechanisms = []string{auth.MechanismPlain, auth.MechanismScramSHA256, auth.MechanismScramSHA512}
 
-func newSASLListener(cfg *config.Broker, listener string) (*saslListener, error) {
+func newSASLListener(b *Broker, listener string) (*saslListener, error) {
+	cfg := b.cfg
 	props := listenerProps(cfg, listener)
-	s := &saslListener{listener: listener, reauth: map[string]time.Duration{}}
+	s := &saslListener{b: b, listener: listener, reauth: map[string]time.Duration{}}
 	mechs, _ := props("sasl.enabled.mechanisms")
 	for _, m := range strings.Split(mechs, ",") {
 		if m = strings.TrimSpace(m); m != "" && !slices.Contains(s.mechanisms, m) {
@@ -97,6 +100,22 @@ func (s *saslListener) newServer(mechanism string) auth.SaslServer {
 	switch mechanism {
 	case auth.MechanismPlain:
 		return &auth.PlainServer{Users: s.plainUsers}
+	case auth.MechanismScramSHA256:
+		return s.scramServer(controller.ScramSHA256)
+	case auth.MechanismScramSHA512:
+		return s.scramServer(controller.ScramSHA512)
 	}
 	return nil
+}
+
+// scramServer checks SCRAM credentials against the metadata image
+// (UserScramCredentialRecord), read when the client names its user.
+func (s *saslListener) scramServer(mechanism int8) auth.SaslServer {
+	return &auth.ScramServer{Hash: controller.ScramHash(mechanism), Lookup: func(user string) (auth.ScramCredential, bool) {
+		if s.b.ctrl == nil {
+			return auth.ScramCredential{}, false
+		}
+		c, ok := s.b.ctrl.Image().ScramCredentials[user][mechanism]
+		return auth.ScramCredential{Salt: c.Salt, StoredKey: c.StoredKey, ServerKey: c.ServerKey, Iterations: int(c.Iterations)}, ok
+	}}
 }
