@@ -108,6 +108,12 @@ type Broker struct {
 	QueuedMaxRequests            int32
 	QueuedMaxRequestBytes        int64
 
+	// Client quota sampling (Kafka's QuotaConfig).
+	QuotaWindowNum                   int32
+	QuotaWindowSizeSeconds           int32
+	ControllerQuotaWindowNum         int32
+	ControllerQuotaWindowSizeSeconds int32
+
 	// Log defaults (the broker synonyms of topic configs).
 	LogDirs                                 []string // resolved: log.dirs, else log.dir
 	NumPartitions                           int32

@@ -388,6 +388,10 @@ type FetchParams struct {
 	// Follower is set when a follower fetches (Fetch ReplicaID, v15+
 	// ReplicaState), nil for a consumer.
 	Follower *FollowerID
+	// Waited, when set, is increased by the time Fetch spent waiting for
+	// appends: request quotas measure the time a fetch was served, not
+	// the time it waited (KIP-124).
+	Waited *time.Duration
 }
 
 // FollowerID names a fetching follower: its broker id and broker epoch
@@ -430,6 +434,10 @@ func (m *Manager) Fetch(ctx context.Context, parts []FetchPartition, params Fetc
 	}
 	timer := time.NewTimer(params.MaxWait)
 	defer timer.Stop()
+	if params.Waited != nil {
+		start := time.Now()
+		defer func() { *params.Waited += time.Since(start) }()
+	}
 	for {
 		select {
 		case <-ch:

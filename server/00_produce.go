@@ -24,7 +24,7 @@ package server
 // part 1) before v12, added to the transaction from v12 (part 2, the client
 // sends no AddPartitionsToTxn). zstd needs v7+ (KIP-110:
 // UNSUPPORTED_COMPRESSION_TYPE below). Response fields follow the version:
-// ThrottleMillis from v1, LogAppendTime from v2, LogStartOffset from v5.
+// ThrottleMillis from v1 (a quota's throttle, quotas.go), LogAppendTime from v2, LogStartOffset from v5.
 
 import (
 	"context"
@@ -124,6 +124,10 @@ func handleProduce(ctx context.Context, rc *requestContext, kreq kmsg.Request) (
 		if failed {
 			return nil, errAcksZeroFailed
 		}
+		// KafkaApis: acks=0 produces are exempt from the request quota,
+		// but not from the byte rate: the connection is still muted.
+		rc.requestQuotaDone = true
+		rc.recordProduceBytes(time.Now())
 		return nil, nil
 	}
 	// acks=all: every partition's high watermark must reach its batch
@@ -131,12 +135,17 @@ func handleProduce(ctx context.Context, rc *requestContext, kreq kmsg.Request) (
 	// its leadership meanwhile answers NOT_LEADER_OR_FOLLOWER at once, an
 	// ISR that shrank below min.insync.replicas
 	// NOT_ENOUGH_REPLICAS_AFTER_APPEND (Kafka's DelayedProduce).
-	deadline := time.Now().Add(time.Duration(req.TimeoutMillis) * time.Millisecond)
+	waitStart := time.Now()
+	deadline := waitStart.Add(time.Duration(req.TimeoutMillis) * time.Millisecond)
 	for _, w := range waits {
 		if err := b.replicas.WaitForAcksAll(ctx, w.p, w.next, time.Until(deadline)); err != nil {
 			resp.Topics[w.ti].Partitions[w.pi].ErrorCode = errCode(err)
 		}
 	}
+	rc.waited += time.Since(waitStart)
+	// KafkaApis measures the request against producer_byte_rate once it
+	// is answered; the throttle goes in ThrottleMillis (finishQuotas).
+	rc.recordProduceBytes(time.Now())
 	return resp, nil
 }
 

@@ -115,7 +115,25 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 		parts = fctx.partitions
 	}
 
-	results := b.readFetch(ctx, req, img, parts, replicaID)
+	// KafkaApis: a consumer under consumer_byte_rate never fetches more
+	// than its quota allows in one span (maxValueInQuotaWindow).
+	var quotaMaxBytes int32
+	if replicaID < 0 {
+		if _, limit, ok := rc.quotaFor(quotaConsumerByteRate); ok {
+			quotaMaxBytes = int32(min(b.quotas.fetch.MaxValueInWindow(limit), float64(1<<31-1)))
+			quotaMaxBytes = max(quotaMaxBytes, 1)
+		}
+	}
+	results := b.readFetch(ctx, req, img, parts, replicaID, quotaMaxBytes, &rc.waited)
+	if replicaID < 0 && rc.throttleFetch(results) {
+		// Over a quota: an empty response that leaves the session as it
+		// was (FetchContext.getThrottledResponse). A sessionless or
+		// full fetch creates no session.
+		if fctx.kind == fetchIncremental {
+			resp.SessionID = fctx.session.id
+		}
+		return resp, nil
+	}
 
 	include := func(int) bool { return true }
 	switch fctx.kind {
@@ -156,7 +174,8 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 
 // readFetch reads parts, waiting for MinBytes up to MaxWaitMillis, and
 // returns each partition's response.
-func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, img *controller.Image, parts []fetchPartitionParams, replicaID int32) []kmsg.FetchResponseTopicPartition {
+func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, img *controller.Image, parts []fetchPartitionParams, replicaID int32,
+	quotaMaxBytes int32, waited *time.Duration) []kmsg.FetchResponseTopicPartition {
 	out := make([]kmsg.FetchResponseTopicPartition, len(parts))
 	var reads []replica.FetchPartition
 	var readIdx []int // reads[j] answers out[readIdx[j]]
@@ -197,6 +216,9 @@ func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, img *con
 	if req.Version >= 3 && req.MaxBytes > 0 && (maxBytes <= 0 || req.MaxBytes < maxBytes) {
 		maxBytes = req.MaxBytes
 	}
+	if quotaMaxBytes > 0 && (maxBytes <= 0 || quotaMaxBytes < maxBytes) {
+		maxBytes = quotaMaxBytes
+	}
 	replicaEpoch := int64(-1)
 	if req.Version >= 15 {
 		replicaEpoch = req.ReplicaState.Epoch
@@ -206,6 +228,7 @@ func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, img *con
 		MaxBytes:      maxBytes,
 		MaxWait:       time.Duration(req.MaxWaitMillis) * time.Millisecond,
 		ReadCommitted: req.IsolationLevel == 1,
+		Waited:        waited,
 	}
 	if replicaID >= 0 {
 		params.Follower = &replica.FollowerID{ID: replicaID, BrokerEpoch: replicaEpoch}

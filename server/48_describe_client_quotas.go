@@ -9,7 +9,7 @@ package server
 // also exclude entities with other components. An empty or repeated entity
 // type, a match string where none belongs, or ip mixed with user or
 // client-id is INVALID_REQUEST; an unknown entity type is
-// UNSUPPORTED_VERSION, as in Kafka. Quotas are not enforced yet.
+// UNSUPPORTED_VERSION, as in Kafka. Enforcement: quotas.go.
 
 import (
 	"context"

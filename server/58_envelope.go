@@ -14,8 +14,10 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/riffle-io/riffle/protocol"
+	"github.com/riffle-io/riffle/server/auth"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -46,12 +48,25 @@ func handleEnvelope(ctx context.Context, rc *requestContext, kreq kmsg.Request) 
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp, nil
 	}
-	irc := &requestContext{b: b, header: h, conn: rc.conn, listener: b.cfg.InterBrokerListenerName}
+	irc := &requestContext{b: b, header: h, conn: rc.conn, listener: b.cfg.InterBrokerListenerName,
+		size: len(req.RequestData), forwarded: true}
+	if len(req.RequestPrincipal) > 0 {
+		var pd kmsg.DefaultPrincipalData
+		if err := pd.ReadFrom(req.RequestPrincipal); err != nil {
+			resp.ErrorCode = kerr.PrincipalDeserializationFailure.Code
+			return resp, nil
+		}
+		irc.envelopePrincipal = &auth.Principal{Type: pd.Type, Name: pd.Name}
+	}
+	irc.started = time.Now()
 	iresp, err := entry.handle(ctx, irc, inner)
 	if err != nil || iresp == nil {
 		resp.ErrorCode = kerr.UnknownServerError.Code
 		return resp, nil
 	}
+	// Quotas are measured here under the client's principal and
+	// client-id; the forwarding broker mutes the client (quotas.go).
+	irc.finishQuotas(iresp)
 	if err := protocol.CheckEncodable(iresp); err != nil {
 		resp.ErrorCode = kerr.UnknownServerError.Code
 		return resp, nil

@@ -20,6 +20,7 @@ import (
 	"github.com/riffle-io/riffle/config"
 	"github.com/riffle-io/riffle/controller"
 	"github.com/riffle-io/riffle/replica"
+	"github.com/riffle-io/riffle/server/auth"
 	"github.com/riffle-io/riffle/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -50,7 +51,11 @@ type Broker struct {
 	// a retried registration.
 	incarnationID [16]byte
 	metrics       *brokerMetrics // Prometheus registry (metrics.go)
-	admin         *adminServer   // admin HTTP endpoint, nil when disabled
+	quotas        *clientQuotas  // client quota usage (quotas.go)
+	// principalFor, set by tests only, names the principal of each new
+	// connection until SASL authenticates them.
+	principalFor atomic.Pointer[func(net.Conn) (auth.Principal, bool)]
+	admin        *adminServer // admin HTTP endpoint, nil when disabled
 
 	// fetchSessions is the cache of incremental fetch sessions
 	// (fetch_session.go), shared by every connection.
@@ -120,6 +125,7 @@ func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
 	}
 	b.security = sec
 	_, _ = rand.Read(b.incarnationID[:]) // never fails (Go 1.24+)
+	b.quotas = newClientQuotas(cfg)
 	b.metrics = newBrokerMetrics(b)
 	b.fetchSessions = newFetchSessionCache(cfg.MaxIncrementalFetchSessionCacheSlots,
 		cfg.MinIncrementalFetchSessionEvictionMs, b.metrics.fetchSessionEvictions.Inc)

@@ -61,6 +61,18 @@ type requestContext struct {
 	header   protocol.RequestHeader
 	conn     *conn
 	listener string
+
+	// Quotas (quotas.go).
+	size             int           // the request's size in bytes
+	started          time.Time     // when its handler started
+	waited           time.Duration // time the handler waited (long poll, acks=all): not request time
+	throttle         requestThrottle
+	requestQuotaDone bool // request time recorded (or exempt) by the handler
+	// forwarded: served for a broker that forwarded it (Envelope); the
+	// forwarding broker throttles the client.
+	forwarded bool
+	// envelopePrincipal is the forwarded request's principal (Envelope).
+	envelopePrincipal *auth.Principal
 }
 
 func (rc *requestContext) version() int16 { return rc.header.APIVersion }
@@ -70,6 +82,9 @@ func (rc *requestContext) version() int16 { return rc.header.APIVersion }
 // listeners). Authorization and quotas read it per request, because
 // re-authentication (KIP-368) may change it on a live connection.
 func (rc *requestContext) principal() auth.Principal {
+	if rc.envelopePrincipal != nil {
+		return *rc.envelopePrincipal
+	}
 	if rc.conn == nil {
 		return auth.Anonymous
 	}
@@ -126,6 +141,8 @@ type conn struct {
 	// sasl is the authentication of a SASL listener's connection
 	// (sasl_conn.go), nil on other listeners. The reader's alone.
 	sasl *saslConn
+
+	mutedUntil atomic.Int64 // unix nanoseconds: throttled by a quota until then (quotas.go)
 }
 
 // Principal is who the connection has authenticated as (auth.Anonymous
@@ -173,6 +190,11 @@ func (b *Broker) serveConn(nc net.Conn, listener string) {
 		respSpace: make(chan struct{}, 1),
 		readSpace: make(chan struct{}, 1),
 	}
+	if f := b.principalFor.Load(); f != nil {
+		if p, ok := (*f)(nc); ok {
+			c.setPrincipal(p)
+		}
+	}
 	b.trackConn(c, true)
 	defer b.trackConn(c, false)
 	b.metrics.connections.Inc()
@@ -195,6 +217,7 @@ func (b *Broker) serveConn(nc net.Conn, listener string) {
 		defer close(handlerDone)
 		for fn := range c.work {
 			c.waitResponseSpace(c.respSpace)
+			c.waitUnmuted() // a quota's throttle (KIP-219)
 			fn()
 		}
 	}()
@@ -222,6 +245,8 @@ func (c *conn) readLoop() {
 		// Muted while responses are unsent (Kafka mutes a connection
 		// until its response is sent): the next request is not read.
 		c.waitResponseSpace(c.readSpace)
+		// Muted while a quota throttles the client (KIP-219).
+		c.waitUnmuted()
 		if idle > 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(idle))
 		}
@@ -402,7 +427,7 @@ func (c *conn) dispatch(frame []byte) (*pending, bool) {
 		return nil, false
 	}
 	p := &pending{correlationID: h.CorrelationID, done: make(chan struct{})}
-	rc := &requestContext{b: c.b, header: h, conn: c, listener: c.listener}
+	rc := &requestContext{b: c.b, header: h, conn: c, listener: c.listener, size: len(frame)}
 	arrived := time.Now()
 	p.serve = func() {
 		defer close(p.done)
@@ -417,7 +442,11 @@ func (c *conn) dispatch(frame []byte) (*pending, bool) {
 			}
 		}()
 		c.b.limitFetch(req)
+		rc.started = time.Now()
 		p.resp, p.err = entry.handle(c.ctx, rc, req)
+		if p.err == nil {
+			rc.finishQuotas(p.resp)
+		}
 		c.b.metrics.observeRequest(h.APIKey, arrived)
 		if p.err == nil && p.resp != nil {
 			p.frame, p.err = c.encode(h, p.resp)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/quota"
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -62,6 +63,15 @@ func (c *conn) forwardingHandler(frame []byte, local handlerFunc) handlerFunc {
 			b.logger.Debug("forwarding to the active controller failed; answering locally", "api", kmsg.NameForKey(req.Key()), "err", err)
 			return local(ctx, rc, req)
 		}
+		// The controller measured the request against the client's
+		// quotas; its throttle is applied to the client's connection
+		// here (KafkaApis.sendForwardedResponse).
+		rc.requestQuotaDone = true
+		if tr, ok := resp.(kmsg.ThrottleResponse); ok && b.quotas != nil {
+			if ms, _ := tr.Throttle(); ms > 0 {
+				rc.throttleBy(b.quotas.request, quota.Tags{}, time.Duration(ms)*time.Millisecond)
+			}
+		}
 		return resp, nil
 	}
 }
@@ -71,8 +81,8 @@ func (b *Broker) forward(ctx context.Context, rc *requestContext, data []byte, r
 	defer cancel()
 	env := kmsg.NewPtrEnvelopeRequest()
 	env.RequestData = data
-	// Security is not configured yet: every client is User:ANONYMOUS.
-	principal := kmsg.DefaultPrincipalData{Type: "User", Name: "ANONYMOUS"}
+	p := rc.principal()
+	principal := kmsg.DefaultPrincipalData{Type: p.Type, Name: p.Name}
 	env.RequestPrincipal = principal.AppendTo(nil)
 	if rc.conn != nil && rc.conn.nc != nil {
 		if ip := net.ParseIP(remoteIP(rc.conn.nc)); ip != nil {

@@ -119,6 +119,9 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 	m.registry.MustRegister(m.requests, m.requestSeconds, m.bytesIn, m.bytesOut, m.messagesIn,
 		m.connections, partitions, leaders, underReplicated, fetchSessions, fetchSessionPartitions, m.fetchSessionEvictions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if b.quotas != nil {
+		m.registry.MustRegister(newQuotaCollector(b.quotas))
+	}
 	return m
 }
 
