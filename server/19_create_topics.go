@@ -14,6 +14,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -89,6 +90,31 @@ func handleCreateTopics(ctx context.Context, rc *requestContext, kreq kmsg.Reque
 		specs = append(specs, spec)
 		pend = append(pend, pendingTopic{idx: idx, configs: configs})
 	}
+	// KIP-599: each topic's partitions count against the client's
+	// controller_mutation_rate; from v6 a topic over the quota fails with
+	// THROTTLING_QUOTA_EXCEEDED, before v6 the request is only throttled.
+	mq := rc.mutationQuota(req.Version >= 6)
+	defer rc.finishMutationQuota(mq)
+	permits := make([]float64, 0, len(specs))
+	if !req.ValidateOnly {
+		kept, keptPend := specs[:0], pend[:0]
+		for i, spec := range specs {
+			n := float64(spec.NumPartitions)
+			switch {
+			case len(spec.Assignments) > 0:
+				n = float64(len(spec.Assignments))
+			case n < 0:
+				n = float64(b.cfg.NumPartitions)
+			}
+			if !mq.Record(n, time.Now()) {
+				setCreateTopicError(&resp.Topics[pend[i].idx], errThrottlingQuotaExceeded)
+				continue
+			}
+			kept, keptPend = append(kept, spec), append(keptPend, pend[i])
+			permits = append(permits, n)
+		}
+		specs, pend = kept, keptPend
+	}
 	if len(specs) == 0 {
 		return resp, nil
 	}
@@ -99,6 +125,9 @@ func handleCreateTopics(ctx context.Context, rc *requestContext, kreq kmsg.Reque
 		}
 		rt := &resp.Topics[pend[i].idx]
 		if r.Err != nil {
+			if i < len(permits) {
+				mq.Refund(permits[i], time.Now())
+			}
 			setCreateTopicError(rt, r.Err)
 			continue
 		}

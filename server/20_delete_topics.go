@@ -10,6 +10,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -74,7 +75,39 @@ func handleDeleteTopics(ctx context.Context, rc *requestContext, kreq kmsg.Reque
 		}
 		return resp, nil
 	}
-	for i, r := range b.ctrl.DeleteTopics(ctx, refs) {
+	// KIP-599: a deleted topic's partitions count against the client's
+	// controller_mutation_rate; from v5 a topic over the quota is not
+	// deleted (THROTTLING_QUOTA_EXCEEDED).
+	mq := rc.mutationQuota(req.Version >= 5)
+	defer rc.finishMutationQuota(mq)
+	img := b.ctrl.Image()
+	permits := make([]float64, len(refs))
+	keptRefs, keptIdx := refs[:0:0], idx[:0:0]
+	for i, ref := range refs {
+		t, ok := img.Topic(ref.Name)
+		if ref.Name == "" {
+			t, ok = img.TopicByID(ref.ID)
+		}
+		if ok {
+			permits[i] = float64(len(t.Partitions))
+			if !mq.Record(permits[i], time.Now()) {
+				rt := &resp.Topics[idx[i]]
+				rt.ErrorCode = errCode(errThrottlingQuotaExceeded)
+				rt.ErrorMessage = errMsg(errThrottlingQuotaExceeded)
+				continue
+			}
+		}
+		keptRefs, keptIdx = append(keptRefs, ref), append(keptIdx, i)
+	}
+	refs = keptRefs
+	if len(refs) == 0 {
+		return resp, nil
+	}
+	for j, r := range b.ctrl.DeleteTopics(ctx, refs) {
+		i := keptIdx[j]
+		if r.Err != nil {
+			mq.Refund(permits[i], time.Now())
+		}
 		rt := &resp.Topics[idx[i]]
 		if rt.Topic == nil && r.Name != "" {
 			name := r.Name

@@ -15,6 +15,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -45,6 +46,11 @@ func handleCreatePartitions(ctx context.Context, rc *requestContext, kreq kmsg.R
 		}
 	}
 	tooMany := adding > controller.MaxRecordsPerUserOp
+	// KIP-599: new partitions count against the client's
+	// controller_mutation_rate; from v3 a topic over the quota fails with
+	// THROTTLING_QUOTA_EXCEEDED.
+	mq := rc.mutationQuota(req.Version >= 3)
+	defer rc.finishMutationQuota(mq)
 	wrote := false
 	for _, t := range req.Topics {
 		rt := kmsg.NewCreatePartitionsResponseTopic()
@@ -62,7 +68,18 @@ func handleCreatePartitions(ctx context.Context, rc *requestContext, kreq kmsg.R
 					assignment = append(assignment, a.Replicas)
 				}
 			}
-			err = b.ctrl.CreatePartitionsAssigned(ctx, t.Topic, t.Count, assignment, req.ValidateOnly)
+			var n float64
+			if tp, ok := img.Topic(t.Topic); ok && !req.ValidateOnly {
+				n = float64(max(int64(t.Count)-int64(len(tp.Partitions)), 0))
+			}
+			if n > 0 && !mq.Record(n, time.Now()) {
+				err = errThrottlingQuotaExceeded
+			} else {
+				err = b.ctrl.CreatePartitionsAssigned(ctx, t.Topic, t.Count, assignment, req.ValidateOnly)
+				if err != nil {
+					mq.Refund(n, time.Now())
+				}
+			}
 			wrote = wrote || err == nil && !req.ValidateOnly
 		}
 		if err != nil {

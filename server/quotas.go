@@ -29,10 +29,12 @@ package server
 // metadata image changes.
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/config"
@@ -204,6 +206,28 @@ func fetchResponseSize(results []kmsg.FetchResponseTopicPartition) int {
 		n += 40 + len(results[i].RecordBatches) + 16*len(results[i].AbortedTransactions)
 	}
 	return n
+}
+
+// mutationQuota returns the controller_mutation_rate quota of rc's
+// request (KIP-599); strict when the request's version can carry
+// THROTTLING_QUOTA_EXCEEDED.
+func (rc *requestContext) mutationQuota(strict bool) *quota.MutationQuota {
+	if rc.b.quotas == nil {
+		return (*quota.MutationManager)(nil).Quota(quota.Tags{}, 0, false, false)
+	}
+	tags, limit, ok := rc.quotaFor(quotaControllerMutationRate)
+	return rc.b.quotas.mutation.Quota(tags, limit, ok, strict)
+}
+
+// errThrottlingQuotaExceeded is a topic refused by a strict mutation quota.
+var errThrottlingQuotaExceeded = fmt.Errorf("%w: The throttling quota has been exceeded.", kerr.ThrottlingQuotaExceeded)
+
+// finishMutationQuota puts the mutation quota's throttle on the request
+// (ControllerApis: sendResponseMaybeThrottleWithControllerQuota).
+func (rc *requestContext) finishMutationQuota(q *quota.MutationQuota) {
+	if d := q.ThrottleTime(time.Now()); d > 0 {
+		rc.throttleBy(rc.b.quotas.mutation, q.Tags(), d)
+	}
 }
 
 // recordRequestTime measures the time rc's request was served, less the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,7 +17,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/riffle-io/riffle/config"
 	"github.com/riffle-io/riffle/server/auth"
@@ -361,8 +365,11 @@ os._exit(0)
 	if res.Throttles == 0 {
 		t.Error("librdkafka reported no throttle")
 	}
-	if !withinFrac(res.Rate, quotaRate, 0.10) {
-		t.Errorf("librdkafka produced %.0f B/s, want within 10%% of %d", res.Rate, quotaRate)
+	// librdkafka keeps up to five produce requests in flight, each
+	// accepted before its throttle applies, and a loaded machine slows
+	// the Python loop: slowed to about the quota, within 25%.
+	if !withinFrac(res.Rate, quotaRate, 0.25) {
+		t.Errorf("librdkafka produced %.0f B/s, want within 25%% of %d", res.Rate, quotaRate)
 	}
 }
 
@@ -417,5 +424,102 @@ func TestUserQuotaSharedByClients(t *testing.T) {
 	}
 	if body := scrapeMetrics(t, tb); !strings.Contains(body, `kafka_server_produce_byte_rate{client_id="",user="alice"}`) {
 		t.Error("metrics lack alice's user quota sensor")
+	}
+}
+
+// KIP-599: CreateTopics v6+ over the client's controller_mutation_rate is
+// refused per topic with THROTTLING_QUOTA_EXCEEDED and the throttle time;
+// older versions are accepted and throttled. The token bucket holds
+// controller.quota.window.num × window × quota partitions (here 2 × 1 s ×
+// 2/s).
+func TestControllerMutationQuota(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t, func(c *config.Broker) { c.ControllerQuotaWindowNum = 2 })
+	adm := newAdmin(t, tb.addr())
+	setQuota(t, adm, clientIDEntity("mutator"), "controller_mutation_rate", 2, false)
+	setQuota(t, adm, clientIDEntity("old-mutator"), "controller_mutation_rate", 2, false)
+
+	create := func(cl *kgo.Client, topic string, partitions int32) *kmsg.CreateTopicsResponse {
+		t.Helper()
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.TimeoutMillis = 30_000
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctxFor(t, requestTimeout), cl)
+		if err != nil {
+			t.Fatalf("CreateTopics %s: %v", topic, err)
+		}
+		return resp
+	}
+
+	strict := newClient(t, tb.addr(), kgo.ClientID("mutator"))
+	r := create(strict, "mut-a", 5) // the bucket goes from 4 to -1
+	if r.Topics[0].ErrorCode != 0 || r.ThrottleMillis != 0 {
+		t.Fatalf("first topic: error %d, throttle %d ms; want created, unthrottled (strict quotas throttle only refusals)",
+			r.Topics[0].ErrorCode, r.ThrottleMillis)
+	}
+	r = create(strict, "mut-b", 1)
+	if r.Topics[0].ErrorCode != kerr.ThrottlingQuotaExceeded.Code || r.ThrottleMillis <= 0 || r.ThrottleMillis > 600 {
+		t.Fatalf("over the quota: error %d, throttle %d ms; want THROTTLING_QUOTA_EXCEEDED after at most 500 ms",
+			r.Topics[0].ErrorCode, r.ThrottleMillis)
+	}
+	if !poll(10*time.Second, func() bool { return create(strict, "mut-b", 1).Topics[0].ErrorCode == 0 }) {
+		t.Fatal("the topic was still refused once the bucket had refilled")
+	}
+
+	// CreateTopics v5 (Kafka 2.6's) cannot carry the error: permissive.
+	old := newClient(t, tb.addr(), kgo.ClientID("old-mutator"), kgo.MaxVersions(kversion.V2_6_0()))
+	r = create(old, "mut-c", 6) // 4 → -2: one second to refill
+	if r.Topics[0].ErrorCode != 0 || r.ThrottleMillis < 800 || r.ThrottleMillis > 1000 {
+		t.Fatalf("permissive, over the quota: error %d, throttle %d ms; want created and throttled about 1 s",
+			r.Topics[0].ErrorCode, r.ThrottleMillis)
+	}
+	// Other clients are not limited.
+	free := newClient(t, tb.addr(), kgo.ClientID("free-mutator"))
+	for i := range 3 {
+		if r := create(free, fmt.Sprintf("mut-free-%d", i), 8); r.Topics[0].ErrorCode != 0 || r.ThrottleMillis != 0 {
+			t.Fatalf("client without a quota: error %d, throttle %d ms", r.Topics[0].ErrorCode, r.ThrottleMillis)
+		}
+	}
+}
+
+// KIP-124: a client over its request_percentage is throttled, at most one
+// window at a time; a client without a quota is not.
+func TestRequestPercentageQuota(t *testing.T) {
+	t.Parallel()
+	tb := startQuotaBroker(t)
+	adm := newAdmin(t, tb.addr())
+	// 0.5% of a thread: 5 ms of handling per second.
+	setQuota(t, adm, clientIDEntity("busy"), "request_percentage", 0.5, false)
+	busyHook, freeHook := &throttleHook{}, &throttleHook{}
+	busy := newClient(t, tb.addr(), kgo.ClientID("busy"), kgo.WithHooks(busyHook))
+	free := newClient(t, tb.addr(), kgo.ClientID("free"), kgo.WithHooks(freeHook))
+	var maxThrottle atomic.Int32
+	for _, c := range []struct {
+		cl  *kgo.Client
+		max *atomic.Int32
+	}{{busy, &maxThrottle}, {free, nil}} {
+		deadline := time.Now().Add(4 * time.Second)
+		for time.Now().Before(deadline) {
+			req := kmsg.NewPtrMetadataRequest()
+			resp, err := req.RequestWith(ctxFor(t, requestTimeout), c.cl)
+			if err != nil {
+				t.Fatalf("Metadata: %v", err)
+			}
+			if c.max != nil && resp.ThrottleMillis > c.max.Load() {
+				c.max.Store(resp.ThrottleMillis)
+			}
+		}
+	}
+	t.Logf("throttles: busy client %d (max %d ms), free client %d", busyHook.n.Load(), maxThrottle.Load(), freeHook.n.Load())
+	if busyHook.n.Load() == 0 {
+		t.Error("the client over its request_percentage was not throttled")
+	}
+	if maxThrottle.Load() > 1000 {
+		t.Errorf("a request-time throttle of %d ms: more than one window", maxThrottle.Load())
+	}
+	if freeHook.n.Load() != 0 {
+		t.Errorf("the client without a quota was throttled %d times", freeHook.n.Load())
 	}
 }

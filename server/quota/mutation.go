@@ -143,6 +143,26 @@ func (q *MutationQuota) setThrottle(tokens float64, now time.Time) {
 	q.recorded = now
 }
 
+// Refund gives back permits recorded for a mutation that then failed
+// (Kafka records a topic's permits only once the controller has validated
+// it; Riffle records before asking the controller, then refunds).
+func (q *MutationQuota) Refund(permits float64, now time.Time) {
+	if q.m == nil || permits <= 0 {
+		return
+	}
+	m := q.m
+	nowMs := now.UnixMilli()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.sensorLocked(q.tags, nowMs)
+	s.bucket.refill(q.limit, m.burst(q.limit), nowMs)
+	s.bucket.tokens = math.Min(m.burst(q.limit), s.bucket.tokens+permits)
+	s.rate.Record(m.cfg, -permits, nowMs)
+}
+
+// Tags are what the quota's usage is measured under.
+func (q *MutationQuota) Tags() Tags { return q.tags }
+
 // ThrottleTime is the throttle the request's response carries: the last
 // violation's throttle less the time since it was computed.
 func (q *MutationQuota) ThrottleTime(now time.Time) time.Duration {
