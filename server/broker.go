@@ -20,7 +20,6 @@ import (
 	"github.com/riffle-io/riffle/config"
 	"github.com/riffle-io/riffle/controller"
 	"github.com/riffle-io/riffle/replica"
-	"github.com/riffle-io/riffle/server/auth"
 	"github.com/riffle-io/riffle/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -52,10 +51,7 @@ type Broker struct {
 	incarnationID [16]byte
 	metrics       *brokerMetrics // Prometheus registry (metrics.go)
 	quotas        *clientQuotas  // client quota usage (quotas.go)
-	// principalFor, set by tests only, names the principal of each new
-	// connection until SASL authenticates them.
-	principalFor atomic.Pointer[func(net.Conn) (auth.Principal, bool)]
-	admin        *adminServer // admin HTTP endpoint, nil when disabled
+	admin         *adminServer   // admin HTTP endpoint, nil when disabled
 
 	// fetchSessions is the cache of incremental fetch sessions
 	// (fetch_session.go), shared by every connection.

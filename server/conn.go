@@ -190,11 +190,6 @@ func (b *Broker) serveConn(nc net.Conn, listener string) {
 		respSpace: make(chan struct{}, 1),
 		readSpace: make(chan struct{}, 1),
 	}
-	if f := b.principalFor.Load(); f != nil {
-		if p, ok := (*f)(nc); ok {
-			c.setPrincipal(p)
-		}
-	}
 	b.trackConn(c, true)
 	defer b.trackConn(c, false)
 	b.metrics.connections.Inc()

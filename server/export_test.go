@@ -2,14 +2,12 @@ package server
 
 import (
 	"context"
-	"net"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/riffle-io/riffle/replica"
-	"github.com/riffle-io/riffle/server/auth"
 )
 
 // HeldReplication stands in for a follower of the coordinators' internal
@@ -93,10 +91,4 @@ func (b *Broker) ConnectionPrincipals() []string {
 		out = append(out, c.Principal().String())
 	}
 	return out
-}
-
-// SetPrincipalsForTest names the principal of each new connection, as
-// authentication would, for tests of what principals change (quotas).
-func (b *Broker) SetPrincipalsForTest(f func(net.Conn) (auth.Principal, bool)) {
-	b.principalFor.Store(&f)
 }

@@ -69,7 +69,7 @@ func (c *conn) forwardingHandler(frame []byte, local handlerFunc) handlerFunc {
 		rc.requestQuotaDone = true
 		if tr, ok := resp.(kmsg.ThrottleResponse); ok && b.quotas != nil {
 			if ms, _ := tr.Throttle(); ms > 0 {
-				rc.throttleBy(b.quotas.request, quota.Tags{}, time.Duration(ms)*time.Millisecond)
+				rc.throttleBy(nil, quota.Tags{}, time.Duration(ms)*time.Millisecond)
 			}
 		}
 		return resp, nil
