@@ -92,3 +92,6 @@ func (b *Broker) ConnectionPrincipals() []string {
 	}
 	return out
 }
+
+// IsActiveController reports whether b's node is the active controller.
+func IsActiveController(b *Broker) bool { return b.ctrl.IsActive() }

@@ -420,6 +420,11 @@ func (rt *groupRuntime) handle(ctx context.Context, rc *requestContext, group st
 	rt.flushLocked(sh)
 	sh.mu.Unlock()
 
+	// Waiting for the group (a rebalance) and for replication is not
+	// request time for request_percentage quotas (quotas.go): Kafka's
+	// coordinator answers asynchronously, off its request threads.
+	waitStart := time.Now()
+	defer func() { rc.waited += time.Since(waitStart) }()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {

@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/riffle-io/riffle/config"
+	"github.com/riffle-io/riffle/server"
 )
 
 // Quota tests run with quota.window.num=2: Kafka's Rate measures over at
@@ -514,5 +515,53 @@ func TestRequestPercentageQuota(t *testing.T) {
 	}
 	if freeHook.n.Load() != 0 {
 		t.Errorf("the client without a quota was throttled %d times", freeHook.n.Load())
+	}
+}
+
+// A CreateTopics forwarded by a broker that is not the active controller
+// (KIP-590) is measured on the controller under the client's client-id, and
+// the broker mutes the client's connection for the throttle the controller
+// answered.
+func TestControllerMutationQuotaForwarded(t *testing.T) {
+	t.Parallel()
+	tc := startCluster(t, 3, func(_ int32, c *config.Broker) { c.ControllerQuotaWindowNum = 2 })
+	var addr string
+	for i := range 3 {
+		if !server.IsActiveController(tc.node(i).b) {
+			addr = tc.node(i).addr()
+			break
+		}
+	}
+	if addr == "" {
+		t.Fatal("no node that is not the active controller")
+	}
+	adm := newAdmin(t, addr)
+	// rawConn requests carry client-id riffle-itest.
+	setQuota(t, adm, clientIDEntity("riffle-itest"), "controller_mutation_rate", 2, false)
+	rc := dialRaw(t, addr)
+	create := func(topic string, partitions int32) *kmsg.CreateTopicsResponse {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.Version, req.TimeoutMillis = 7, 30_000
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
+		req.Topics = append(req.Topics, rt)
+		return rc.roundTrip(req).(*kmsg.CreateTopicsResponse)
+	}
+	if r := create("fwd-a", 5); r.Topics[0].ErrorCode != 0 { // 4 → -1
+		t.Fatalf("first topic: error %d", r.Topics[0].ErrorCode)
+	}
+	r := create("fwd-b", 1)
+	if r.Topics[0].ErrorCode != kerr.ThrottlingQuotaExceeded.Code || r.ThrottleMillis <= 0 || r.ThrottleMillis > 500 {
+		t.Fatalf("over the quota through a forwarding broker: error %d, throttle %d ms; want THROTTLING_QUOTA_EXCEEDED, up to 500 ms",
+			r.Topics[0].ErrorCode, r.ThrottleMillis)
+	}
+	// The raw connection does not back off by itself: the broker's mute
+	// holds its next request.
+	start := time.Now()
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.Version = 12
+	rc.roundTrip(meta)
+	if held := time.Since(start); held < time.Duration(r.ThrottleMillis)*time.Millisecond-50*time.Millisecond {
+		t.Errorf("the next request was answered after %v; the connection should have been muted for %d ms", held, r.ThrottleMillis)
 	}
 }
