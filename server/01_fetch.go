@@ -118,7 +118,11 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 	// KafkaApis: a consumer under consumer_byte_rate never fetches more
 	// than its quota allows in one span (maxValueInQuotaWindow).
 	var quotaMaxBytes int32
-	if replicaID < 0 {
+	if replicaID >= 0 {
+		// Follower fetches are a cluster action: exempt from request
+		// quotas, and not measured as consumers (sendResponseExemptThrottle).
+		rc.requestQuotaDone = true
+	} else {
 		if _, limit, ok := rc.quotaFor(quotaConsumerByteRate); ok {
 			quotaMaxBytes = int32(min(b.quotas.fetch.MaxValueInWindow(limit), float64(1<<31-1)))
 			quotaMaxBytes = max(quotaMaxBytes, 1)

@@ -30,7 +30,8 @@ package server
 
 import (
 	"fmt"
-	"sync"
+	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,8 +58,15 @@ type clientQuotas struct {
 	request  *quota.Manager
 	mutation *quota.MutationManager
 
-	mu      sync.Mutex
-	img     *controller.Image // the image idx was built from
+	// indexes are the quotas by key, built from one version of the
+	// image's quota map; rebuilt (by whichever request first sees a new
+	// one) when a ClientQuotaRecord replaces the map, so that requests
+	// share no lock.
+	indexes atomic.Pointer[quotaIndexSet]
+}
+
+type quotaIndexSet struct {
+	quotas  map[string]controller.ClientQuota // kept: its identity is the cache key
 	indexes map[string]*quota.Index
 }
 
@@ -84,13 +92,14 @@ func newClientQuotas(cfg *config.Broker) *clientQuotas {
 // index returns the quotas of key as the current metadata image holds
 // them.
 func (q *clientQuotas) index(img *controller.Image, key string) *quota.Index {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.img != img {
-		q.indexes = quotaIndexes(img)
-		q.img = img
+	set := q.indexes.Load()
+	// The image's quota map is copied whole on every change
+	// (controller/quotas.go), so its identity tells whether it changed.
+	if set == nil || reflect.ValueOf(set.quotas).Pointer() != reflect.ValueOf(img.ClientQuotas).Pointer() {
+		set = &quotaIndexSet{quotas: img.ClientQuotas, indexes: quotaIndexes(img)}
+		q.indexes.Store(set)
 	}
-	return q.indexes[key]
+	return set.indexes[key]
 }
 
 // quotaIndexes indexes the user and client-id quotas of img by key (ip
