@@ -15,6 +15,14 @@ import (
 // holds the two lists to the definitions.
 var brokerKeyEffects = map[string][2]string{
 	"node.id":                                   {"server/broker.go", "cfg.NodeID"},
+	"sasl.server.callback.handler.class":        {"server/sasl_oauth.go", `"sasl.server.callback.handler.class"`},
+	"sasl.oauthbearer.jwks.endpoint.url":        {"server/sasl_oauth.go", `"sasl.oauthbearer.jwks.endpoint.url"`},
+	"sasl.oauthbearer.jwks.endpoint.refresh.ms": {"server/sasl_oauth.go", `"sasl.oauthbearer.jwks.endpoint.refresh.ms"`},
+	"sasl.oauthbearer.expected.audience":        {"server/sasl_oauth.go", `"sasl.oauthbearer.expected.audience"`},
+	"sasl.oauthbearer.expected.issuer":          {"server/sasl_oauth.go", `"sasl.oauthbearer.expected.issuer"`},
+	"sasl.oauthbearer.sub.claim.name":           {"server/sasl_oauth.go", `"sasl.oauthbearer.sub.claim.name"`},
+	"sasl.oauthbearer.scope.claim.name":         {"server/sasl_oauth.go", `"sasl.oauthbearer.scope.claim.name"`},
+	"sasl.oauthbearer.clock.skew.seconds":       {"server/sasl_oauth.go", `"sasl.oauthbearer.clock.skew.seconds"`},
 	"sasl.enabled.mechanisms":                   {"server/sasl_listener.go", `"sasl.enabled.mechanisms"`},
 	"sasl.jaas.config":                          {"server/sasl_listener.go", `"sasl.jaas.config"`},
 	"connections.max.reauth.ms":                 {"server/sasl_listener.go", `"connections.max.reauth.ms"`},

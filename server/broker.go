@@ -90,6 +90,10 @@ type Broker struct {
 
 	// security is each listener's TLS and SASL (listener_security.go).
 	security map[string]*listenerSecurity
+	// saslAuthentications and saslReauthentications count completed
+	// SASL authentications (Kafka's successful-authentication-total and
+	// successful-reauthentication-total).
+	saslAuthentications, saslReauthentications atomic.Int64
 
 	// wantShutdown is set once a controlled shutdown has begun
 	// (broker_lifecycle.go).

@@ -95,3 +95,9 @@ func (b *Broker) ConnectionPrincipals() []string {
 
 // IsActiveController reports whether b's node is the active controller.
 func IsActiveController(b *Broker) bool { return b.ctrl.IsActive() }
+
+// SASLAuthentications returns the completed SASL authentications and
+// re-authentications.
+func (b *Broker) SASLAuthentications() (auths, reauths int64) {
+	return b.saslAuthentications.Load(), b.saslReauthentications.Load()
+}

@@ -228,6 +228,11 @@ func (c *conn) saslStep(token []byte) (challenge []byte, lifetime time.Duration,
 			s.prev.Type, s.prev.Name, p.Type, p.Name)})
 	}
 	c.setPrincipal(p)
+	if s.reauth {
+		c.b.saslReauthentications.Add(1)
+	} else {
+		c.b.saslAuthentications.Add(1)
+	}
 	// KIP-368: the session lasts connections.max.reauth.ms, or until the
 	// credential expires if that is sooner.
 	now := time.Now()

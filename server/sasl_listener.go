@@ -26,12 +26,14 @@ type saslListener struct {
 	mechanisms []string // enabled, in the configured order
 	// plainUsers are PLAIN's users (PlainLoginModule's user_<name> options).
 	plainUsers map[string]string
+	// oauth validates OAUTHBEARER tokens (sasl_oauth.go).
+	oauth auth.TokenValidator
 	// reauth is each mechanism's connections.max.reauth.ms (0: none).
 	reauth map[string]time.Duration
 }
 
 // supportedMechanisms are the SASL mechanisms Riffle's brokers serve.
-var supportedMechanisms = []string{auth.MechanismPlain, auth.MechanismScramSHA256, auth.MechanismScramSHA512}
+var supportedMechanisms = []string{auth.MechanismPlain, auth.MechanismScramSHA256, auth.MechanismScramSHA512, auth.MechanismOAuthBearer}
 
 func newSASLListener(b *Broker, listener string) (*saslListener, error) {
 	cfg := b.cfg
@@ -70,6 +72,13 @@ func newSASLListener(b *Broker, listener string) (*saslListener, error) {
 					listener, config.ListenerProperty(listener, jaasKey), auth.PlainLoginModule)
 			}
 		}
+		if m == auth.MechanismOAuthBearer {
+			v, err := newOAuthValidator(cfg, listener, modules)
+			if err != nil {
+				return nil, err
+			}
+			s.oauth = v
+		}
 		ms, err := reauthMs(cfg, listener, m)
 		if err != nil {
 			return nil, err
@@ -104,6 +113,8 @@ func (s *saslListener) newServer(mechanism string) auth.SaslServer {
 		return s.scramServer(controller.ScramSHA256)
 	case auth.MechanismScramSHA512:
 		return s.scramServer(controller.ScramSHA512)
+	case auth.MechanismOAuthBearer:
+		return &auth.OAuthBearerServer{Validator: s.oauth}
 	}
 	return nil
 }

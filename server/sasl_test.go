@@ -71,8 +71,10 @@ func TestSASLPlainFranz(t *testing.T) {
 
 // saslConn dials addr and sends raw frames.
 type frameConn struct {
-	t  *testing.T
-	nc net.Conn
+	t         *testing.T
+	nc        net.Conn
+	lifetime  int64
+	challenge []byte
 }
 
 func dialFrames(t *testing.T, addr string) *frameConn {
@@ -310,4 +312,50 @@ else:
 			t.Errorf("%s: %v\n%s", which, err, out)
 		}
 	}
+}
+
+func kmsgHandshake(mech string) *kmsg.SASLHandshakeRequest {
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version, hs.Mechanism = 1, mech
+	return hs
+}
+
+func kmsgMetadata() *kmsg.MetadataRequest {
+	md := kmsg.NewPtrMetadataRequest()
+	md.Version = 1
+	return md
+}
+
+// authenticateErr sends SaslAuthenticate v1 and returns its error.
+func (f *frameConn) authenticateErr(corr int32, token []byte) (int16, string) {
+	f.t.Helper()
+	sa := kmsg.NewPtrSASLAuthenticateRequest()
+	sa.Version, sa.SASLAuthBytes = 1, token
+	f.request(corr, sa)
+	frame, err := f.read()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ar := kmsg.NewPtrSASLAuthenticateResponse()
+	ar.Version = 1
+	decode(f.t, frame, ar)
+	msg := ""
+	if ar.ErrorMessage != nil {
+		msg = *ar.ErrorMessage
+	}
+	if ar.ErrorCode == 0 {
+		f.lifetime = ar.SessionLifetimeMillis
+	}
+	f.challenge = ar.SASLAuthBytes
+	return ar.ErrorCode, msg
+}
+
+// authenticate sends SaslAuthenticate v1, which must succeed, and returns
+// the session lifetime.
+func (f *frameConn) authenticate(corr int32, token []byte) int64 {
+	f.t.Helper()
+	if code, msg := f.authenticateErr(corr, token); code != 0 {
+		f.t.Fatalf("SaslAuthenticate: %d %s", code, msg)
+	}
+	return f.lifetime
 }
