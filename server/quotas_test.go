@@ -173,6 +173,7 @@ func TestProduceQuotaThrottles(t *testing.T) {
 	slow, slowHook, runSlow := quotaProducer(t, tb.addr(), "slow-producer", "quota-produce")
 	free, freeHook, runFree := quotaProducer(t, tb.addr(), "free-producer", "quota-produce")
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); runSlow(ctx) }()
