@@ -162,12 +162,20 @@ type Broker struct {
 	LogCleanerIoMaxBytesPerSecond float64
 
 	// Replication.
-	ReplicaLagTimeMaxMs                      int64
-	ReplicaFetchMaxBytes                     int32
-	ReplicaFetchMinBytes                     int32
-	ReplicaFetchWaitMaxMs                    int32
-	ReplicaFetchResponseMaxBytes             int32
-	ReplicaFetchBackoffMs                    int32
+	ReplicaLagTimeMaxMs          int64
+	ReplicaFetchMaxBytes         int32
+	ReplicaFetchMinBytes         int32
+	ReplicaFetchWaitMaxMs        int32
+	ReplicaFetchResponseMaxBytes int32
+	ReplicaFetchBackoffMs        int32
+	// ReplicaSelectorClass is replica.selector.class: "" (the leader
+	// serves every consumer) or RackAwareReplicaSelector (KIP-392).
+	ReplicaSelectorClass string
+	// Replication throttles (KIP-73): bytes/s, math.MaxInt64 when unset.
+	LeaderReplicationThrottledRate           int64
+	FollowerReplicationThrottledRate         int64
+	ReplicationQuotaWindowNum                int32
+	ReplicationQuotaWindowSizeSeconds        int32
 	ReplicaSocketTimeoutMs                   int32
 	NumReplicaFetchers                       int32
 	ReplicaHighWatermarkCheckpointIntervalMs int64

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 )
@@ -136,6 +137,22 @@ const (
 // own name) plus CONTROLLER:PLAINTEXT, as Kafka's KRaft server.properties
 // ships it.
 const defaultSecurityProtocolMap = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
+
+// RackAwareReplicaSelector is the one replica.selector.class Riffle has
+// built in: Kafka's org.apache.kafka.common.replica.RackAwareReplicaSelector
+// (KIP-392), which sends a consumer to an in-sync replica in its rack.
+const RackAwareReplicaSelector = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+
+// replicaSelectorClass accepts only the selector Riffle implements: Kafka
+// loads any ReplicaSelector class from its classpath, Riffle cannot load
+// Java classes, and a broker silently serving every consumer from the
+// leader would hide the mistake.
+func replicaSelectorClass(s string) error {
+	if v := strings.TrimSpace(s); v != "" && v != RackAwareReplicaSelector {
+		return fmt.Errorf("Riffle cannot load Java classes; the only replica selector it provides is %s (or leave replica.selector.class unset for leader-only fetching)", RackAwareReplicaSelector)
+	}
+	return nil
+}
 
 // CompressionTypes are the values of compression.type (BrokerCompressionType).
 var CompressionTypes = []string{"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"}
@@ -291,6 +308,11 @@ var brokerDefs = []brokerDef{
 	i32("replica.socket.timeout.ms", "30000", "The socket timeout for network requests. Its value should be at least replica.fetch.wait.max.ms.", func(b *Broker) *int32 { return &b.ReplicaSocketTimeoutMs }),
 	ignoredBecause("Riffle runs one replica fetcher per source broker", i32("num.replica.fetchers", "1", "Number of fetcher threads used to replicate records from each source broker.", func(b *Broker) *int32 { return &b.NumReplicaFetchers })),
 	ignoredBecause("high watermarks are checkpointed with the recovery points, every log.flush.offset.checkpoint.interval.ms", i64("replica.high.watermark.checkpoint.interval.ms", "5000", "The frequency with which the high watermark is saved out to disk.", func(b *Broker) *int64 { return &b.ReplicaHighWatermarkCheckpointIntervalMs })),
+	null(str("replica.selector.class", "", "The fully qualified class name that implements ReplicaSelector, used by the broker to find the preferred read replica (KIP-392). Unset: consumers fetch from the leader. Riffle cannot load Java classes: only org.apache.kafka.common.replica.RackAwareReplicaSelector (built in) is accepted.", func(b *Broker) *string { return &b.ReplicaSelectorClass }, replicaSelectorClass)),
+	i64("leader.replication.throttled.rate", maxInt64, "A long representing the upper bound (bytes/sec) on replication traffic for leaders enumerated in the property leader.replication.throttled.replicas (for each topic). This property can be only set dynamically. It is suggested that the limit be kept above 1MB/s for accurate behaviour.", func(b *Broker) *int64 { return &b.LeaderReplicationThrottledRate }, atLeast(0)),
+	i64("follower.replication.throttled.rate", maxInt64, "A long representing the upper bound (bytes/sec) on replication traffic for followers enumerated in the property follower.replication.throttled.replicas (for each topic). This property can be only set dynamically. It is suggested that the limit be kept above 1MB/s for accurate behaviour.", func(b *Broker) *int64 { return &b.FollowerReplicationThrottledRate }, atLeast(0)),
+	i32("replication.quota.window.num", "11", "The number of samples to retain in memory for replication quotas.", func(b *Broker) *int32 { return &b.ReplicationQuotaWindowNum }, atLeast(1)),
+	i32("replication.quota.window.size.seconds", "1", "The time span of each sample for replication quotas.", func(b *Broker) *int32 { return &b.ReplicationQuotaWindowSizeSeconds }, atLeast(1)),
 	boolean("auto.leader.rebalance.enable", "true", "Enables auto leader balancing.", func(b *Broker) *bool { return &b.AutoLeaderRebalanceEnable }),
 	i64("leader.imbalance.check.interval.seconds", "300", "The frequency with which the partition rebalance check is triggered by the controller.", func(b *Broker) *int64 { return &b.LeaderImbalanceCheckIntervalSeconds }, atLeast(1)),
 	i32("fetch.max.bytes", "57671680", "The maximum number of bytes we will return for a fetch request. Must be at least 1024.", func(b *Broker) *int32 { return &b.FetchMaxBytes }, atLeast(1024)),

@@ -33,6 +33,8 @@ var dynamicExtra = []string{
 	"max.connections.per.ip.overrides",
 	"producer.id.expiration.ms",
 	"transaction.partition.verification.enable",
+	"leader.replication.throttled.rate",
+	"follower.replication.throttled.rate",
 }
 
 // restartOnly are properties Kafka lets a single broker change dynamically

@@ -118,6 +118,20 @@ func throttledReplicas(s string) error {
 	return nil
 }
 
+// ReplicaThrottled reports whether the replica of partition on broker is
+// listed in a leader/follower.replication.throttled.replicas value ("*"
+// lists every replica), as Kafka's TopicConfigHandler.parseThrottledPartitions
+// reads it for the broker it runs on.
+func ReplicaThrottled(list []string, partition, broker int32) bool {
+	want := strconv.Itoa(int(partition)) + ":" + strconv.Itoa(int(broker))
+	for _, it := range list {
+		if it == "*" || strings.TrimSpace(it) == want {
+			return true
+		}
+	}
+	return false
+}
+
 const (
 	defaultSegmentBytes = "1073741824"
 	weekMs              = "604800000"

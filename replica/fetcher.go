@@ -142,6 +142,10 @@ type fetcher struct {
 type fetchState struct {
 	leaderEpoch int32
 	delayUntil  time.Time // backing off after an error
+	// caughtUp is Kafka's PartitionFetchState.isReplicaInSync: the last
+	// fetch brought the log up to the leader's high watermark. Such a
+	// replica is never throttled.
+	caughtUp bool
 }
 
 func newFetcher(m *Manager, leader int32) *fetcher {
@@ -194,21 +198,51 @@ type sentPartition struct {
 
 // ready returns the partitions to fetch now and, when there are none, how
 // long to wait for one.
+//
+// ReplicaFetcherThread.buildFetch leaves out the partitions that
+// shouldFollowerThrottle: listed in follower.replication.throttled.replicas,
+// not caught up, while the follower quota is exceeded (KIP-73). They are
+// looked at again after replica.fetch.backoff.ms, as Kafka's fetcher waits
+// that long when it has nothing to fetch.
 func (f *fetcher) ready(now time.Time) ([]sentPartition, time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []sentPartition
 	wait := time.Duration(-1)
+	soonest := func(d time.Duration) {
+		if wait < 0 || d < wait {
+			wait = d
+		}
+	}
+	exceeded := f.m.opts.FollowerQuota.IsQuotaExceeded(now)
 	for p, st := range f.parts {
 		if d := st.delayUntil.Sub(now); d > 0 {
-			if wait < 0 || d < wait {
-				wait = d
-			}
+			soonest(d)
+			continue
+		}
+		if exceeded && !st.caughtUp && p.config().FollowerThrottled {
+			soonest(f.m.opts.Fetch.Backoff)
 			continue
 		}
 		out = append(out, sentPartition{p: p, leaderEpoch: st.leaderEpoch})
 	}
 	return out, wait
+}
+
+// fetched records a partition's answer: whether it is caught up to the
+// leader's high watermark now, and its bytes against the follower quota
+// when it is throttled (ReplicaFetcherThread.processPartitionData).
+func (f *fetcher) fetched(sp sentPartition, leaderHW int64, bytes int) {
+	p := sp.p
+	caughtUp := p.log.LogEndOffset() >= leaderHW
+	f.mu.Lock()
+	if st, ok := f.parts[p]; ok && st.leaderEpoch == sp.leaderEpoch {
+		st.caughtUp = caughtUp
+	}
+	f.mu.Unlock()
+	if p.config().FollowerThrottled {
+		f.m.opts.FollowerQuota.Record(int64(bytes), time.Now())
+	}
 }
 
 // sleep waits for d (forever when negative), a wake-up, or the end.
@@ -373,6 +407,7 @@ func (f *fetcher) processPartition(ctx context.Context, ep LeaderEndpoint, sp se
 		if err := p.updateFollowerHighWatermark(rp.HighWatermark, rp.LogStartOffset); err != nil {
 			f.m.logger.Warn("following the leader's log start offset", "topic", p.TP.Topic, "partition", p.TP.Partition, "err", err)
 		}
+		f.fetched(sp, rp.HighWatermark, len(rp.RecordBatches))
 	}
 }
 

@@ -256,10 +256,17 @@ func (p *Partition) updateFollowerHighWatermark(leaderHW, leaderLogStart int64) 
 	}
 	p.hwMu.Lock()
 	hw := min(leaderHW, p.log.LogEndOffset())
-	if hw > p.log.HighWatermark() {
+	moved := hw > p.log.HighWatermark()
+	if moved {
 		p.log.SetHighWatermark(hw)
 	}
 	p.hwMu.Unlock()
+	if moved {
+		// Consumers fetching from this follower (KIP-392) wait in a
+		// delayed fetch for its high watermark to move, as Kafka's
+		// follower completes delayed fetches after updating it.
+		p.wake()
+	}
 	if leaderLogStart > p.log.LogStartOffset() && leaderLogStart <= p.log.HighWatermark() {
 		if err := p.log.IncrementLogStartOffset(leaderLogStart); err != nil {
 			return err

@@ -65,6 +65,19 @@ type Options struct {
 	ReplicaLagTimeMax time.Duration
 	// Fetch holds the replica.fetch.* settings.
 	Fetch FetcherConfig
+	// ReplicaSelector is replica.selector.class (KIP-392); nil keeps
+	// every consumer on the leader.
+	ReplicaSelector ReplicaSelector
+	// BrokerRack returns a broker's rack (broker.rack, "" for none) and
+	// whether it is registered and unfenced: only live replicas are
+	// offered to consumers. Nil: every broker is alive and rackless.
+	BrokerRack func(brokerID int32) (rack string, alive bool)
+	// LeaderQuota and FollowerQuota are the replication throttles
+	// (KIP-73; nil: none): the leader's bound on what throttled
+	// followers fetch from it, and this broker's bound on what it
+	// fetches for its throttled follower replicas.
+	LeaderQuota   *ReplicationQuota
+	FollowerQuota *ReplicationQuota
 }
 
 // NewManager returns a manager over the logs of logs. Close stops its
@@ -110,6 +123,27 @@ func (m *Manager) goAsync(f func(ctx context.Context)) {
 		defer m.wg.Done()
 		f(m.ctx)
 	}()
+}
+
+// shouldLeaderThrottle is Kafka's ReplicaManager.shouldLeaderThrottle: a
+// follower outside the ISR of a partition listed in
+// leader.replication.throttled.replicas gets nothing while the leader
+// quota is exceeded. ISR members are never held back (that would shrink
+// the ISR).
+func (m *Manager) shouldLeaderThrottle(p *Partition, follower int32) bool {
+	q := m.opts.LeaderQuota
+	if q == nil || !p.config().LeaderThrottled || p.inSync(follower) {
+		return false
+	}
+	return q.IsQuotaExceeded(time.Now())
+}
+
+// brokerRack is Options.BrokerRack, every broker alive without one.
+func (m *Manager) brokerRack(id int32) (string, bool) {
+	if m.opts.BrokerRack == nil {
+		return "", true
+	}
+	return m.opts.BrokerRack(id)
 }
 
 func (m *Manager) brokerEpoch() int64 {
@@ -392,6 +426,10 @@ type FetchParams struct {
 	// appends: request quotas measure the time a fetch was served, not
 	// the time it waited (KIP-124).
 	Waited *time.Duration
+	// Client is set for a consumer's Fetch v11+ (Kafka's ClientMetadata):
+	// any replica may serve it, and the leader may name a preferred read
+	// replica (KIP-392). Nil: only the leader serves the fetch.
+	Client *ClientMetadata
 }
 
 // FollowerID names a fetching follower: its broker id and broker epoch
@@ -405,6 +443,31 @@ type FollowerID struct {
 // passes, waits for appends to any of them (Kafka's DelayedFetch). Errors are
 // per partition; a partition error completes the fetch at once, as in Kafka.
 func (m *Manager) Fetch(ctx context.Context, parts []FetchPartition, params FetchParams) []ReadResult {
+	results := m.fetch(ctx, parts, params)
+	if params.Follower != nil && m.opts.LeaderQuota != nil {
+		m.recordLeaderThrottled(parts, results)
+	}
+	return results
+}
+
+// recordLeaderThrottled counts what a follower fetch returned of throttled
+// partitions against the leader quota, as KafkaApis records
+// sizeOfThrottledPartitions once the response is built.
+func (m *Manager) recordLeaderThrottled(parts []FetchPartition, results []ReadResult) {
+	var n int64
+	for i, fp := range parts {
+		if len(results[i].Records) == 0 {
+			continue
+		}
+		if p, err := m.Partition(fp.TP); err == nil && p.config().LeaderThrottled {
+			n += int64(len(results[i].Records))
+		}
+	}
+	m.opts.LeaderQuota.Record(n, time.Now())
+}
+
+// fetch is Fetch without the quota accounting.
+func (m *Manager) fetch(ctx context.Context, parts []FetchPartition, params FetchParams) []ReadResult {
 	results, total, anyErr := m.readAll(parts, params)
 	if params.MaxWait <= 0 || total >= int(params.MinBytes) || anyErr || len(parts) == 0 {
 		return results
@@ -496,8 +559,23 @@ func (m *Manager) readAll(parts []FetchPartition, params FetchParams) ([]ReadRes
 			if expand {
 				m.submitAlterPartition(p, p.maybeExpandIsr(f.ID))
 			}
+			if len(results[i].Records) > 0 && m.shouldLeaderThrottle(p, f.ID) {
+				// ReplicaManager: a throttled partition's read
+				// is simply answered empty.
+				results[i].Records = nil
+			}
 		} else {
-			results[i] = p.Read(fp.FetchOffset, fp.CurrentLeaderEpoch, limit, minOne, params.ReadCommitted)
+			results[i] = p.readForConsumer(consumerRead{
+				offset: fp.FetchOffset, currentLeaderEpoch: fp.CurrentLeaderEpoch,
+				maxBytes: limit, minOneBatch: minOne, readCommitted: params.ReadCommitted,
+				client: params.Client, selector: m.opts.ReplicaSelector, rackOf: m.brokerRack,
+				nowMs: time.Now().UnixMilli(),
+			})
+			if results[i].HasPreferredReadReplica {
+				// Kafka answers at once: the consumer is to go
+				// elsewhere, not to wait here.
+				anyErr = true
+			}
 		}
 		if outOfBudget {
 			results[i].Records = nil

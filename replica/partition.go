@@ -33,6 +33,13 @@ type PartitionConfig struct {
 	// (message.timestamp.before.max.ms / after.max.ms, KIP-937).
 	TimestampBeforeMaxMs int64
 	TimestampAfterMaxMs  int64
+	// LeaderThrottled and FollowerThrottled say whether this broker's
+	// replica of the partition is listed in the topic's
+	// leader/follower.replication.throttled.replicas (KIP-73): as leader,
+	// its followers' fetches are held to the leader replication quota; as
+	// follower, its own fetching to the follower replication quota.
+	LeaderThrottled   bool
+	FollowerThrottled bool
 }
 
 // Partition is one partition this broker hosts: Kafka's Partition. It holds
@@ -145,6 +152,13 @@ func (p *Partition) ISR() []int32 {
 	p.leaderIsrUpdateLock.RLock()
 	defer p.leaderIsrUpdateLock.RUnlock()
 	return append([]int32(nil), p.st.isr...)
+}
+
+// inSync reports whether a replica is in the committed ISR.
+func (p *Partition) inSync(id int32) bool {
+	p.leaderIsrUpdateLock.RLock()
+	defer p.leaderIsrUpdateLock.RUnlock()
+	return contains(p.st.isr, id)
 }
 
 // PartitionEpoch returns the partition epoch this replica last applied.
@@ -349,17 +363,68 @@ type ReadResult struct {
 	// AbortedTransactions is set for read_committed reads (never nil
 	// then): the aborted transactions overlapping the records.
 	AbortedTransactions []storage.AbortedTxn
+	// PreferredReadReplica, when HasPreferredReadReplica is set, is the
+	// replica the consumer should fetch from instead of this leader
+	// (KIP-392); nothing was read then.
+	PreferredReadReplica    int32
+	HasPreferredReadReplica bool
 }
 
 // Read reads committed batches from offset (up to the high watermark, or the
 // last stable offset for read_committed) for a consumer of the leader.
 func (p *Partition) Read(offset int64, currentLeaderEpoch int32, maxBytes int, minOneBatch, readCommitted bool) ReadResult {
+	return p.readForConsumer(consumerRead{offset: offset, currentLeaderEpoch: currentLeaderEpoch,
+		maxBytes: maxBytes, minOneBatch: minOneBatch, readCommitted: readCommitted})
+}
+
+// consumerRead is one partition of a consumer's fetch.
+type consumerRead struct {
+	offset             int64
+	currentLeaderEpoch int32
+	maxBytes           int
+	minOneBatch        bool
+	readCommitted      bool
+	// client is set for Fetch v11+ (KIP-392): such a consumer may read
+	// from any replica, and the leader may send it to another one. Nil:
+	// only the leader serves it (Kafka's FetchParams.fetchOnlyLeader).
+	client *ClientMetadata
+	// selector and rackOf choose the preferred read replica on the
+	// leader (nil selector: none); nowMs is the fetch's time.
+	selector ReplicaSelector
+	rackOf   func(brokerID int32) (rack string, alive bool)
+	nowMs    int64
+}
+
+// readForConsumer is Kafka's Partition.fetchRecords for a consumer with
+// ReplicaManager.findPreferredReadReplica before it. A follower serves a
+// v11+ consumer up to its own high watermark (the leader's, as the last
+// fetch response told it, capped by its log end offset) and the last
+// stable offset for read_committed; an offset between that high watermark
+// and the log end offset reads nothing, one past the log end offset is
+// OFFSET_OUT_OF_RANGE, as in Kafka, on which the client goes back to the
+// leader. The leader epoch is checked as on the leader (FENCED_LEADER_EPOCH
+// / UNKNOWN_LEADER_EPOCH).
+func (p *Partition) readForConsumer(r consumerRead) ReadResult {
 	p.leaderIsrUpdateLock.RLock()
 	defer p.leaderIsrUpdateLock.RUnlock()
-	if _, err := p.checkLeaderLocked(currentLeaderEpoch); err != nil {
+	var err error
+	if r.client == nil {
+		_, err = p.checkLeaderLocked(r.currentLeaderEpoch)
+	} else {
+		err = p.checkEpochLocked(r.currentLeaderEpoch)
+	}
+	if err != nil {
 		return ReadResult{Err: err, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
 	}
-	return p.readLocked(offset, maxBytes, minOneBatch, readCommitted)
+	if r.client != nil && r.selector != nil {
+		if id, ok := p.preferredReadReplicaLocked(r.selector, *r.client, r.offset, r.nowMs, r.rackOf); ok {
+			// Kafka skips the read and answers the offsets with
+			// the replica to read from.
+			return ReadResult{HighWatermark: p.HighWatermark(), LastStableOffset: p.LastStableOffset(),
+				LogStartOffset: p.log.LogStartOffset(), PreferredReadReplica: id, HasPreferredReadReplica: true}
+		}
+	}
+	return p.readLocked(r.offset, r.maxBytes, r.minOneBatch, r.readCommitted)
 }
 
 // readLocked reads up to the high watermark or last stable offset;

@@ -32,6 +32,13 @@ package server
 // the follower's LastFetchedEpoch shows its log diverged. Followers may use
 // fetch sessions like consumers; Riffle's own fetchers send sessionless full
 // fetches.
+//
+// Fetch from follower (KIP-392): a consumer's v11+ fetch may be served by
+// any replica; a follower reads up to its own high watermark. With
+// replica.selector.class set, the leader answers a partition whose
+// selected replica (by the v11+ Rack, client.rack) is another one with
+// PreferredReadReplica and no records, as Kafka does; older fetches read
+// from the leader only.
 
 import (
 	"context"
@@ -128,7 +135,7 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 			quotaMaxBytes = max(quotaMaxBytes, 1)
 		}
 	}
-	results := b.readFetch(ctx, req, img, parts, replicaID, quotaMaxBytes, &rc.waited)
+	results := b.readFetch(ctx, req, img, parts, replicaID, rc.header.ClientID, quotaMaxBytes, &rc.waited)
 	if replicaID < 0 && rc.throttleFetch(results) {
 		// Over a quota: an empty response that leaves the session as it
 		// was (FetchContext.getThrottledResponse). A sessionless or
@@ -179,7 +186,7 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 // readFetch reads parts, waiting for MinBytes up to MaxWaitMillis, and
 // returns each partition's response.
 func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, img *controller.Image, parts []fetchPartitionParams, replicaID int32,
-	quotaMaxBytes int32, waited *time.Duration) []kmsg.FetchResponseTopicPartition {
+	clientID *string, quotaMaxBytes int32, waited *time.Duration) []kmsg.FetchResponseTopicPartition {
 	out := make([]kmsg.FetchResponseTopicPartition, len(parts))
 	var reads []replica.FetchPartition
 	var readIdx []int // reads[j] answers out[readIdx[j]]
@@ -237,6 +244,14 @@ func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, img *con
 	if replicaID >= 0 {
 		params.Follower = &replica.FollowerID{ID: replicaID, BrokerEpoch: replicaEpoch}
 		params.ReadCommitted = false
+	} else if req.Version >= 11 {
+		// KafkaApis builds ClientMetadata from v11 on: such consumers
+		// may fetch from followers (KIP-392).
+		client := &replica.ClientMetadata{RackID: req.Rack}
+		if id := clientID; id != nil {
+			client.ClientID = *id
+		}
+		params.Client = client
 	}
 	results := b.replicas.Fetch(ctx, reads, params)
 	toMagic, convert := records.DownConvertMagic(req.Version)
@@ -252,6 +267,9 @@ func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, img *con
 		sp.HighWatermark = r.HighWatermark
 		sp.LastStableOffset = r.LastStableOffset
 		sp.LogStartOffset = r.LogStartOffset
+		if r.HasPreferredReadReplica {
+			sp.PreferredReadReplica = r.PreferredReadReplica
+		}
 		if r.DivergingEpoch != nil {
 			// KIP-595: the follower truncates to this before fetching on.
 			sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = r.DivergingEpoch.Epoch, r.DivergingEpoch.EndOffset

@@ -87,6 +87,9 @@ type Broker struct {
 	// dynCfg is cfg with the dynamic broker configs of the metadata image
 	// applied (nil until the first image); see dynamic_config.go.
 	dynCfg atomic.Pointer[config.Broker]
+	// leaderQuota and followerQuota are the replication throttles
+	// (KIP-73), set from the effective configuration.
+	leaderQuota, followerQuota *replica.ReplicationQuota
 
 	// security is each listener's TLS and SASL (listener_security.go).
 	security map[string]*listenerSecurity

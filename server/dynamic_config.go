@@ -57,3 +57,13 @@ func (b *Broker) applyDynamicConfigs(prev, next *controller.Image) bool {
 	b.dynCfg.Store(eff)
 	return changed || len(nd) > 0 || len(nb) > 0
 }
+
+// applyReplicationQuotas sets the replication throttles (KIP-73) from the
+// effective configuration: leader.replication.throttled.rate and
+// follower.replication.throttled.rate are dynamic, per broker or as the
+// cluster default, and take effect at once.
+func (b *Broker) applyReplicationQuotas() {
+	cfg := b.effectiveConfig()
+	b.leaderQuota.UpdateQuota(cfg.LeaderReplicationThrottledRate)
+	b.followerQuota.UpdateQuota(cfg.FollowerReplicationThrottledRate)
+}

@@ -19,6 +19,7 @@ import (
 func (b *Broker) applyImage(prev, next *controller.Image) {
 	// Dynamic broker configs change every topic's defaults.
 	reapplyAll := b.applyDynamicConfigs(prev, next)
+	b.applyReplicationQuotas()
 	for name, t := range next.Topics {
 		var old *controller.TopicImage
 		if prev != nil {
@@ -56,10 +57,17 @@ func (b *Broker) applyTopic(t *controller.TopicImage) {
 		b.logger.Error("invalid topic configs in metadata; using defaults", "topic", t.Name, "err", err)
 		logCfg, pcfg, _ = b.topicConfigs(nil)
 	}
+	// KIP-73: which of this broker's replicas are throttled.
+	var leaderThrottled, followerThrottled []string
+	if tc, err := b.effectiveConfig().TopicConfig(t.Configs); err == nil {
+		leaderThrottled, followerThrottled = tc.LeaderReplicationThrottledReplicas, tc.FollowerReplicationThrottledReplicas
+	}
 	for _, p := range t.Partitions {
 		if !contains(p.Replicas, b.cfg.NodeID) {
 			continue
 		}
+		pcfg.LeaderThrottled = config.ReplicaThrottled(leaderThrottled, p.Partition, b.cfg.NodeID)
+		pcfg.FollowerThrottled = config.ReplicaThrottled(followerThrottled, p.Partition, b.cfg.NodeID)
 		tp := storage.TopicPartition{Topic: t.Name, Partition: p.Partition}
 		err := b.replicas.ApplyPartitionState(tp, replica.PartitionState{
 			TopicID:        t.ID,

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle-io/riffle/config"
 	"github.com/riffle-io/riffle/replica"
 )
 
@@ -84,7 +85,19 @@ func (e *tcpLeaderEndpoint) Close() { e.cl.Close() }
 // listener, with the replica.* settings.
 func (b *Broker) replicaOptions() replica.Options {
 	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	window := time.Duration(b.cfg.ReplicationQuotaWindowSizeSeconds) * time.Second
+	b.leaderQuota = replica.NewReplicationQuota(int(b.cfg.ReplicationQuotaWindowNum), window)
+	b.followerQuota = replica.NewReplicationQuota(int(b.cfg.ReplicationQuotaWindowNum), window)
+	b.applyReplicationQuotas()
+	var selector replica.ReplicaSelector
+	if b.cfg.ReplicaSelectorClass == config.RackAwareReplicaSelector {
+		selector = replica.RackAwareReplicaSelector{}
+	}
 	return replica.Options{
+		ReplicaSelector:   selector,
+		BrokerRack:        b.brokerRack,
+		LeaderQuota:       b.leaderQuota,
+		FollowerQuota:     b.followerQuota,
 		AlterPartition:    b.alterPartition,
 		BrokerEpoch:       b.registeredBrokerEpoch,
 		IsrEligible:       b.isrEligible,
@@ -127,6 +140,17 @@ func (b *Broker) isrEligible(id int32, brokerEpoch int64) bool {
 func (b *Broker) brokerAlive(id int32) bool {
 	br, ok := b.ctrl.Image().Brokers[id]
 	return ok && !br.Fenced
+}
+
+// brokerRack returns a broker's rack from its registration and whether it
+// is registered and unfenced (Kafka's getPartitionReplicaEndpoints lists
+// only unfenced brokers, so a selector never picks a fenced one).
+func (b *Broker) brokerRack(id int32) (string, bool) {
+	br, ok := b.ctrl.Image().Brokers[id]
+	if !ok || br.Fenced {
+		return "", false
+	}
+	return br.Rack, true
 }
 
 // registeredBrokerEpoch is this broker's epoch from its registration (-1
