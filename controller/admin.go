@@ -51,7 +51,11 @@ func planBrokerConfigs(im *Image, resourceName string, changes map[string]*strin
 		}
 		recs = append(recs, &ConfigRecord{ResourceType: ConfigResourceBroker, ResourceName: resourceName, Name: k, Value: val})
 	}
-	return recs, nil
+	clear, err := elrConfigRecords(im, ConfigResourceBroker, resourceName, changes)
+	if err != nil {
+		return nil, err
+	}
+	return append(recs, clear...), nil
 }
 
 // Election types of ElectLeaders (KIP-460).
@@ -201,18 +205,12 @@ func electLeader(im *Image, electionType int8, ref PartitionRef) (Record, error)
 		if p.Leader != NoLeader {
 			return nil, fmt.Errorf("%s-%d has a leader (%d): %w", ref.Topic, ref.Partition, p.Leader, kerr.ElectionNotNeeded)
 		}
-		for _, r := range p.Replicas {
-			if slices.Contains(p.ISR, r) && alive(r) {
-				return &PartitionChangeRecord{PartitionId: p.Partition, TopicId: t.ID, Leader: r}, nil
-			}
-		}
-		for _, r := range p.Replicas {
-			if alive(r) {
-				// Alone in the ISR and recovering until it says it has
-				// recovered (KIP-704), as after any unclean election.
-				recovering := LeaderRecovering
-				return &PartitionChangeRecord{PartitionId: p.Partition, TopicId: t.ID, Leader: r, Isr: []int32{r}, LeaderRecoveryState: &recovering}, nil
-			}
+		// Election.UNCLEAN: the ISR first, then (KIP-966) the ELR, then
+		// any live replica, which is then alone in the ISR and recovering
+		// until it says it has recovered (KIP-704).
+		rec := partitionChange{topicID: t.ID, p: p, acceptable: alive, unclean: true}.withELR(im, t).build()
+		if rec != nil && rec.Leader >= 0 {
+			return rec, nil
 		}
 		return nil, fmt.Errorf("no live replica of %s-%d: %w", ref.Topic, ref.Partition, kerr.EligibleLeadersNotAvailable)
 	}
@@ -300,7 +298,7 @@ func reassign(im *Image, r Reassignment) (Record, error) {
 	adding := without(r.Replicas, p.Replicas)
 	merged := append(slices.Clone(r.Replicas), removing...)
 	rec := partitionChange{topicID: t.ID, p: p, reassign: true, targetReplicas: merged,
-		targetAdding: adding, targetRemoving: removing, acceptable: im.isActive}.build()
+		targetAdding: adding, targetRemoving: removing, acceptable: im.isActive}.withELR(im, t).build()
 	return asRecord(rec), nil
 }
 
@@ -332,7 +330,7 @@ func cancelReassignment(im *Image, t *TopicImage, p PartitionImage) (Record, err
 		isr = replicas[:1]
 	}
 	return asRecord(partitionChange{topicID: t.ID, p: p, targetISR: isr, reassign: true, targetReplicas: replicas,
-		acceptable: im.isActive, unclean: unclean}.build()), nil
+		acceptable: im.isActive, unclean: unclean}.withELR(im, t).build()), nil
 }
 
 // OngoingReassignments returns the partitions of topic being reassigned
@@ -377,7 +375,7 @@ func (c *Controller) UpdateFeatures(ctx context.Context, updates []FeatureUpdate
 	var errs map[string]error
 	err := c.propose(ctx, func(im *Image) ([]Record, error) {
 		var recs []Record
-		recs, errs = planFeatures(im, updates, supported)
+		recs, errs = planFeatures(im, updates, supported, c.cfg.MinInsyncReplicas)
 		if len(errs) > 0 || validateOnly {
 			return nil, nil
 		}
@@ -386,7 +384,7 @@ func (c *Controller) UpdateFeatures(ctx context.Context, updates []FeatureUpdate
 	return errs, err
 }
 
-func planFeatures(im *Image, updates []FeatureUpdate, supported map[string][2]int16) ([]Record, map[string]error) {
+func planFeatures(im *Image, updates []FeatureUpdate, supported map[string][2]int16, staticMinISR int) ([]Record, map[string]error) {
 	errs := map[string]error{}
 	var recs []Record
 	seen := map[string]bool{}
@@ -417,7 +415,24 @@ func planFeatures(im *Image, updates []FeatureUpdate, supported map[string][2]in
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return recs, nil
+	levels := maps.Clone(im.Features)
+	if levels == nil {
+		levels = map[string]int16{}
+	}
+	for _, r := range recs {
+		levels[r.(*FeatureLevelRecord).Name] = r.(*FeatureLevelRecord).FeatureLevel
+	}
+	// Kafka's FeatureControlManager checks dependencies between levels:
+	// eligible.leader.replicas.version 1 needs metadata.version 4.0-IV2.
+	if levels[ELRFeature] >= 1 && levels["metadata.version"] < MetadataVersionForELR {
+		name := ELRFeature
+		if seen["metadata.version"] {
+			name = "metadata.version"
+		}
+		errs[name] = fmt.Errorf("%s=%d requires metadata.version %d or above, not %d: %w", ELRFeature, levels[ELRFeature], MetadataVersionForELR, levels["metadata.version"], kerr.InvalidUpdateVersion)
+		return nil, errs
+	}
+	return append(recs, elrFeatureRecords(im, levels, staticMinISR)...), nil
 }
 
 // CreatePartitionsAssigned grows topic to total partitions, placing the new

@@ -124,16 +124,16 @@ func TestScriptBrokerConfigsFeaturesQuotas(t *testing.T) {
 	wantKerr(t, "bad broker resource", err, kerr.InvalidRequest)
 
 	supported := map[string][2]int16{"metadata.version": {7, 25}}
-	recs, errs := planFeatures(s.im, []FeatureUpdate{{Name: "metadata.version", Level: 25}}, supported)
+	recs, errs := planFeatures(s.im, []FeatureUpdate{{Name: "metadata.version", Level: 25}}, supported, 1)
 	if len(errs) != 0 || len(recs) != 1 {
 		t.Fatalf("features: %v %v", recs, errs)
 	}
 	s.commit(recs...)
-	_, errs = planFeatures(s.im, []FeatureUpdate{{Name: "metadata.version", Level: 20}}, supported)
+	_, errs = planFeatures(s.im, []FeatureUpdate{{Name: "metadata.version", Level: 20}}, supported, 1)
 	wantKerr(t, "downgrade", errs["metadata.version"], kerr.InvalidUpdateVersion)
-	_, errs = planFeatures(s.im, []FeatureUpdate{{Name: "metadata.version", Level: 30}}, supported)
+	_, errs = planFeatures(s.im, []FeatureUpdate{{Name: "metadata.version", Level: 30}}, supported, 1)
 	wantKerr(t, "beyond range", errs["metadata.version"], kerr.InvalidUpdateVersion)
-	_, errs = planFeatures(s.im, []FeatureUpdate{{Name: "transaction.version", Level: 2}}, supported)
+	_, errs = planFeatures(s.im, []FeatureUpdate{{Name: "transaction.version", Level: 2}}, supported, 1)
 	wantKerr(t, "unsupported", errs["transaction.version"], kerr.InvalidUpdateVersion)
 
 	alice, bad := "alice", "not-an-ip"

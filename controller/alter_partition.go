@@ -135,7 +135,7 @@ func alterPartition(im *Image, brokerID int32, version int16, t *TopicImage, rp 
 	// replica is in sync the removed ones leave, and when the leader is
 	// one of them another is elected.
 	recovery := rp.LeaderRecoveryState
-	rec := partitionChange{topicID: t.ID, p: p, targetISR: newISR, targetRecovery: &recovery, acceptable: im.isActive}.build()
+	rec := partitionChange{topicID: t.ID, p: p, targetISR: newISR, targetRecovery: &recovery, acceptable: im.isActive}.withELR(im, t).build()
 	if rec == nil {
 		// PartitionChangeBuilder writes nothing for a no-op; the leader
 		// gets the current state back.

@@ -116,6 +116,8 @@ func (b *builder) replay(r Record) error {
 		}
 		b.next.NextProducerID = r.NextProducerId
 		return nil
+	case *ClearElrRecord:
+		return b.replayClearElr(r)
 	case *FeatureLevelRecord:
 		if !b.featuresCopied {
 			b.next.Features = maps.Clone(b.next.Features)
@@ -200,7 +202,7 @@ func (b *builder) replayPartition(r *PartitionRecord) error {
 	p := PartitionImage{
 		Partition:      r.PartitionId,
 		Replicas:       slices.Clone(r.Replicas),
-		ISR:            slices.Clone(r.Isr),
+		ISR:            nonEmpty(r.Isr),
 		Leader:         r.Leader,
 		LeaderEpoch:    r.LeaderEpoch,
 		PartitionEpoch: r.PartitionEpoch,
@@ -208,6 +210,9 @@ func (b *builder) replayPartition(r *PartitionRecord) error {
 		LeaderRecoveryState: r.LeaderRecoveryState,
 		AddingReplicas:      nonEmpty(r.AddingReplicas),
 		RemovingReplicas:    nonEmpty(r.RemovingReplicas),
+
+		ELR:          nonEmpty(r.EligibleLeaderReplicas),
+		LastKnownELR: nonEmpty(r.LastKnownElr),
 	}
 	if r.Directories != nil {
 		if len(r.Directories) != len(r.Replicas) {
@@ -216,6 +221,9 @@ func (b *builder) replayPartition(r *PartitionRecord) error {
 		p.Directories = slices.Clone(r.Directories)
 	}
 	if err := checkReassignment(p); err != nil {
+		return err
+	}
+	if err := checkELR(p); err != nil {
 		return err
 	}
 	switch {
@@ -267,7 +275,7 @@ func (p PartitionImage) merge(r *PartitionChangeRecord) (PartitionImage, error) 
 		p.Directories = slices.Clone(r.Directories)
 	}
 	if r.Isr != nil {
-		p.ISR = slices.Clone(r.Isr)
+		p.ISR = nonEmpty(r.Isr) // an empty ISR is possible with ELR (KIP-966)
 	}
 	if r.Leader != NoLeaderChange {
 		if r.Leader < NoLeader {
@@ -282,7 +290,16 @@ func (p PartitionImage) merge(r *PartitionChangeRecord) (PartitionImage, error) 
 	if r.RemovingReplicas != nil {
 		p.RemovingReplicas = nonEmpty(r.RemovingReplicas)
 	}
+	if r.EligibleLeaderReplicas != nil {
+		p.ELR = nonEmpty(r.EligibleLeaderReplicas)
+	}
+	if r.LastKnownElr != nil {
+		p.LastKnownELR = nonEmpty(r.LastKnownElr)
+	}
 	if err := checkReassignment(p); err != nil {
+		return p, err
+	}
+	if err := checkELR(p); err != nil {
 		return p, err
 	}
 	if r.LeaderRecoveryState != nil {
@@ -450,4 +467,67 @@ func checkReassignment(p PartitionImage) error {
 		}
 	}
 	return nil
+}
+
+// checkELR checks the KIP-966 lists: the ELR holds distinct replicas
+// outside the ISR, LastKnownElr distinct broker ids (a last leader that a
+// reassignment has since removed may stay there).
+func checkELR(p PartitionImage) error {
+	for i, id := range p.ELR {
+		if !slices.Contains(p.Replicas, id) || slices.Contains(p.ISR, id) || slices.Contains(p.ELR[:i], id) {
+			return fmt.Errorf("eligible leader replica %d is not a replica, is in the isr, or is listed twice", id)
+		}
+	}
+	for i, id := range p.LastKnownELR {
+		if id < 0 || slices.Contains(p.LastKnownELR[:i], id) {
+			return fmt.Errorf("invalid last known elr member %d, or listed twice", id)
+		}
+	}
+	return nil
+}
+
+// replayClearElr empties the ELR and LastKnownElr of one topic's
+// partitions, or of every topic's, as Kafka's
+// ReplicationControlManager.replay(ClearElrRecord) does: each partition
+// whose lists change takes a new partition epoch.
+func (b *builder) replayClearElr(r *ClearElrRecord) error {
+	var ids []UUID
+	if r.TopicName != "" {
+		t, ok := b.next.Topics[r.TopicName]
+		if !ok {
+			return fmt.Errorf("cannot clear the elr of unknown topic %q", r.TopicName)
+		}
+		ids = []UUID{t.ID}
+	} else {
+		for _, name := range b.next.SortedTopicNames() {
+			ids = append(ids, b.next.Topics[name].ID)
+		}
+	}
+	for _, id := range ids {
+		if !hasELR(b.next.TopicsByID[id]) {
+			continue
+		}
+		t, err := b.mutableTopic(id)
+		if err != nil {
+			return err
+		}
+		for i, p := range t.Partitions {
+			if len(p.ELR) == 0 && len(p.LastKnownELR) == 0 {
+				continue
+			}
+			p.ELR, p.LastKnownELR = nil, nil
+			p.PartitionEpoch++
+			t.Partitions[i] = p
+		}
+	}
+	return nil
+}
+
+func hasELR(t *TopicImage) bool {
+	for _, p := range t.Partitions {
+		if len(p.ELR) > 0 || len(p.LastKnownELR) > 0 {
+			return true
+		}
+	}
+	return false
 }

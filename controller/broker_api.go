@@ -69,9 +69,15 @@ func (c *Controller) RegisterBroker(ctx context.Context, req *kmsg.BrokerRegistr
 	// has caught up (BrokerHeartbeat); without sessions brokers never
 	// heartbeat, so they register unfenced.
 	reg.Fenced = c.cfg.BrokerSessionTimeout > 0
+	// KIP-966: v3 carries the epoch of a clean shutdown; before it no
+	// restart can be shown clean.
+	previousEpoch := int64(-1)
+	if req.Version >= 3 {
+		previousEpoch = req.PreviousBrokerEpoch
+	}
 	var epoch int64
 	index, err := c.proposeIndex(ctx, func(im *Image) ([]Record, error) {
-		recs, err := planRegisterBroker(im, c.hb, reg, c.now(), c.uncleanPolicy(im))
+		recs, err := planRegisterBroker(im, c.hb, reg, previousEpoch, c.now(), c.uncleanPolicy(im))
 		if err == nil && len(recs) == 0 {
 			epoch = im.Brokers[reg.ID].Epoch // registered exactly so already
 		}

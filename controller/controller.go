@@ -58,6 +58,10 @@ type Config struct {
 	// UncleanLeaderElection is the static unclean.leader.election.enable,
 	// used when neither the topic nor a dynamic broker config sets it.
 	UncleanLeaderElection bool
+	// MinInsyncReplicas is the static min.insync.replicas: turning
+	// eligible leader replicas on (KIP-966) writes it as the cluster-wide
+	// value when none is set, as Kafka's active controller does.
+	MinInsyncReplicas int
 	// LeaderImbalanceCheckInterval is leader.imbalance.check.interval.seconds
 	// when auto.leader.rebalance.enable is true: how often the active
 	// controller moves leadership back to preferred replicas. 0: never.
@@ -310,12 +314,17 @@ func (c *Controller) bootstrapFeatures(ctx context.Context) error {
 			return nil, nil // done already
 		}
 		var recs []Record
+		levels := maps.Clone(im.Features)
+		if levels == nil {
+			levels = map[string]int16{}
+		}
 		for _, name := range slices.Sorted(maps.Keys(c.cfg.BootstrapFeatures)) {
 			if _, ok := im.Features[name]; !ok && c.cfg.BootstrapFeatures[name] > 0 {
 				recs = append(recs, &FeatureLevelRecord{Name: name, FeatureLevel: c.cfg.BootstrapFeatures[name]})
+				levels[name] = c.cfg.BootstrapFeatures[name]
 			}
 		}
-		return recs, nil
+		return append(recs, elrFeatureRecords(im, levels, c.cfg.MinInsyncReplicas)...), nil
 	})
 	if err != nil {
 		return fmt.Errorf("controller: bootstrap feature levels: %w", err)

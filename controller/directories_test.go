@@ -27,7 +27,7 @@ func (c *cluster) registerDirs(id int32, incarnation UUID, dirs ...UUID) {
 	recs, err := planRegisterBroker(c.im, c.hb, BrokerRegistration{
 		ID: id, IncarnationID: incarnation, Fenced: true, LogDirs: sortedDirs(dirs),
 		Endpoints: []Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9000 + id, SecurityProtocol: "PLAINTEXT"}},
-	}, c.now, c.policy())
+	}, -1, c.now, c.policy())
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -61,6 +61,14 @@ type PartitionImage struct {
 	// Directories holds the log dir id of each replica, in Replicas order
 	// (KIP-858); nil when none is known (every replica DirUnassigned).
 	Directories []UUID
+	// ELR holds the eligible leader replicas (KIP-966): members that left
+	// the ISR while it was below min.insync.replicas, so the high watermark
+	// has not moved since and they hold every committed record; when the
+	// ISR is empty one of them is elected cleanly. LastKnownELR holds the
+	// last leader of a partition that became leaderless with an empty ISR,
+	// elected (as an unclean election) if it returns while ISR and ELR are
+	// empty. Both are empty unless eligible.leader.replicas.version >= 1.
+	ELR, LastKnownELR []int32
 }
 
 // Reassigning reports whether a reassignment of the partition is in progress.
@@ -212,6 +220,9 @@ func (im *Image) Records() []Record {
 				AddingReplicas:      p.AddingReplicas,
 				RemovingReplicas:    p.RemovingReplicas,
 				Directories:         p.Directories,
+
+				EligibleLeaderReplicas: p.ELR,
+				LastKnownElr:           p.LastKnownELR,
 			})
 		}
 	}

@@ -42,7 +42,7 @@ func (c *cluster) register(id int32, incarnation UUID) error {
 	recs, err := planRegisterBroker(c.im, c.hb, BrokerRegistration{
 		ID: id, IncarnationID: incarnation, Fenced: true,
 		Endpoints: []Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9000 + id, SecurityProtocol: "PLAINTEXT"}},
-	}, c.now, c.policy())
+	}, -1, c.now, c.policy())
 	if err == nil {
 		c.commit(recs...)
 	}

@@ -71,7 +71,7 @@ func (c *Controller) proposeIndex(ctx context.Context, plan func(im *Image) ([]R
 // tests of the state machine use this form.
 func (c *Controller) registerBroker(ctx context.Context, reg BrokerRegistration) error {
 	return c.propose(ctx, func(im *Image) ([]Record, error) {
-		return planRegisterBroker(im, c.hb, reg, c.now(), c.uncleanPolicy(im))
+		return planRegisterBroker(im, c.hb, reg, -1, c.now(), c.uncleanPolicy(im))
 	})
 }
 

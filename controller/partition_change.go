@@ -9,10 +9,10 @@ import (
 // partitionChange is Kafka's PartitionChangeBuilder reduced to what Riffle
 // writes: it moves a partition towards a target ISR (and replica set, for a
 // reassignment), completes a reassignment once every adding replica is in
-// sync, and elects a leader when the current one cannot stay. Eligible
-// leader replicas (KIP-966) are not kept: an ISR that would become empty
-// keeps its last member instead and the partition is left without a
-// leader, as Kafka does without ELR.
+// sync, keeps the eligible leader replicas (KIP-966, elr.go) when the
+// feature is on, and elects a leader when the current one cannot stay.
+// Without ELR an ISR that would become empty keeps its last member instead
+// and the partition is left without a leader, as Kafka does without ELR.
 type partitionChange struct {
 	topicID UUID
 	p       PartitionImage
@@ -30,6 +30,15 @@ type partitionChange struct {
 	// unclean allows electing a live replica outside the ISR when no ISR
 	// member can lead (unclean.leader.election.enable).
 	unclean bool
+
+	// elr turns on KIP-966 (eligible.leader.replicas.version >= 1);
+	// minISR is the topic's effective min.insync.replicas; and
+	// uncleanShutdown lists brokers that came back from an unclean
+	// shutdown, which may not stay or become eligible (withELR sets the
+	// first two from the image).
+	elr             bool
+	minISR          int
+	uncleanShutdown []int32
 }
 
 // without returns ids less those in drop, in order.
@@ -44,11 +53,13 @@ func without(ids, drop []int32) []int32 {
 }
 
 // build returns the record for the change, or nil when nothing changes.
+// The steps and their order are PartitionChangeBuilder.build's.
 func (c partitionChange) build() *PartitionChangeRecord {
 	isr := c.targetISR
 	if isr == nil {
 		isr = c.p.ISR
 	}
+	isr = slices.Clone(isr)
 	replicas, adding, removing := c.p.Replicas, c.p.AddingReplicas, c.p.RemovingReplicas
 	if c.reassign {
 		replicas, adding, removing = c.targetReplicas, c.targetAdding, c.targetRemoving
@@ -65,14 +76,23 @@ func (c partitionChange) build() *PartitionChangeRecord {
 			isr, replicas, adding, removing = newISR, newReplicas, nil, nil
 		}
 	}
+	elr := slices.Clone(c.p.ELR)
+	if c.elr {
+		elr = c.targetELR(isr, replicas)
+	}
 	rec := &PartitionChangeRecord{PartitionId: c.p.Partition, TopicId: c.topicID, Leader: NoLeaderChange}
 	// The current leader stays unless it leaves the ISR (NoLeader is never
 	// in an ISR, so a leaderless partition always tries an election).
 	if !slices.Contains(isr, c.p.Leader) || !c.acceptable(c.p.Leader) {
-		leader, unclean := c.elect(replicas, isr)
+		leader, unclean := c.elect(replicas, isr, elr)
 		if leader != c.p.Leader {
 			rec.Leader = leader
-			if unclean {
+			if slices.Contains(elr, leader) {
+				// KIP-966: an eligible replica holds every committed
+				// record, so electing it is clean; it alone is in sync.
+				isr = []int32{leader}
+				elr = without(elr, isr)
+			} else if unclean {
 				// The new leader may lack acknowledged records: it is
 				// the whole ISR, and recovering (KIP-704).
 				rec.Isr = []int32{leader}
@@ -88,11 +108,14 @@ func (c partitionChange) build() *PartitionChangeRecord {
 	if rec.Leader == NoLeaderChange && len(without(c.p.Replicas, replicas)) > 0 {
 		rec.Leader = c.p.Leader
 	}
-	// An empty target keeps the last member (PartitionChangeBuilder sets
-	// the ISR only when the target is not empty).
-	if rec.Isr == nil && len(isr) > 0 && !slices.Equal(isr, c.p.ISR) {
-		rec.Isr = slices.Clone(isr)
+	c.updateRecordELR(rec, elr)
+	// Without ELR an empty target keeps the last member
+	// (PartitionChangeBuilder sets the ISR only when the target is not
+	// empty); with ELR the ISR may become empty.
+	if rec.Isr == nil && (len(isr) > 0 || c.elr) && !slices.Equal(isr, c.p.ISR) {
+		rec.Isr = append([]int32{}, isr...)
 	}
+	c.updateLastKnownLeader(rec)
 	if !slices.Equal(replicas, c.p.Replicas) {
 		rec.Replicas = slices.Clone(replicas)
 	}
@@ -107,7 +130,8 @@ func (c partitionChange) build() *PartitionChangeRecord {
 		rec.LeaderRecoveryState = &s
 	}
 	if rec.Isr == nil && rec.Leader == NoLeaderChange && rec.LeaderRecoveryState == nil &&
-		rec.Replicas == nil && rec.AddingReplicas == nil && rec.RemovingReplicas == nil {
+		rec.Replicas == nil && rec.AddingReplicas == nil && rec.RemovingReplicas == nil &&
+		rec.EligibleLeaderReplicas == nil && rec.LastKnownElr == nil {
 		return nil
 	}
 	return rec
@@ -115,10 +139,13 @@ func (c partitionChange) build() *PartitionChangeRecord {
 
 // elect picks a leader as PartitionChangeBuilder.electAnyLeader does: the
 // current leader if it may stay, else the first replica in (target)
-// replica order that is in the ISR and acceptable, else, when allowed, the
-// first acceptable replica (unclean).
-func (c partitionChange) elect(replicas, isr []int32) (leader int32, unclean bool) {
-	valid := func(id int32) bool { return slices.Contains(isr, id) && c.acceptable(id) }
+// replica order that is in the ISR (or, when the ISR is empty, in the ELR)
+// and acceptable, else the last known leader (elr.go), else, when allowed,
+// the first acceptable replica (unclean).
+func (c partitionChange) elect(replicas, isr, elr []int32) (leader int32, unclean bool) {
+	valid := func(id int32) bool {
+		return (slices.Contains(isr, id) || len(isr) == 0 && slices.Contains(elr, id)) && c.acceptable(id)
+	}
 	if c.p.Leader != NoLeader && valid(c.p.Leader) {
 		return c.p.Leader, false
 	}
@@ -126,6 +153,9 @@ func (c partitionChange) elect(replicas, isr []int32) (leader int32, unclean boo
 		if valid(r) {
 			return r, false
 		}
+	}
+	if id, ok := c.lastKnownLeader(isr, elr); ok {
+		return id, true
 	}
 	if c.unclean {
 		for _, r := range replicas {
@@ -183,7 +213,7 @@ func leadershipChanges(im *Image, remove int32, acceptable func(int32) bool, unc
 			}
 			// A replica whose log dir is offline cannot lead (KIP-858).
 			canLead := func(r int32) bool { return acceptable(r) && im.replicaDirOnline(p, r) }
-			ch := partitionChange{topicID: t.ID, p: p, acceptable: canLead, unclean: allowUnclean}
+			ch := partitionChange{topicID: t.ID, p: p, acceptable: canLead, unclean: allowUnclean}.withELR(im, t)
 			if remove != NoLeader && slices.Contains(p.ISR, remove) {
 				ch.targetISR = slices.DeleteFunc(slices.Clone(p.ISR), func(id int32) bool { return id == remove })
 			}

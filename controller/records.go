@@ -92,6 +92,12 @@ type PartitionRecord struct {
 	// Directories holds, per replica, the id of the log dir holding it
 	// (KIP-858); DirUnassigned where unknown, absent when none is known.
 	Directories []UUID `json:"Directories,omitempty"`
+	// EligibleLeaderReplicas and LastKnownElr are KIP-966's (PartitionRecord
+	// v1+): replicas outside the ISR that may still be elected cleanly, and
+	// the last known leader of a partition left without ISR and ELR.
+	// Entries written before ELR lack them and decode as empty.
+	EligibleLeaderReplicas []int32 `json:"EligibleLeaderReplicas,omitempty"`
+	LastKnownElr           []int32 `json:"LastKnownElr,omitempty"`
 }
 
 // PartitionChangeRecord changes a partition's ISR, leader or replicas (Kafka
@@ -114,6 +120,18 @@ type PartitionChangeRecord struct {
 	// (KIP-858, AssignReplicasToDirs); absent, a replica set change keeps
 	// the ids of the replicas that stay.
 	Directories []UUID `json:"Directories,omitempty"`
+	// EligibleLeaderReplicas and LastKnownElr (PartitionChangeRecord v2,
+	// KIP-966): nil leaves them alone, empty clears them. Entries written
+	// before ELR lack them, which decodes as nil.
+	EligibleLeaderReplicas []int32 `json:"EligibleLeaderReplicas"`
+	LastKnownElr           []int32 `json:"LastKnownElr"`
+}
+
+// ClearElrRecord clears the ELR and LastKnownElr of every partition of a
+// topic, or of every topic when TopicName is empty (Kafka's ClearElrRecord,
+// written when min.insync.replicas changes or ELR is turned off).
+type ClearElrRecord struct {
+	TopicName string `json:"TopicName"`
 }
 
 // RemoveTopicRecord deletes a topic with its partitions and configs.
@@ -227,6 +245,7 @@ func (*BrokerRegistrationChangeRecord) recordType() string {
 	return "BrokerRegistrationChangeRecord"
 }
 func (*FeatureLevelRecord) recordType() string { return "FeatureLevelRecord" }
+func (*ClearElrRecord) recordType() string     { return "ClearElrRecord" }
 
 // newRecord returns a record of the named type with Kafka's field defaults,
 // ready to be decoded into; nil for an unknown type.
@@ -262,6 +281,8 @@ func newRecord(typ string) Record {
 		return &UserScramCredentialRecord{}
 	case "RemoveUserScramCredentialRecord":
 		return &RemoveUserScramCredentialRecord{}
+	case "ClearElrRecord":
+		return &ClearElrRecord{}
 	}
 	return nil
 }

@@ -405,7 +405,11 @@ func planTopicConfigs(im *Image, topic string, changes map[string]*string) ([]Re
 		}
 		recs = append(recs, &ConfigRecord{ResourceType: ConfigResourceTopic, ResourceName: topic, Name: k, Value: val})
 	}
-	return recs, nil
+	clear, err := elrConfigRecords(im, ConfigResourceTopic, topic, changes)
+	if err != nil {
+		return nil, err
+	}
+	return append(recs, clear...), nil
 }
 
 // maxProducerIDBlock bounds one AllocateProducerIDs call; Kafka hands out
@@ -453,9 +457,16 @@ func registrationRecord(im *Image, reg BrokerRegistration) (Record, error) {
 // epoch) is written and the broker starts a new session. A fenced
 // registration first takes the id out of every ISR and leadership: the
 // previous incarnation's log may lack what it had acknowledged.
-func planRegisterBroker(im *Image, h *heartbeats, reg BrokerRegistration, now time.Time, unclean electionPolicy) ([]Record, error) {
+//
+// previousEpoch is the broker epoch the registering broker says its
+// previous incarnation stopped cleanly with (BrokerRegistration v3+), -1
+// when it cannot say. With ELR on, a new incarnation that cannot show the
+// epoch the image holds shut down uncleanly: it leaves every ISR and ELR
+// (KIP-966, uncleanShutdownChanges).
+func planRegisterBroker(im *Image, h *heartbeats, reg BrokerRegistration, previousEpoch int64, now time.Time, unclean electionPolicy) ([]Record, error) {
 	h.sync(im, now)
-	if old, ok := im.Brokers[reg.ID]; ok && old.IncarnationID != reg.IncarnationID && h.hasValidSession(im, reg.ID, now) {
+	old, existed := im.Brokers[reg.ID]
+	if existed && old.IncarnationID != reg.IncarnationID && h.hasValidSession(im, reg.ID, now) {
 		return nil, fmt.Errorf("another broker is registered with id %d and its session has not expired: %w", reg.ID, kerr.DuplicateBrokerRegistration)
 	}
 	r, err := registrationRecord(im, reg)
@@ -463,7 +474,11 @@ func planRegisterBroker(im *Image, h *heartbeats, reg BrokerRegistration, now ti
 		return nil, err
 	}
 	var recs []Record
-	if reg.Fenced {
+	newIncarnation := !existed || old.IncarnationID != reg.IncarnationID
+	switch {
+	case newIncarnation && im.ELREnabled() && !cleanShutdown(im, reg.ID, previousEpoch):
+		recs = uncleanShutdownChanges(im, reg.ID, unclean)
+	case reg.Fenced:
 		recs = brokerRemovedChanges(im, reg.ID, unclean)
 	}
 	h.register(reg.ID, now)
