@@ -8,7 +8,10 @@ package server
 // metadata.version over Kafka 4.0's range (3.3-IV3 = 7 to 4.0-IV3 = 25) and
 // transaction.version 0–2; a new cluster starts, as one formatted by Kafka
 // 4.0, at metadata.version 25 and transaction.version 2, which tells clients
-// to use KIP-890 part 2 (an epoch bump per transaction, see 26_end_txn.go).
+// to use KIP-890 part 2 (an epoch bump per transaction, see 26_end_txn.go),
+// and, as one formatted by Kafka 4.1+, eligible.leader.replicas.version 1
+// (KIP-966, controller/elr.go; it needs metadata.version 24 or above, and
+// lowering it to 0 clears every partition's ELR).
 // Lowering transaction.version (a downgrade) makes clients go back to
 // AddPartitionsToTxn and EndTxn v4 from their next transaction. A level outside the
 // supported range, an unknown feature, or a downgrade not allowed (v0's
@@ -31,12 +34,17 @@ func init() { register(kmsg.UpdateFeatures, 0, 2, handleUpdateFeatures) }
 var supportedFeatures = map[string][2]int16{
 	"metadata.version":    {7, 25},
 	"transaction.version": {0, 2},
+	controller.ELRFeature: {0, 1},
 }
 
-// bootstrapFeatures are the levels a new cluster finalizes.
+// bootstrapFeatures are the levels a new cluster finalizes. Kafka 4.1+
+// formats new clusters with eligible.leader.replicas.version=1
+// (EligibleLeaderReplicasVersion.LATEST_PRODUCTION); its dependency,
+// metadata.version 4.0-IV2, is met by 25.
 var bootstrapFeatures = map[string]int16{
 	"metadata.version":    25,
 	"transaction.version": 2,
+	controller.ELRFeature: 1,
 }
 
 // Upgrade types of UpdateFeatures v1+.

@@ -7,9 +7,10 @@ package server
 // when none is named; at most ResponsePartitionLimit partitions (capped at
 // Kafka's max.request.partition.size.limit, 2000) go in one response, and
 // NextCursor says where the next request resumes. A cursor naming a topic
-// that is not in the request is INVALID_REQUEST. ELR fields are empty arrays,
-// never null (the Java client dereferences them): Riffle has no eligible
-// leader replicas.
+// that is not in the request is INVALID_REQUEST. EligibleLeaderReplicas and
+// LastKnownElr are the partition's KIP-966 state from the metadata image
+// (controller/elr.go), empty while eligible.leader.replicas.version is 0;
+// they are arrays, never null (the Java client dereferences them).
 
 import (
 	"context"
@@ -113,8 +114,8 @@ func describePartition(p controller.PartitionImage) kmsg.DescribeTopicPartitions
 	rp.LeaderEpoch = p.LeaderEpoch
 	rp.Replicas = append([]int32{}, p.Replicas...)
 	rp.ISR = append([]int32{}, p.ISR...)
-	rp.EligibleLeaderReplicas = []int32{}
-	rp.LastKnownELR = []int32{}
+	rp.EligibleLeaderReplicas = append([]int32{}, p.ELR...)
+	rp.LastKnownELR = append([]int32{}, p.LastKnownELR...)
 	rp.OfflineReplicas = []int32{}
 	if p.Leader < 0 {
 		rp.ErrorCode = kerr.LeaderNotAvailable.Code

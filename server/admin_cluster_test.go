@@ -90,8 +90,12 @@ func TestAdminClusterCLI(t *testing.T) {
 			t.Errorf("api %s: %d–%d %v, want %d–%d", api.Name, lo, hi, ok, api.MinVersion, api.MaxVersion)
 		}
 	}
-	if raw := bv.Raw(); len(raw.SupportedFeatures) == 0 || raw.SupportedFeatures[0].Name != "metadata.version" {
-		t.Errorf("supported features: %+v", raw.SupportedFeatures)
+	supported := map[string][2]int16{}
+	for _, f := range bv.Raw().SupportedFeatures {
+		supported[f.Name] = [2]int16{f.MinVersion, f.MaxVersion}
+	}
+	if supported["metadata.version"] != [2]int16{7, 25} || supported["eligible.leader.replicas.version"] != [2]int16{0, 1} {
+		t.Errorf("supported features: %+v", bv.Raw().SupportedFeatures)
 	}
 
 	// kafka-cluster.sh cluster-id: DescribeCluster.
@@ -236,8 +240,9 @@ func TestAdminProducersQuotasFeatures(t *testing.T) {
 	}
 	bv := vs[1]
 	fin := bv.Raw().FinalizedFeatures
-	if len(fin) != 2 || fin[0].Name != "metadata.version" || fin[0].MaxVersionLevel != 25 ||
-		fin[1].Name != "transaction.version" || fin[1].MaxVersionLevel != 2 {
+	if len(fin) != 3 || fin[0].Name != "eligible.leader.replicas.version" || fin[0].MaxVersionLevel != 1 ||
+		fin[1].Name != "metadata.version" || fin[1].MaxVersionLevel != 25 ||
+		fin[2].Name != "transaction.version" || fin[2].MaxVersionLevel != 2 {
 		t.Fatalf("finalized features after restart: %+v", fin)
 	}
 }

@@ -301,6 +301,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 	}
 	if b.logs != nil {
+		// The clean-shutdown markers name this incarnation's epoch, so
+		// the next start can show the controller it stopped cleanly.
+		b.logs.SetBrokerEpoch(b.brokerEpoch.Load())
 		if err := b.logs.Shutdown(); err != nil {
 			errs = append(errs, fmt.Errorf("closing logs: %w", err))
 		}
@@ -528,6 +531,7 @@ func (b *Broker) controllerConfig() (controller.Config, error) {
 		NonVoter:                 nonVoter,
 		AdvertisedHost:           advertisedHost,
 		UncleanLeaderElection:    cfg.UncleanLeaderElectionEnable,
+		MinInsyncReplicas:        int(cfg.MinInsyncReplicas),
 		BrokerSessionTimeout:     time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond,
 		// Kafka's KRaft controller ignores leader.imbalance.per.broker.percentage:
 		// any partition off its preferred leader is moved back.
@@ -547,7 +551,9 @@ func (b *Broker) registrationRequest() *kmsg.BrokerRegistrationRequest {
 	req.BrokerID = b.cfg.NodeID
 	req.ClusterID = b.clusterID
 	req.IncarnationID = b.incarnationID
-	req.PreviousBrokerEpoch = -1
+	// KIP-966: the epoch this broker's previous incarnation wrote into
+	// its clean-shutdown markers; -1 after an unclean stop.
+	req.PreviousBrokerEpoch = b.logs.PreviousBrokerEpoch()
 	if b.cfg.BrokerRack != "" {
 		req.Rack = strPtr(b.cfg.BrokerRack)
 	}
@@ -646,6 +652,10 @@ func (b *Broker) kill() {
 		b.replicas.Close() // a killed process fetches no more
 	}
 	if b.logs != nil {
+		// The logs are closed so that the directories can be reused, but
+		// a killed process proves nothing: the markers name no epoch and
+		// the restart counts as unclean (KIP-966).
+		b.logs.SetBrokerEpoch(-1)
 		_ = b.logs.Shutdown()
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riffle-io/riffle/storage/vfs"
@@ -30,6 +31,11 @@ type LogManager struct {
 	dirIDs map[string][16]byte
 	// failures reports each log dir that goes offline (log_dir_failure.go).
 	failures chan string
+
+	// previousBrokerEpoch is what the clean-shutdown markers said at
+	// start-up; brokerEpoch what Shutdown writes (clean_shutdown.go).
+	previousBrokerEpoch int64
+	brokerEpoch         atomic.Int64
 
 	// cleanMu serialises cleaner rounds (one cleaner thread).
 	cleanMu sync.Mutex
@@ -99,6 +105,7 @@ func NewLogManager(dirs []string, defaultCfg LogConfig, logger *slog.Logger, opt
 	m.mu.busy = make(map[TopicPartition]chan struct{})
 	m.mu.offlineDirs = make(map[string]error)
 	m.failures = make(chan string, len(dirs))
+	m.brokerEpoch.Store(-1)
 	for _, dir := range dirs {
 		if err := m.fs.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("log manager: %w", err)
@@ -121,7 +128,13 @@ func NewLogManager(dirs []string, defaultCfg LogConfig, logger *slog.Logger, opt
 	if err := m.resolveFutureLogs(); err != nil { // log_move.go
 		return nil, err
 	}
+	m.previousBrokerEpoch = readCleanShutdownEpoch(m.fs, dirs[0])
 	for _, dir := range dirs {
+		// Read before loadDir removes the marker; every directory must
+		// name the same epoch.
+		if readCleanShutdownEpoch(m.fs, dir) != m.previousBrokerEpoch {
+			m.previousBrokerEpoch = -1
+		}
 		if err := m.loadDir(dir); err != nil {
 			m.closeAll()
 			return nil, err
@@ -515,8 +528,9 @@ func (m *LogManager) Shutdown() error {
 			continue
 		}
 		// Kafka 3.7+ (CleanShutdownFileHandler) writes the broker epoch
-		// here; -1 says "unknown" and older readers only test existence.
-		marker := []byte(`{"version":0,"brokerEpoch":-1}`)
+		// here (clean_shutdown.go); -1 says "unknown" and older readers
+		// only test existence.
+		marker := cleanShutdownMarker(m.brokerEpoch.Load())
 		if err := vfs.WriteFileAtomic(m.fs, dir, filepath.Join(dir, CleanShutdownFile), marker); err != nil {
 			errs = append(errs, err)
 		}
