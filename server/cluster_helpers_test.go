@@ -206,8 +206,9 @@ func (tc *testCluster) running() []int {
 // 1..controllers, process.roles=controller) and brokers broker-only nodes
 // (ids after them, process.roles=broker) at once: the brokers follow the
 // metadata log without voting. node(i) and the other methods index all of
-// them, controllers first; addrs() is empty for the controllers.
-func startRolesCluster(t testing.TB, controllers, brokers int) *testCluster {
+// them, controllers first; addrs() is empty for the controllers. opts
+// adjust each node's config, on every start.
+func startRolesCluster(t testing.TB, controllers, brokers int, opts ...func(nodeID int32, c *config.Broker)) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t}
 	clusterID := storage.NewClusterID()
@@ -249,6 +250,9 @@ func startRolesCluster(t testing.TB, controllers, brokers int) *testCluster {
 			}
 			if err != nil {
 				t.Errorf("parse listeners: %v", err)
+			}
+			for _, o := range opts {
+				o(id, c)
 			}
 		}}}
 		tc.nodes = append(tc.nodes, tb)
