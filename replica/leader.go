@@ -88,6 +88,10 @@ func (p *Partition) applyState(st PartitionState, now time.Time) (follower, lead
 		// something else, a topic config): a pending ISR change stays
 		// pending, as Kafka only applies partitions a delta changed.
 		p.st.cfg = st.Config
+		if p.st.leader == p.nodeID {
+			// min.insync.replicas may have been lowered.
+			p.maybeIncrementHighWatermarkLocked()
+		}
 		return p.st.leader != p.nodeID, false
 	}
 	p.st.leader, p.st.leaderEpoch, p.st.partitionEpoch = st.Leader, st.LeaderEpoch, st.PartitionEpoch
@@ -319,6 +323,12 @@ func (p *Partition) highWatermarkReached(offset int64, leaderEpoch int32, checkM
 		return true, kerr.NotLeaderForPartition
 	}
 	if p.HighWatermark() < offset {
+		// Under min ISR the high watermark stands still (strict min
+		// ISR, maybeIncrementHighWatermarkLocked), so the wait could
+		// only time out: answer now, as the ISR's state is known.
+		if checkMinIsr && p.underMinIsrLocked() {
+			return true, kerr.NotEnoughReplicasAfterAppend
+		}
 		return false, nil
 	}
 	if checkMinIsr && len(p.st.isr) < p.st.cfg.MinInsyncReplicas {

@@ -279,12 +279,22 @@ func (p *Partition) afterLeaderAppendLocked() {
 	p.wake()
 }
 
+// underMinIsrLocked is Kafka's Partition.isUnderMinIsr: the committed ISR
+// is smaller than min.insync.replicas, taken at most as the replication
+// factor (effectiveMinIsr). leaderIsrUpdateLock held.
+func (p *Partition) underMinIsrLocked() bool {
+	return len(p.st.isr) < min(p.st.cfg.MinInsyncReplicas, len(p.st.replicas))
+}
+
 // maybeIncrementHighWatermarkLocked is Kafka's maybeIncrementLeaderHW: the
 // high watermark is the smallest log end offset over the (maximal) ISR,
-// and it only moves forward. A follower whose log end offset is not known
+// and it only moves forward. It does not move at all while the ISR is
+// below min.insync.replicas (KIP-966's strict min ISR, KAFKA-15583): a
+// replica that leaves such an ISR then holds every committed record, which
+// is what makes it an eligible leader replica the controller may elect. A follower whose log end offset is not known
 // yet in this leader epoch holds it where it is. leaderIsrUpdateLock held.
 func (p *Partition) maybeIncrementHighWatermarkLocked() bool {
-	if p.st.leader != p.nodeID {
+	if p.st.leader != p.nodeID || p.underMinIsrLocked() {
 		return false
 	}
 	// Appends and follower fetches run concurrently: read, compare and

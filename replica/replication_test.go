@@ -461,3 +461,32 @@ func TestDeleteRecordsWaitsForLowWatermark(t *testing.T) {
 		t.Fatalf("with the follower cut: low watermark %d, %v; want 3, REQUEST_TIMED_OUT", low, err)
 	}
 }
+
+// KIP-966's strict min ISR: while the ISR is below min.insync.replicas the
+// leader appends (acks=1) but the high watermark stands still, so a
+// replica that left the ISR still holds every committed record; an acks=all
+// wait answers NOT_ENOUGH_REPLICAS_AFTER_APPEND at once. Once a follower
+// is back in the ISR the high watermark moves past everything appended.
+func TestHighWatermarkHeldUnderMinIsr(t *testing.T) {
+	c := newReplCluster(t, []int32{1, 2, 3}, 2, 300*time.Millisecond)
+	leader := c.part(1)
+	before := appendN(t, leader, 2, "a")
+	waitFor(t, "the high watermark with every follower", func() bool { return leader.HighWatermark() == before })
+	c.setCut(2, true)
+	c.setCut(3, true)
+	// The cut followers fall behind only once there is something to fetch.
+	end := appendN(t, leader, 3, "b")
+	waitFor(t, "the ISR to shrink to the leader", func() bool { return slices.Equal(leader.ISR(), []int32{1}) })
+	end = appendN(t, leader, 2, "c")
+	start := time.Now()
+	err := c.managers[1].WaitForAcksAll(context.Background(), leader, end, 20*time.Second)
+	if !errors.Is(err, kerr.NotEnoughReplicasAfterAppend) || time.Since(start) > 5*time.Second {
+		t.Fatalf("acks=all under min ISR: %v after %v, want NOT_ENOUGH_REPLICAS_AFTER_APPEND at once", err, time.Since(start))
+	}
+	if hw := leader.HighWatermark(); hw != before {
+		t.Fatalf("high watermark %d under min ISR, want it held at %d (log end %d)", hw, before, end)
+	}
+	c.setCut(2, false)
+	waitFor(t, "follower 2 back in the ISR", func() bool { return slices.Equal(leader.ISR(), []int32{1, 2}) })
+	waitFor(t, "the high watermark at the log end", func() bool { return leader.HighWatermark() == end })
+}
