@@ -209,8 +209,12 @@ func TestAdminConfigsBroker(t *testing.T) {
 	if oresp, err := cl.Broker(1).Request(ctx, other); err != nil || oresp.(*kmsg.DescribeConfigsResponse).Resources[0].ErrorCode != kerr.InvalidRequest.Code {
 		t.Errorf("describe another broker: %v %+v", err, oresp)
 	}
-	if rr := describeConfigs(t, cl, kmsg.ConfigResourceTypeBroker, ""); rr.ErrorCode != 0 || len(rr.Configs) != 0 {
+	// A new cluster turns on eligible leader replicas, which writes the
+	// static min.insync.replicas as the cluster-wide value (KIP-966).
+	if rr := describeConfigs(t, cl, kmsg.ConfigResourceTypeBroker, ""); rr.ErrorCode != 0 || len(rr.Configs) != 1 {
 		t.Errorf("describe cluster default: %+v", rr)
+	} else {
+		wantConfig(t, rr, "min.insync.replicas", "1", kmsg.ConfigSourceDynamicDefaultBrokerConfig)
 	}
 	if rr := describeConfigs(t, cl, kmsg.ConfigResourceTypeBrokerLogger, "1"); rr.ErrorCode != 0 || len(rr.Configs) != 1 ||
 		rr.Configs[0].Source != kmsg.ConfigSourceDynamicBrokerLoggerConfig {
@@ -236,7 +240,7 @@ func TestAdminConfigsBroker(t *testing.T) {
 	}
 	rr = describeConfigs(t, cl, kmsg.ConfigResourceTypeBroker, "")
 	wantConfig(t, rr, "log.retention.ms", "3600000", kmsg.ConfigSourceDynamicDefaultBrokerConfig)
-	if c, _ := configByName(rr, "log.retention.ms"); len(rr.Configs) != 1 || len(c.ConfigSynonyms) != 1 {
+	if c, _ := configByName(rr, "log.retention.ms"); len(rr.Configs) != 2 || len(c.ConfigSynonyms) != 1 {
 		t.Errorf("cluster default: %+v", rr.Configs)
 	}
 	wantConfig(t, describeConfigs(t, cl, kmsg.ConfigResourceTypeBroker, "1"), "log.retention.ms", "3600000", kmsg.ConfigSourceDynamicDefaultBrokerConfig)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -17,9 +18,10 @@ import (
 // TestBrokerLifecycleSingleNode: a broker registers fenced and is unfenced
 // by its heartbeats before it serves; a clean stop is a controlled
 // shutdown (its leaderships move away: on a single node the partitions are
-// left leaderless with the broker kept in their ISR, then it is fenced);
-// the restarted broker registers with a new epoch, is unfenced, leads its
-// partitions again, and a real client reads what was written before.
+// left leaderless, the broker an eligible leader replica (KIP-966), then
+// it is fenced); the restarted broker registers with a new epoch, showing
+// its clean shutdown, is unfenced, is elected from the ELR, and a real
+// client reads what was written before.
 func TestBrokerLifecycleSingleNode(t *testing.T) {
 	dir := t.TempDir()
 	b := internalBroker(t, dir)
@@ -52,9 +54,11 @@ func TestBrokerLifecycleSingleNode(t *testing.T) {
 		if r == nil || t == nil {
 			return
 		}
+		// KIP-966 (on in a new cluster): the last ISR member leaves
+		// the ISR for the ELR rather than staying in an ISR of one.
 		leaderless := true
 		for _, p := range t.Partitions {
-			if p.Leader != controller.NoLeader || len(p.ISR) != 1 {
+			if p.Leader != controller.NoLeader || len(p.ISR) != 0 || !slices.Equal(p.ELR, []int32{b.cfg.NodeID}) {
 				leaderless = false
 			}
 		}

@@ -60,7 +60,8 @@ func describeELR(t testing.TB, addr, topic string) (elrView, bool) {
 // shows a real client. The eligible follower restarts (cleanly: its
 // clean-shutdown marker names its broker epoch) and is elected leader with
 // every acknowledged record; once the old leader is back in sync acks=all
-// produces go on and a consumer reads the whole log.
+// produces go on and a consumer reads the whole log. Turning the feature
+// off (UpdateFeatures, as kafka-features.sh does) clears the ELR.
 func TestClusterELR(t *testing.T) {
 	// Node 1 is the controller, 2-4 hold the topic, 5 stays up to answer
 	// clients while the topic's brokers are all down.
@@ -69,22 +70,40 @@ func TestClusterELR(t *testing.T) {
 	seed := addrs[4]
 	cl := newClient(t, seed)
 	adm := kadm.NewClient(cl)
-	ctx := ctxFor(t, requestTimeout)
 
 	// ELR is on in a new cluster (Kafka 4.1+ defaults).
-	vs, err := adm.ApiVersions(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	elrLevel := int16(-1)
-	for _, v := range vs {
-		for _, f := range v.Raw().FinalizedFeatures {
-			if f.Name == "eligible.leader.replicas.version" {
-				elrLevel = f.MaxVersionLevel
-			}
+	finalizedELR := func() int16 {
+		t.Helper()
+		vs, err := adm.ApiVersions(ctxFor(t, requestTimeout))
+		if err != nil {
+			t.Fatal(err)
 		}
+		level := int16(-1)
+		for _, v := range vs {
+			if v.Err != nil {
+				continue
+			}
+			supported := false
+			for _, f := range v.Raw().SupportedFeatures {
+				supported = supported || f.Name == "eligible.leader.replicas.version" && f.MinVersion == 0 && f.MaxVersion == 1
+			}
+			if !supported {
+				t.Fatalf("node %d supports %+v", v.NodeID, v.Raw().SupportedFeatures)
+			}
+			node := int16(0) // level 0 is not listed
+			for _, f := range v.Raw().FinalizedFeatures {
+				if f.Name == "eligible.leader.replicas.version" {
+					node = f.MaxVersionLevel
+				}
+			}
+			if level >= 0 && node != level {
+				return -1 // the brokers disagree for now
+			}
+			level = node
+		}
+		return level
 	}
-	if elrLevel != 1 {
+	if elrLevel := finalizedELR(); elrLevel != 1 {
 		t.Fatalf("eligible.leader.replicas.version finalized at %d, want 1", elrLevel)
 	}
 
@@ -136,11 +155,12 @@ func TestClusterELR(t *testing.T) {
 		return v.leader == followers[0] && slices.Equal(v.isr, []int32{followers[0]}) &&
 			slices.Equal(v.elr, []int32{leader}) && len(v.lastKnown) == 0
 	})
-	consumeGenerated(t, seed, topic, n, 1, base)
-
-	// Under min ISR an acks=all produce is refused; the old leader comes
-	// back, catches up and rejoins the ISR, which leaves the ELR empty,
-	// and the produce goes through.
+	// Under min ISR an acks=all produce is refused, and the high
+	// watermark stays where the new leader last heard it as a follower
+	// (strict min ISR): the records past it, all acknowledged, are in its
+	// log but not yet readable. The old leader comes back, catches up and
+	// rejoins the ISR, which leaves the ELR empty; the high watermark moves
+	// past every acknowledged record and produces go through.
 	refused := newClient(t, seed, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RecordRetries(0), kgo.RequestRetries(0))
 	r := kgo.StringRecord("under min ISR")
@@ -152,9 +172,36 @@ func TestClusterELR(t *testing.T) {
 	want("old leader back in sync", func(v elrView) bool {
 		return v.leader == followers[0] && len(v.isr) == 2 && len(v.elr) == 0 && len(v.lastKnown) == 0
 	})
+	consumeGenerated(t, seed, topic, n, 1, base)
 	pcl = newClient(t, seed, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	produceGenerated(t, pcl, topic, n, 2*n, 1, base, nil)
 	consumeGenerated(t, seed, topic, 2*n, 1, base)
+
+	// kafka-features.sh downgrade --feature eligible.leader.replicas.version=0
+	// clears the ELR; upgrading turns it back on.
+	tc.stop(idx(leader))
+	want("old leader stopped again", func(v elrView) bool {
+		return v.leader == followers[0] && slices.Equal(v.elr, []int32{leader})
+	})
+	setELR := func(level int16, upgradeType int8) {
+		t.Helper()
+		uf, err := adm.UpdateFeatures(ctxFor(t, requestTimeout), false,
+			kadm.FeatureUpdate{Feature: "eligible.leader.replicas.version", MaxVersionLevel: level, UpgradeType: upgradeType})
+		if err != nil || uf.Error() != nil {
+			t.Fatalf("eligible.leader.replicas.version=%d: %v %+v", level, err, uf)
+		}
+		var got int16
+		if !poll(requestTimeout, func() bool { got = finalizedELR(); return got == level }) {
+			t.Fatalf("ApiVersions finalizes eligible.leader.replicas.version=%d after setting %d", got, level)
+		}
+	}
+	setELR(0, 2) // a safe downgrade
+	want("ELR turned off", func(v elrView) bool {
+		return v.leader == followers[0] && slices.Equal(v.isr, []int32{followers[0]}) && len(v.elr) == 0
+	})
+	setELR(1, 1)
+	tc.start(idx(leader))
+	want("old leader back again", func(v elrView) bool { return len(v.isr) == 2 && len(v.elr) == 0 })
 }
 
 // createELRTopic creates topic with one partition on brokers 2, 3 and 4
