@@ -478,6 +478,46 @@ func Failover(h *History) (d []time.Duration, unresolved int) {
 	return d, unresolved
 }
 
+// FailoverSplit divides Failover's kills in two: those where nothing else
+// happened before the partition took writes again (the failover of one
+// fault), and those where another fault started in between — with a kill
+// every 10 s the new leader, or the follower needed for
+// min.insync.replicas, is often the next one killed, and the partition
+// waits through a second session timeout and catch-up.
+func FailoverSplit(h *History) (single, overlapped []time.Duration, unresolved int) {
+	for _, f := range h.Faults {
+		if f.Kind != "kill" || f.Partition < 0 {
+			continue
+		}
+		var best time.Duration = -1
+		for _, w := range h.Writes {
+			if w.Topic != f.Topic || w.Partition != f.Partition || !w.Acked() || w.Sent.Before(f.Start) {
+				continue
+			}
+			if dt := w.Done.Sub(f.Start); best < 0 || dt < best {
+				best = dt
+			}
+		}
+		if best < 0 {
+			unresolved++
+			continue
+		}
+		alone := true
+		for _, g := range h.Faults {
+			if g != f && g.Start.After(f.Start) && g.Start.Before(f.Start.Add(best)) {
+				alone = false
+				break
+			}
+		}
+		if alone {
+			single = append(single, best)
+		} else {
+			overlapped = append(overlapped, best)
+		}
+	}
+	return single, overlapped, unresolved
+}
+
 // Percentile returns the p-th percentile (0–100) of d, by nearest rank.
 func Percentile(d []time.Duration, p float64) time.Duration {
 	if len(d) == 0 {

@@ -303,6 +303,26 @@ func TestFailover(t *testing.T) {
 	}
 }
 
+// TestFailoverSplit: a kill followed by another fault before its partition
+// took a write again counts as overlapped, not as a single fault.
+func TestFailoverSplit(t *testing.T) {
+	h := &History{
+		Faults: []Fault{
+			{Kind: "kill", Topic: "t", Partition: 0, Start: t0},
+			{Kind: "kill", Topic: "t", Partition: 1, Start: t0.Add(10 * time.Second)},
+			{Kind: "pause", Topic: "t", Partition: 1, Start: t0.Add(12 * time.Second)}, // before partition 1 recovers
+		},
+		Writes: []Write{
+			{Topic: "t", Partition: 0, Sent: t0.Add(time.Second), Done: t0.Add(9 * time.Second)},
+			{Topic: "t", Partition: 1, Sent: t0.Add(11 * time.Second), Done: t0.Add(30 * time.Second)},
+		},
+	}
+	single, overlapped, unresolved := FailoverSplit(h)
+	if len(single) != 1 || single[0] != 9*time.Second || len(overlapped) != 1 || overlapped[0] != 20*time.Second || unresolved != 0 {
+		t.Fatalf("single %v, overlapped %v, unresolved %d", single, overlapped, unresolved)
+	}
+}
+
 func TestFailedWrites(t *testing.T) {
 	h := &History{
 		Faults: []Fault{{Kind: "restart", Start: t0, End: t0.Add(5 * time.Second)}},

@@ -31,6 +31,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,9 +137,13 @@ func main() {
 	dry := flag.Bool("dry-run", false, "print the fault schedule and exit")
 	histPath := flag.String("history", "", "write the run's history (JSON) here")
 	checkPath := flag.String("check", "", "judge this saved history and exit")
+	failoverOf := flag.Bool("failover", false, "print the failover times pooled over the saved histories named as arguments, and exit")
 	timeout := flag.Duration("timeout", 0, "bound on the whole run (default: the schedule plus 10 minutes)")
 	flag.Parse()
 
+	if *failoverOf {
+		os.Exit(failoverFiles(flag.Args()))
+	}
 	if *checkPath != "" {
 		os.Exit(judgeFile(*checkPath))
 	}
@@ -407,10 +412,34 @@ func judge(h *checker.History) int {
 		fmt.Printf("failover (leader killed → next acks=all write to its partition acknowledged): %d kills, p50 %v, max %v, %d without any later acknowledgement\n",
 			len(d), checker.Percentile(d, 50).Round(time.Millisecond), checker.Percentile(d, 100).Round(time.Millisecond), unresolved)
 	}
+	printFailoverSplit(h)
 	if rep.Anomalies() > 0 {
 		return 1
 	}
 	return 0
+}
+
+// printFailoverSplit prints the failover of kills with no other fault before
+// the partition recovered apart from those with one (checker.FailoverSplit).
+func printFailoverSplit(hs ...*checker.History) {
+	var single, overlapped []time.Duration
+	unresolved := 0
+	for _, h := range hs {
+		s, o, u := checker.FailoverSplit(h)
+		single, overlapped, unresolved = append(single, s...), append(overlapped, o...), unresolved+u
+	}
+	line := func(name string, d []time.Duration) {
+		if len(d) > 0 {
+			fmt.Printf("  %-38s %3d kills, p50 %v, p90 %v, max %v\n", name, len(d), checker.Percentile(d, 50).Round(100*time.Millisecond),
+				checker.Percentile(d, 90).Round(100*time.Millisecond), checker.Percentile(d, 100).Round(100*time.Millisecond))
+		}
+	}
+	line("single fault until recovered:", single)
+	line("another fault before it recovered:", overlapped)
+	line("all:", append(slices.Clone(single), overlapped...))
+	if unresolved > 0 {
+		fmt.Printf("  %d kills without any later acknowledgement\n", unresolved)
+	}
 }
 
 func writeHistory(path string, h *checker.History) error {
@@ -422,15 +451,39 @@ func writeHistory(path string, h *checker.History) error {
 }
 
 func judgeFile(path string) int {
-	b, err := os.ReadFile(path)
+	h, err := readHistory(path)
 	if err != nil {
 		log.Print(err)
 		return 2
 	}
+	return judge(h)
+}
+
+func readHistory(path string) (*checker.History, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
 	var h checker.History
 	if err := json.Unmarshal(b, &h); err != nil {
-		log.Printf("%s: %v", path, err)
-		return 2
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return judge(&h)
+	return &h, nil
+}
+
+// failoverFiles pools the failover of several runs' histories: one run of
+// the kill scenario has about 30 kills.
+func failoverFiles(paths []string) int {
+	var hs []*checker.History
+	for _, p := range paths {
+		h, err := readHistory(p)
+		if err != nil {
+			log.Print(err)
+			return 2
+		}
+		hs = append(hs, h)
+	}
+	fmt.Printf("failover (leader killed → next acks=all write to its partition acknowledged) over %d runs:\n", len(hs))
+	printFailoverSplit(hs...)
+	return 0
 }
