@@ -447,27 +447,29 @@ func TestControllerMutationQuota(t *testing.T) {
 	}
 
 	strict := newClient(t, tb.addr(), kgo.ClientID("mutator"))
-	r := create(strict, "mut-a", 5) // the bucket goes from 4 to -1
+	// The bucket goes from 4 to -8: four seconds to refill, so that a slow
+	// request on a loaded machine still finds it below zero.
+	r := create(strict, "mut-a", 12)
 	if r.Topics[0].ErrorCode != 0 || r.ThrottleMillis != 0 {
 		t.Fatalf("first topic: error %d, throttle %d ms; want created, unthrottled (strict quotas throttle only refusals)",
 			r.Topics[0].ErrorCode, r.ThrottleMillis)
 	}
 	r = create(strict, "mut-b", 1)
-	if r.Topics[0].ErrorCode != kerr.ThrottlingQuotaExceeded.Code || r.ThrottleMillis <= 0 || r.ThrottleMillis > 600 {
-		t.Fatalf("over the quota: error %d, throttle %d ms; want THROTTLING_QUOTA_EXCEEDED after at most 500 ms",
+	if r.Topics[0].ErrorCode != kerr.ThrottlingQuotaExceeded.Code || r.ThrottleMillis <= 0 || r.ThrottleMillis > 4000 {
+		t.Fatalf("over the quota: error %d, throttle %d ms; want THROTTLING_QUOTA_EXCEEDED after at most 4 s",
 			r.Topics[0].ErrorCode, r.ThrottleMillis)
 	}
-	if !poll(10*time.Second, func() bool { return create(strict, "mut-b", 1).Topics[0].ErrorCode == 0 }) {
+	if !poll(20*time.Second, func() bool { return create(strict, "mut-b", 1).Topics[0].ErrorCode == 0 }) {
 		t.Fatal("the topic was still refused once the bucket had refilled")
 	}
 
 	// CreateTopics v5 (Kafka 2.6's) cannot carry the error: permissive.
 	old := newClient(t, tb.addr(), kgo.ClientID("old-mutator"), kgo.MaxVersions(kversion.V2_6_0()))
-	// 4 → -2: one second to refill, less the time the request took (the
-	// throttle counts from when the partitions were recorded).
-	r = create(old, "mut-c", 6)
-	if r.Topics[0].ErrorCode != 0 || r.ThrottleMillis <= 0 || r.ThrottleMillis > 1000 {
-		t.Fatalf("permissive, over the quota: error %d, throttle %d ms; want created and throttled up to 1 s",
+	// 4 → -8: four seconds to refill, less the time the request took
+	// (the throttle counts from when the partitions were recorded).
+	r = create(old, "mut-c", 12)
+	if r.Topics[0].ErrorCode != 0 || r.ThrottleMillis <= 0 || r.ThrottleMillis > 4000 {
+		t.Fatalf("permissive, over the quota: error %d, throttle %d ms; want created and throttled up to 4 s",
 			r.Topics[0].ErrorCode, r.ThrottleMillis)
 	}
 	// Other clients are not limited.
@@ -548,12 +550,12 @@ func TestControllerMutationQuotaForwarded(t *testing.T) {
 		req.Topics = append(req.Topics, rt)
 		return rc.roundTrip(req).(*kmsg.CreateTopicsResponse)
 	}
-	if r := create("fwd-a", 5); r.Topics[0].ErrorCode != 0 { // 4 → -1
+	if r := create("fwd-a", 12); r.Topics[0].ErrorCode != 0 { // 4 → -8: 4 s to refill
 		t.Fatalf("first topic: error %d", r.Topics[0].ErrorCode)
 	}
 	r := create("fwd-b", 1)
-	if r.Topics[0].ErrorCode != kerr.ThrottlingQuotaExceeded.Code || r.ThrottleMillis <= 0 || r.ThrottleMillis > 500 {
-		t.Fatalf("over the quota through a forwarding broker: error %d, throttle %d ms; want THROTTLING_QUOTA_EXCEEDED, up to 500 ms",
+	if r.Topics[0].ErrorCode != kerr.ThrottlingQuotaExceeded.Code || r.ThrottleMillis <= 0 || r.ThrottleMillis > 4000 {
+		t.Fatalf("over the quota through a forwarding broker: error %d, throttle %d ms; want THROTTLING_QUOTA_EXCEEDED, up to 4 s",
 			r.Topics[0].ErrorCode, r.ThrottleMillis)
 	}
 	// The raw connection does not back off by itself: the broker's mute
