@@ -116,18 +116,6 @@ func (st *sampledStat) sum(c Config, nowMs int64) (float64, int64) {
 	return v, n
 }
 
-// idle reports whether every window has expired: the stat then measures
-// nothing and may be dropped.
-func (st *sampledStat) idle(c Config, nowMs int64) bool {
-	expire := int64(c.samples()) * c.windowMs()
-	for _, s := range st.samples {
-		if nowMs-s.lastEvent < expire {
-			return false
-		}
-	}
-	return true
-}
-
 // Rate is Kafka's Rate over a WindowedSum: the sum of the retained
 // windows divided by the span they cover, in units per second.
 type Rate struct{ st sampledStat }
