@@ -33,8 +33,8 @@ type builder struct {
 	next   Image
 	offset uint64 // of the entry being applied
 
-	topicsCopied, brokersCopied, featuresCopied, brokerConfigsCopied bool
-	owned                                                            map[*TopicImage]bool
+	topicsCopied, brokersCopied, featuresCopied, brokerConfigsCopied, aclsCopied bool
+	owned                                                                        map[*TopicImage]bool
 }
 
 func newBuilder(im *Image) *builder {
@@ -94,6 +94,10 @@ func (b *builder) replay(r Record) error {
 		return b.replayScram(r.Name, r.Mechanism, &ScramCredential{Salt: r.Salt, StoredKey: r.StoredKey, ServerKey: r.ServerKey, Iterations: r.Iterations})
 	case *RemoveUserScramCredentialRecord:
 		return b.replayScram(r.Name, r.Mechanism, nil)
+	case *AccessControlEntryRecord:
+		return b.replayACL(r)
+	case *RemoveAccessControlEntryRecord:
+		return b.replayRemoveACL(r)
 	case *FenceBrokerRecord:
 		return b.replayBrokerChange(r.Id, r.Epoch, FencingChangeFence, ControlledShutdownChangeNone)
 	case *UnfenceBrokerRecord:

@@ -33,6 +33,9 @@ type Image struct {
 	// ScramCredentials holds SCRAM credentials by user and mechanism
 	// (UserScramCredentialRecord); see scram.go.
 	ScramCredentials map[string]map[int8]ScramCredential
+	// ACLs holds the ACLs (AccessControlEntryRecord) by id, nil when there
+	// are none; see acls.go.
+	ACLs *ACLImage
 }
 
 // TopicImage is one topic. Partitions[i].Partition == i.
@@ -228,6 +231,7 @@ func (im *Image) Records() []Record {
 	}
 	recs = append(recs, im.quotaRecords()...)
 	recs = append(recs, im.scramRecords()...)
+	recs = append(recs, im.aclRecords()...)
 	if im.NextProducerID > 0 {
 		recs = append(recs, &ProducerIdsRecord{BrokerId: -1, NextProducerId: im.NextProducerID})
 	}

@@ -283,6 +283,10 @@ func newRecord(typ string) Record {
 		return &RemoveUserScramCredentialRecord{}
 	case "ClearElrRecord":
 		return &ClearElrRecord{}
+	case "AccessControlEntryRecord":
+		return &AccessControlEntryRecord{}
+	case "RemoveAccessControlEntryRecord":
+		return &RemoveAccessControlEntryRecord{}
 	}
 	return nil
 }
