@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -387,9 +386,9 @@ var brokerDefs = []brokerDef{
 	ignoredBecause("Go's TLS stack negotiates from ssl.enabled.protocols", str("ssl.protocol", "TLSv1.3", "The SSL protocol used to generate the SSLContext.", func(b *Broker) *string { return &b.SSLProtocol })),
 	list("ssl.cipher.suites", "", "A list of cipher suites. By default all the available cipher suites are supported.", func(b *Broker) *[]string { return &b.SSLCipherSuites }),
 	ignoredBecause("brokers do not verify client host names", str("ssl.endpoint.identification.algorithm", "https", "The endpoint identification algorithm to validate server hostname using server certificate.", func(b *Broker) *string { return &b.SSLEndpointIdentificationAlgorithm })),
-	str("authorizer.class.name", "", "The fully qualified name of a class that implements the Authorizer interface. Riffle has no authorizer yet, so this must stay empty: unset, as in Kafka, every request is allowed and the ACL APIs answer SECURITY_DISABLED. A value is refused rather than ignored, so that no one runs without the ACLs they configured.", func(b *Broker) *string { return &b.AuthorizerClassName }, noAuthorizer),
-	ignoredBecause("there is no authorizer (authorizer.class.name is refused)", str("super.users", "", "A semicolon-separated list of principals (User:name) that are allowed to perform any action.", func(b *Broker) *string { return &b.SuperUsers })),
-	ignoredBecause("there is no authorizer (authorizer.class.name is refused)", boolean("allow.everyone.if.no.acl.found", "false", "When set to true, resources without any ACLs are accessible by everyone.", func(b *Broker) *bool { return &b.AllowEveryoneIfNoACLFound })),
+	str("authorizer.class.name", "", "The fully qualified name of a class that implements the Authorizer interface. Riffle has one authorizer, Kafka's StandardAuthorizer (org.apache.kafka.metadata.authorizer.StandardAuthorizer), which decides by the ACLs in the metadata log; unset, as in Kafka, every request is allowed and the ACL APIs answer SECURITY_DISABLED. Any other class is refused rather than ignored, so that no one runs without the ACLs they configured.", func(b *Broker) *string { return &b.AuthorizerClassName }, standardAuthorizerOnly),
+	str("super.users", "", "A semicolon-separated list of principals (User:name) that are allowed to perform any action; User:* makes every user one.", func(b *Broker) *string { return &b.SuperUsers }, principalList),
+	boolean("allow.everyone.if.no.acl.found", "false", "When set to true, resources without any ACLs are accessible by everyone.", func(b *Broker) *bool { return &b.AllowEveryoneIfNoACLFound }),
 
 	// Riffle's own.
 	str("riffle.admin.listener", "", "host:port of the admin HTTP endpoint (Prometheus /metrics, /healthz, /readyz, pprof). Empty disables it.", func(b *Broker) *string { return &b.AdminListener }, adminAddr),
@@ -397,10 +396,30 @@ var brokerDefs = []brokerDef{
 }
 
 // adminAddr checks riffle.admin.listener: empty, or host:port.
-// noAuthorizer refuses an authorizer until Riffle has one.
-func noAuthorizer(s string) error {
-	if strings.TrimSpace(s) != "" {
-		return errors.New("ACL authorization is not available in this version of Riffle; leave authorizer.class.name unset")
+// StandardAuthorizer is the one authorizer.class.name Riffle serves.
+const StandardAuthorizer = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+// standardAuthorizerOnly refuses any authorizer but Kafka's
+// StandardAuthorizer: an unknown class would otherwise leave the broker
+// open while its operator believes it enforces ACLs.
+func standardAuthorizerOnly(s string) error {
+	if s = strings.TrimSpace(s); s != "" && s != StandardAuthorizer {
+		return fmt.Errorf("only %s is available (leave it unset for no authorizer)", StandardAuthorizer)
+	}
+	return nil
+}
+
+// principalList checks super.users: principals "Type:Name" separated by
+// semicolons.
+func principalList(s string) error {
+	for _, p := range strings.Split(s, ";") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if i := strings.IndexByte(p, ':'); i <= 0 || i == len(p)-1 {
+			return fmt.Errorf("%q is not a principal of the form User:name", p)
+		}
 	}
 	return nil
 }

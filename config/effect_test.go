@@ -128,9 +128,10 @@ var brokerKeyEffects = map[string][2]string{
 	"transaction.partition.verification.enable":                   {"server/txn_requests.go", "TransactionPartitionVerificationEnable"},
 	"producer.id.expiration.ms":                                   {"server/broker.go", "ProducerIDExpirationMs"},
 	"producer.id.expiration.check.interval.ms":                    {"server/background.go", "ProducerIDExpirationCheckIntervalMs"},
-	// Refused at start when set: there is no authorizer yet.
-	"authorizer.class.name": {"config/broker_defs.go", "noAuthorizer),"},
-	"riffle.admin.listener": {"server/metrics.go", "b.cfg.AdminListener"},
+	"authorizer.class.name":                                       {"server/broker.go", "cfg.AuthorizerClassName"},
+	"super.users":                                                 {"server/broker.go", "cfg.SuperUsers"},
+	"allow.everyone.if.no.acl.found":                              {"server/broker.go", "cfg.AllowEveryoneIfNoACLFound"},
+	"riffle.admin.listener":                                       {"server/metrics.go", "b.cfg.AdminListener"},
 }
 
 // brokerKeysViaTopicConfig are the broker properties that take effect as

@@ -37,8 +37,26 @@ import (
 
 	"github.com/riffle-io/riffle/protocol/records"
 	"github.com/riffle-io/riffle/replica"
+	"github.com/riffle-io/riffle/server/authz"
 	"github.com/riffle-io/riffle/storage"
 )
+
+// hasTransactionalRecords reports whether a produced batch is transactional
+// (ProduceRequest.hasTransactionalRecords): the first batch of each
+// partition decides, as a producer writes one kind of batch per request.
+// Magic 0/1 message sets are never transactional.
+func hasTransactionalRecords(req *kmsg.ProduceRequest) bool {
+	const magicAt, attributesAt = 16, 21
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			r := p.Records
+			if len(r) > attributesAt+1 && r[magicAt] == 2 && r[attributesAt+1]&0x10 != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 func init() { register(kmsg.Produce, 0, 13, handleProduce) }
 
@@ -52,6 +70,15 @@ func handleProduce(ctx context.Context, rc *requestContext, kreq kmsg.Request) (
 	now := time.Now()
 
 	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
+	// Authorization (KafkaApis.handleProduceRequest): transactional records
+	// need WRITE on the transactional id, else every partition fails with
+	// TRANSACTIONAL_ID_AUTHORIZATION_FAILED; each topic needs WRITE
+	// (TOPIC_AUTHORIZATION_FAILED, checked before whether it exists).
+	var requestErr error
+	if hasTransactionalRecords(req) && (req.TransactionID == nil || !rc.authorizeTxnID(authz.OpWrite, *req.TransactionID)) {
+		requestErr = kerr.TransactionalIDAuthorizationFailed
+	}
+	canWrite := rc.topicAuthorizer(authz.OpWrite)
 	type waiter struct {
 		p      *replica.Partition
 		next   int64
@@ -79,10 +106,14 @@ func handleProduce(ctx context.Context, rc *requestContext, kreq kmsg.Request) (
 			var err error
 			var p *replica.Partition
 			switch {
+			case requestErr != nil:
+				err = requestErr
 			case !validAcks:
 				err = fmt.Errorf("%w: acks must be -1, 0 or 1, not %d", kerr.InvalidRequiredAcks, req.Acks)
 			case topicErr != nil:
 				err = topicErr
+			case !canWrite.allowed(name):
+				err = kerr.TopicAuthorizationFailed
 			default:
 				p, err = b.replicas.Partition(storage.TopicPartition{Topic: name, Partition: rp.Partition})
 			}

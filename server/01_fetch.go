@@ -52,6 +52,7 @@ import (
 	"github.com/riffle-io/riffle/controller"
 	"github.com/riffle-io/riffle/protocol/records"
 	"github.com/riffle-io/riffle/replica"
+	"github.com/riffle-io/riffle/server/authz"
 	"github.com/riffle-io/riffle/storage"
 )
 
@@ -122,6 +123,14 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 		parts = fctx.partitions
 	}
 
+	// Authorization (KafkaApis.handleFetchRequest): a follower needs
+	// CLUSTER_ACTION on the cluster, a consumer READ on each topic; the
+	// partitions refused answer TOPIC_AUTHORIZATION_FAILED.
+	authorized := rc.topicAuthorizer(authz.OpRead).allowed
+	if replicaID >= 0 {
+		follower := rc.authorizeCluster(authz.OpClusterAction)
+		authorized = func(string) bool { return follower }
+	}
 	// KafkaApis: a consumer under consumer_byte_rate never fetches more
 	// than its quota allows in one span (maxValueInQuotaWindow).
 	var quotaMaxBytes int32
@@ -135,7 +144,7 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 			quotaMaxBytes = max(quotaMaxBytes, 1)
 		}
 	}
-	results := b.readFetch(ctx, req, img, parts, replicaID, rc.header.ClientID, quotaMaxBytes, &rc.waited)
+	results := b.readFetch(ctx, req, img, parts, replicaID, rc.header.ClientID, quotaMaxBytes, &rc.waited, authorized)
 	if replicaID < 0 && rc.throttleFetch(results) {
 		// Over a quota: an empty response that leaves the session as it
 		// was (FetchContext.getThrottledResponse). A sessionless or
@@ -186,7 +195,7 @@ func handleFetch(ctx context.Context, rc *requestContext, kreq kmsg.Request) (km
 // readFetch reads parts, waiting for MinBytes up to MaxWaitMillis, and
 // returns each partition's response.
 func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, img *controller.Image, parts []fetchPartitionParams, replicaID int32,
-	clientID *string, quotaMaxBytes int32, waited *time.Duration) []kmsg.FetchResponseTopicPartition {
+	clientID *string, quotaMaxBytes int32, waited *time.Duration, authorized func(topic string) bool) []kmsg.FetchResponseTopicPartition {
 	out := make([]kmsg.FetchResponseTopicPartition, len(parts))
 	var reads []replica.FetchPartition
 	var readIdx []int // reads[j] answers out[readIdx[j]]
@@ -209,6 +218,10 @@ func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, img *con
 				out[i].ErrorCode = kerr.InconsistentTopicID.Code
 				continue
 			}
+		}
+		if !authorized(p.topic) {
+			out[i].ErrorCode = kerr.TopicAuthorizationFailed.Code
+			continue
 		}
 		readIdx = append(readIdx, i)
 		reads = append(reads, replica.FetchPartition{

@@ -27,9 +27,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/replica"
+	"github.com/riffle-io/riffle/server/authz"
 	"github.com/riffle-io/riffle/storage"
 )
 
@@ -39,12 +41,21 @@ func handleListOffsets(_ context.Context, rc *requestContext, kreq kmsg.Request)
 	req := kreq.(*kmsg.ListOffsetsRequest)
 	b := rc.b
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	// Each topic needs DESCRIBE (TOPIC_AUTHORIZATION_FAILED), as in
+	// KafkaApis.handleListOffsetRequest.
+	canDescribe := rc.topicAuthorizer(authz.OpDescribe)
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
+			if !canDescribe.allowed(rt.Topic) {
+				sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			if req.Version == 0 {
 				offsets, err := b.legacyOffsetsBefore(rt.Topic, rp.Partition, rp.Timestamp, rp.MaxNumOffsets, req.ReplicaID)
 				sp.OldStyleOffsets = offsets

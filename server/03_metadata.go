@@ -12,6 +12,14 @@ package server
 // until the topic appears. Names are validated as Kafka does:
 // INVALID_TOPIC_EXCEPTION for a bad one. v0 asks for all topics with an empty
 // list; v1+ with a null list.
+//
+// Authorization (KafkaApis.handleTopicMetadataRequest): all topics lists
+// only those the principal may DESCRIBE; a named topic without DESCRIBE is
+// TOPIC_AUTHORIZATION_FAILED whether or not it exists (by topic ID: the ID
+// is kept, the name left out), and auto-creation needs CREATE on the
+// cluster or the topic (TOPIC_AUTHORIZATION_FAILED otherwise). Authorized
+// operations (KIP-430) are those of the principal when asked for; the
+// cluster's are 0 without DESCRIBE on it.
 
 import (
 	"context"
@@ -24,17 +32,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.Metadata, 0, 13, handleMetadata) }
 
-// Authorized-operation bitfields (KIP-430) for a broker without ACLs:
-// everything that applies to the resource type.
-const (
-	topicAuthorizedOps   = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
-	clusterAuthorizedOps = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
-	opsNotRequested      = -2147483648
-)
+// opsNotRequested is the authorized-operations value (KIP-430) of a
+// response whose request did not ask for them (the schema's default,
+// Integer.MIN_VALUE).
+const opsNotRequested = -2147483648
 
 func handleMetadata(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.MetadataRequest)
@@ -45,13 +51,24 @@ func handleMetadata(ctx context.Context, rc *requestContext, kreq kmsg.Request) 
 	allowAuto := req.Version < 4 || req.AllowAutoTopicCreation
 	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 
+	canDescribe := rc.topicAuthorizer(authz.OpDescribe)
+	// Topics refused auto-creation for want of CREATE.
+	var createDenied map[string]bool
 	if !allTopics && allowAuto && b.cfg.AutoCreateTopicsEnable {
 		var missing []string
+		clusterCreate := rc.authorizeCluster(authz.OpCreate)
 		for _, t := range req.Topics {
-			if t.Topic == nil {
+			if t.Topic == nil || !canDescribe.allowed(*t.Topic) {
 				continue
 			}
 			if _, ok := img.Topics[*t.Topic]; ok || controller.ValidateTopicName(*t.Topic) != nil {
+				continue
+			}
+			if !clusterCreate && !rc.authorizeTopic(authz.OpCreate, *t.Topic) {
+				if createDenied == nil {
+					createDenied = map[string]bool{}
+				}
+				createDenied[*t.Topic] = true
 				continue
 			}
 			missing = append(missing, *t.Topic)
@@ -62,7 +79,10 @@ func handleMetadata(ctx context.Context, rc *requestContext, kreq kmsg.Request) 
 	resp.ClusterID = &b.clusterID
 	resp.ControllerID = b.controllerIDForClients(img)
 	if req.Version >= 8 && req.Version <= 10 && req.IncludeClusterAuthorizedOperations {
-		resp.AuthorizedOperations = clusterAuthorizedOps
+		resp.AuthorizedOperations = 0
+		if rc.authorizeCluster(authz.OpDescribe) {
+			resp.AuthorizedOperations = rc.authorizedOps(authz.ResourceCluster, authz.ClusterName)
+		}
 	} else {
 		resp.AuthorizedOperations = opsNotRequested
 	}
@@ -86,13 +106,15 @@ func handleMetadata(ctx context.Context, rc *requestContext, kreq kmsg.Request) 
 		resp.Brokers = append(resp.Brokers, mb)
 	}
 
-	topicOps := int32(opsNotRequested)
+	topicOps := func(string) int32 { return opsNotRequested }
 	if req.Version >= 8 && req.IncludeTopicAuthorizedOperations {
-		topicOps = topicAuthorizedOps
+		topicOps = func(name string) int32 { return rc.authorizedOps(authz.ResourceTopic, name) }
 	}
 	if allTopics {
 		for _, name := range img.SortedTopicNames() {
-			resp.Topics = append(resp.Topics, topicMetadata(img.Topics[name], topicOps))
+			if canDescribe.allowed(name) {
+				resp.Topics = append(resp.Topics, topicMetadata(img.Topics[name], topicOps(name)))
+			}
 		}
 		return resp, nil
 	}
@@ -104,17 +126,31 @@ func handleMetadata(ctx context.Context, rc *requestContext, kreq kmsg.Request) 
 		case rt.TopicID != [16]byte{}:
 			t, _ = img.TopicByID(rt.TopicID)
 		}
-		if t != nil {
-			resp.Topics = append(resp.Topics, topicMetadata(t, topicOps))
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.Partitions = []kmsg.MetadataResponseTopicPartition{}
+		switch {
+		case rt.Topic != nil && !canDescribe.allowed(*rt.Topic), rt.Topic != nil && createDenied[*rt.Topic]:
+			// Existence is not disclosed: no topic ID, no partitions.
+			mt.Topic, mt.ErrorCode = rt.Topic, kerr.TopicAuthorizationFailed.Code
+			mt.IsInternal = createDenied[*rt.Topic] && isInternalTopic(*rt.Topic)
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		case rt.Topic == nil && t != nil && !canDescribe.allowed(t.Name):
+			// Topic IDs are not secret; the name is.
+			mt.TopicID, mt.ErrorCode = rt.TopicID, kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		case t != nil:
+			resp.Topics = append(resp.Topics, topicMetadata(t, topicOps(t.Name)))
 			continue
 		}
-		mt := kmsg.NewMetadataResponseTopic()
 		mt.Topic = rt.Topic
 		mt.TopicID = rt.TopicID
-		mt.AuthorizedOperations = topicOps
-		mt.Partitions = []kmsg.MetadataResponseTopicPartition{}
 		if rt.Topic != nil {
 			mt.IsInternal = isInternalTopic(*rt.Topic)
+			mt.AuthorizedOperations = topicOps(*rt.Topic)
+		} else {
+			mt.AuthorizedOperations = topicOps("")
 		}
 		switch {
 		case rt.Topic == nil:

@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.OffsetCommit, 2, 10, handleOffsetCommit) }
@@ -35,6 +36,11 @@ func handleOffsetCommit(ctx context.Context, rc *requestContext, kreq kmsg.Reque
 	valid := *req
 	valid.Topics = nil
 	var pending []commitSlot
+	// Authorization (KafkaApis.handleOffsetCommitRequest): READ on the
+	// group, else every partition is GROUP_AUTHORIZATION_FAILED; READ on
+	// each topic, else its partitions are TOPIC_AUTHORIZATION_FAILED.
+	groupDenied := !rc.authorizeGroup(authz.OpRead, req.Group)
+	canRead := rc.topicAuthorizer(authz.OpRead)
 	for ti, t := range req.Topics {
 		st := kmsg.NewOffsetCommitResponseTopic()
 		st.Topic, st.TopicID = t.Topic, t.TopicID
@@ -59,9 +65,14 @@ func handleOffsetCommit(ctx context.Context, rc *requestContext, kreq kmsg.Reque
 		for pi, p := range t.Partitions {
 			sp := kmsg.NewOffsetCommitResponseTopicPartition()
 			sp.Partition = p.Partition
-			if code := commitTargetCode(topic, ok, missing, p.Partition); code != 0 {
+			switch code := commitTargetCode(topic, ok, missing, p.Partition); {
+			case groupDenied:
+				sp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			case ok && !canRead.allowed(topic.Name), !ok && req.Version < 10 && !canRead.allowed(t.Topic):
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			case code != 0:
 				sp.ErrorCode = code
-			} else {
+			default:
 				fwd.Partitions = append(fwd.Partitions, p)
 				pending = append(pending, commitSlot{ti, pi})
 			}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.FindCoordinator, 0, 6, handleFindCoordinator) }
@@ -24,6 +26,14 @@ func handleFindCoordinator(ctx context.Context, rc *requestContext, kreq kmsg.Re
 	b := rc.b
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	answer := func(key string) (int32, string, int32, *kerr.Error) {
+		// DESCRIBE on the group or transactional id, else no node
+		// (KafkaApis.getCoordinator).
+		switch {
+		case req.CoordinatorType == 0 && !rc.authorizeGroup(authz.OpDescribe, key):
+			return -1, "", -1, kerr.GroupAuthorizationFailed
+		case req.CoordinatorType == 1 && !rc.authorizeTxnID(authz.OpDescribe, key):
+			return -1, "", -1, kerr.TransactionalIDAuthorizationFailed
+		}
 		if req.CoordinatorType == 1 {
 			return b.txn.coordinatorFor(ctx, rc.listener, key)
 		}

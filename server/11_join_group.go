@@ -15,7 +15,10 @@ import (
 	"context"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.JoinGroup, 2, 9, handleJoinGroup) }
@@ -26,6 +29,11 @@ const joinGroupSlack = 30 * time.Second
 
 func handleJoinGroup(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.JoinGroupRequest)
+	if !rc.authorizeGroup(authz.OpRead, req.Group) {
+		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode, resp.Generation, resp.MemberID = kerr.GroupAuthorizationFailed.Code, -1, ""
+		return resp, nil
+	}
 	wait := time.Duration(max(req.RebalanceTimeoutMillis, req.SessionTimeoutMillis))*time.Millisecond + joinGroupSlack
 	// An initial rebalance may be extended by group.initial.rebalance.delay.ms.
 	wait += time.Duration(rc.b.cfg.GroupInitialRebalanceDelayMs) * time.Millisecond

@@ -9,12 +9,20 @@ package server
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.Heartbeat, 0, 4, handleHeartbeat) }
 
 func handleHeartbeat(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.HeartbeatRequest)
+	if !rc.authorizeGroup(authz.OpRead, req.Group) {
+		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return resp, nil
+	}
 	return rc.b.groups.handle(ctx, rc, req.Group, req, immediateWait)
 }

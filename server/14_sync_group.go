@@ -10,12 +10,20 @@ package server
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.SyncGroup, 0, 5, handleSyncGroup) }
 
 func handleSyncGroup(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.SyncGroupRequest)
+	if !rc.authorizeGroup(authz.OpRead, req.Group) {
+		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+		resp.ErrorCode, resp.MemberAssignment = kerr.GroupAuthorizationFailed.Code, []byte{}
+		return resp, nil
+	}
 	return rc.b.groups.handle(ctx, rc, req.Group, req, syncGroupWait)
 }

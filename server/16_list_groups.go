@@ -14,6 +14,8 @@ import (
 	"math"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.ListGroups, 0, 5, handleListGroups) }
@@ -22,6 +24,9 @@ func handleListGroups(_ context.Context, rc *requestContext, kreq kmsg.Request) 
 	req := kreq.(*kmsg.ListGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
 	resp.Groups = []kmsg.ListGroupsResponseGroup{}
+	// DESCRIBE on the cluster lists every group; otherwise only the groups
+	// the principal may DESCRIBE (KafkaApis.handleListGroupsRequest).
+	clusterDescribe := rc.authorizeCluster(authz.OpDescribe)
 	for _, r := range rc.b.groups.stepAll(rc, req) {
 		lr := r.(*kmsg.ListGroupsResponse)
 		if lr.ErrorCode != 0 && resp.ErrorCode == 0 {
@@ -29,6 +34,9 @@ func handleListGroups(_ context.Context, rc *requestContext, kreq kmsg.Request) 
 		}
 		for _, g := range lr.Groups {
 			if !req.IsFlexible() && len(g.Group) > math.MaxInt16 {
+				continue
+			}
+			if !clusterDescribe && !rc.authorizeGroup(authz.OpDescribe, g.Group) {
 				continue
 			}
 			resp.Groups = append(resp.Groups, g)

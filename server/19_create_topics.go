@@ -21,6 +21,7 @@ import (
 
 	"github.com/riffle-io/riffle/config"
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.CreateTopics, 2, 7, handleCreateTopics) }
@@ -42,6 +43,11 @@ func handleCreateTopics(ctx context.Context, rc *requestContext, kreq kmsg.Reque
 	}
 	var specs []controller.TopicSpec
 	var pend []pendingTopic
+	// Authorization (ControllerApis.createTopics): CREATE on the cluster
+	// or on the topic (TOPIC_AUTHORIZATION_FAILED); the configs of a
+	// created topic are returned only with DESCRIBE_CONFIGS on it
+	// (TopicConfigErrorCode TOPIC_AUTHORIZATION_FAILED otherwise).
+	clusterCreate := rc.authorizeCluster(authz.OpCreate)
 	for _, t := range req.Topics {
 		rt := kmsg.NewCreateTopicsResponseTopic()
 		rt.Topic = t.Topic
@@ -55,6 +61,8 @@ func handleCreateTopics(ctx context.Context, rc *requestContext, kreq kmsg.Reque
 		switch {
 		case counts[t.Topic] > 1:
 			err = fmt.Errorf("%w: topic %q appears more than once in the request", kerr.InvalidRequest, t.Topic)
+		case !clusterCreate && !rc.authorizeTopic(authz.OpCreate, t.Topic):
+			err = fmt.Errorf("%w: authorization failed", kerr.TopicAuthorizationFailed)
 		case len(t.ReplicaAssignment) > 0 && (t.NumPartitions != -1 || t.ReplicationFactor != -1):
 			err = fmt.Errorf("%w: both a replica assignment and partitions/replication factor were given", kerr.InvalidRequest)
 		default:
@@ -134,7 +142,11 @@ func handleCreateTopics(ctx context.Context, rc *requestContext, kreq kmsg.Reque
 		rt.TopicID = r.TopicID
 		rt.NumPartitions = r.NumPartitions
 		rt.ReplicationFactor = r.ReplicationFactor
-		rt.Configs = b.createTopicConfigs(pend[i].configs)
+		if rc.authorizeTopic(authz.OpDescribeConfigs, rt.Topic) {
+			rt.Configs = b.createTopicConfigs(pend[i].configs)
+		} else {
+			rt.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+		}
 	}
 	if !req.ValidateOnly {
 		b.waitApplied(ctx, b.ctrl.Image().Offset)

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.DeleteTopics, 1, 6, handleDeleteTopics) }
@@ -75,12 +76,42 @@ func handleDeleteTopics(ctx context.Context, rc *requestContext, kreq kmsg.Reque
 		}
 		return resp, nil
 	}
+	// Authorization (ControllerApis.deleteTopics): DELETE on each topic
+	// (TOPIC_AUTHORIZATION_FAILED); a topic named by ID also needs
+	// DESCRIBE, without which its name is not disclosed. Unknown IDs are
+	// left to the controller (UNKNOWN_TOPIC_ID).
+	img := b.ctrl.Image()
+	allowedRefs, allowedIdx := refs[:0:0], idx[:0:0]
+	for i, ref := range refs {
+		name := ref.Name
+		if ref.Name == "" {
+			t, ok := img.TopicByID(ref.ID)
+			if !ok {
+				allowedRefs, allowedIdx = append(allowedRefs, ref), append(allowedIdx, idx[i])
+				continue
+			}
+			name = t.Name
+			if !rc.authorizeTopic(authz.OpDescribe, name) {
+				resp.Topics[idx[i]].ErrorCode = kerr.TopicAuthorizationFailed.Code
+				continue
+			}
+		}
+		if !rc.authorizeTopic(authz.OpDelete, name) {
+			rt := &resp.Topics[idx[i]]
+			rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			if ref.Name == "" {
+				rt.Topic = &name
+			}
+			continue
+		}
+		allowedRefs, allowedIdx = append(allowedRefs, ref), append(allowedIdx, idx[i])
+	}
+	refs, idx = allowedRefs, allowedIdx
 	// KIP-599: a deleted topic's partitions count against the client's
 	// controller_mutation_rate; from v5 a topic over the quota is not
 	// deleted (THROTTLING_QUOTA_EXCEEDED).
 	mq := rc.mutationQuota(req.Version >= 5)
 	defer rc.finishMutationQuota(mq)
-	img := b.ctrl.Image()
 	permits := make([]float64, len(refs))
 	keptRefs, keptIdx := refs[:0:0], idx[:0:0]
 	for i, ref := range refs {

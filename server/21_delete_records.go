@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/replica"
+	"github.com/riffle-io/riffle/server/authz"
 	"github.com/riffle-io/riffle/storage"
 )
 
@@ -40,6 +41,9 @@ func handleDeleteRecords(ctx context.Context, rc *requestContext, kreq kmsg.Requ
 		ti, pi int
 	}
 	var waits []pending
+	// DELETE on each topic (TOPIC_AUTHORIZATION_FAILED), as
+	// KafkaApis.handleDeleteRecordsRequest.
+	canDelete := rc.topicAuthorizer(authz.OpDelete)
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
@@ -47,6 +51,11 @@ func handleDeleteRecords(ctx context.Context, rc *requestContext, kreq kmsg.Requ
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
+			if !canDelete.allowed(rt.Topic) {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p, low, err := b.deleteRecords(storage.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}, rp.Offset)
 			if err == nil {
 				sp.LowWatermark = low

@@ -14,6 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.InitProducerID, 0, 5, handleInitProducerID) }
@@ -22,7 +24,21 @@ func handleInitProducerID(ctx context.Context, rc *requestContext, kreq kmsg.Req
 	req := kreq.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	if req.TransactionalID != nil && *req.TransactionalID != "" {
+	// Authorization (KafkaApis.handleInitProducerIdRequest): a
+	// transactional producer needs WRITE on its transactional id; an
+	// idempotent one IDEMPOTENT_WRITE on the cluster or WRITE on some topic
+	// (KIP-679).
+	transactional := req.TransactionalID != nil && *req.TransactionalID != ""
+	switch {
+	case transactional && !rc.authorizeTxnID(authz.OpWrite, *req.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp, nil
+	case !transactional && !rc.authorizeCluster(authz.OpIdempotentWrite) &&
+		!rc.authorizeByResourceType(authz.OpWrite, authz.ResourceTopic):
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
+	if transactional {
 		return rc.b.txn.initProducerID(ctx, req), nil
 	}
 	id, err := rc.b.nextProducerID(ctx)

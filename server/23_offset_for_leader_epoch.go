@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle-io/riffle/server/authz"
 	"github.com/riffle-io/riffle/storage"
 )
 
@@ -31,6 +32,11 @@ func handleOffsetForLeaderEpoch(_ context.Context, rc *requestContext, kreq kmsg
 	b := rc.b
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	im := b.ctrl.Image()
+	// CLUSTER_ACTION (a follower) covers every topic; otherwise each needs
+	// DESCRIBE (TOPIC_AUTHORIZATION_FAILED), as
+	// KafkaApis.handleOffsetForLeaderEpochRequest.
+	clusterAction := rc.authorizeCluster(authz.OpClusterAction)
+	canDescribe := rc.topicAuthorizer(authz.OpDescribe)
 	for _, t := range req.Topics {
 		rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		rt.Topic = t.Topic
@@ -42,7 +48,9 @@ func handleOffsetForLeaderEpoch(_ context.Context, rc *requestContext, kreq kmsg
 				current = p.CurrentLeaderEpoch
 			}
 			var err error
-			if _, ok := lookupPartition(im, t.Topic, p.Partition); !ok {
+			if !clusterAction && !canDescribe.allowed(t.Topic) {
+				err = kerr.TopicAuthorizationFailed
+			} else if _, ok := lookupPartition(im, t.Topic, p.Partition); !ok {
 				err = fmt.Errorf("%w: %s-%d does not exist", kerr.UnknownTopicOrPartition, t.Topic, p.Partition)
 			} else if part, perr := b.replicas.Partition(storage.TopicPartition{Topic: t.Topic, Partition: p.Partition}); perr != nil {
 				err = fmt.Errorf("%w: %s-%d is not hosted here", kerr.NotLeaderForPartition, t.Topic, p.Partition)

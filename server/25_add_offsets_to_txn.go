@@ -10,15 +10,29 @@ import (
 	"context"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/coordinator"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.AddOffsetsToTxn, 0, 4, handleAddOffsetsToTxn) }
 
 func handleAddOffsetsToTxn(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.AddOffsetsToTxnRequest)
+	// WRITE on the transactional id, READ on the group
+	// (KafkaApis.handleAddOffsetsToTxnRequest).
+	switch {
+	case !rc.authorizeTxnID(authz.OpWrite, req.TransactionalID):
+		resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp, nil
+	case !rc.authorizeGroup(authz.OpRead, req.Group):
+		resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return resp, nil
+	}
 	// The group's partition must exist to be added.
 	if err := rc.b.groups.ensureOffsetsTopic(ctx); err != nil {
 		rc.b.logger.Warn("creating __consumer_offsets for AddOffsetsToTxn", "err", err)

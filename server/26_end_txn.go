@@ -15,15 +15,22 @@ import (
 	"context"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/coordinator"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.EndTxn, 0, 5, handleEndTxn) }
 
 func handleEndTxn(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.EndTxnRequest)
+	if !rc.authorizeTxnID(authz.OpWrite, req.TransactionalID) {
+		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = kerr.TransactionalIDAuthorizationFailed.Code, -1, -1
+		return resp, nil
+	}
 	// A new producer id is needed only when a version 2 end exhausts the
 	// epoch, so it is allocated on demand.
 	freshID := func() int64 {

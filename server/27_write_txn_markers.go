@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle-io/riffle/server/authz"
 	"github.com/riffle-io/riffle/storage"
 )
 
@@ -32,6 +33,9 @@ func init() { register(kmsg.WriteTxnMarkers, 0, 2, handleWriteTxnMarkers) }
 func handleWriteTxnMarkers(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.WriteTxnMarkersRequest)
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	// Only brokers write markers: CLUSTER_ACTION on the cluster, else
+	// every partition is CLUSTER_AUTHORIZATION_FAILED.
+	clusterAction := rc.authorizeCluster(authz.OpClusterAction)
 	for _, m := range req.Markers {
 		rm := kmsg.NewWriteTxnMarkersResponseMarker()
 		rm.ProducerID = m.ProducerID
@@ -43,7 +47,10 @@ func handleWriteTxnMarkers(ctx context.Context, rc *requestContext, kreq kmsg.Re
 				rp.Partition = p
 				mk := txnMarker{pid: m.ProducerID, epoch: m.ProducerEpoch, coordinatorEpoch: m.CoordinatorEpoch,
 					commit: m.Committed, transactionVersion: m.TransactionVersion}
-				err := rc.b.writeLocalTxnMarker(ctx, t.Topic, p, mk)
+				err := error(kerr.ClusterAuthorizationFailed)
+				if clusterAction {
+					err = rc.b.writeLocalTxnMarker(ctx, t.Topic, p, mk)
+				}
 				rp.ErrorCode = errCode(err)
 				rt.Partitions = append(rt.Partitions, rp)
 			}

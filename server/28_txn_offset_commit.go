@@ -32,6 +32,7 @@ import (
 	"github.com/riffle-io/riffle/coordinator"
 	"github.com/riffle-io/riffle/protocol/records"
 	"github.com/riffle-io/riffle/replica"
+	"github.com/riffle-io/riffle/server/authz"
 	"github.com/riffle-io/riffle/storage"
 )
 
@@ -44,6 +45,17 @@ func handleTxnOffsetCommit(ctx context.Context, rc *requestContext, kreq kmsg.Re
 	valid := *req
 	valid.Topics = nil
 	var pending []commitSlot
+	// Authorization (KafkaApis.handleTxnOffsetCommitRequest): WRITE on the
+	// transactional id, then READ on the group, fail every partition; READ
+	// on each topic fails its partitions (TOPIC_AUTHORIZATION_FAILED).
+	var requestCode int16
+	switch {
+	case !rc.authorizeTxnID(authz.OpWrite, req.TransactionalID):
+		requestCode = kerr.TransactionalIDAuthorizationFailed.Code
+	case !rc.authorizeGroup(authz.OpRead, req.Group):
+		requestCode = kerr.GroupAuthorizationFailed.Code
+	}
+	canRead := rc.topicAuthorizer(authz.OpRead)
 	for ti, t := range req.Topics {
 		st := kmsg.NewTxnOffsetCommitResponseTopic()
 		st.Topic = t.Topic
@@ -53,9 +65,14 @@ func handleTxnOffsetCommit(ctx context.Context, rc *requestContext, kreq kmsg.Re
 		for pi, p := range t.Partitions {
 			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			sp.Partition = p.Partition
-			if code := commitTargetCode(topic, ok, kerr.UnknownTopicOrPartition.Code, p.Partition); code != 0 {
+			switch code := commitTargetCode(topic, ok, kerr.UnknownTopicOrPartition.Code, p.Partition); {
+			case requestCode != 0:
+				sp.ErrorCode = requestCode
+			case !canRead.allowed(t.Topic):
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			case code != 0:
 				sp.ErrorCode = code
-			} else {
+			default:
 				fwd.Partitions = append(fwd.Partitions, p)
 				pending = append(pending, commitSlot{ti, pi})
 			}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/riffle-io/riffle/config"
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.DescribeConfigs, 1, 4, handleDescribeConfigs) }
@@ -38,6 +39,13 @@ func handleDescribeConfigs(_ context.Context, rc *requestContext, kreq kmsg.Requ
 		rr := kmsg.NewDescribeConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
 		rr.Configs = []kmsg.DescribeConfigsResponseResourceConfig{}
+		// DESCRIBE_CONFIGS on the cluster for brokers, on the topic or
+		// group itself (KafkaApis.handleDescribeConfigsRequest).
+		if denied := rc.configResourceDenied(authz.OpDescribeConfigs, r.ResourceType, r.ResourceName); denied != nil {
+			rr.ErrorCode, rr.ErrorMessage = denied.Code, kmsg.StringPtr(denied.Message)
+			resp.Resources = append(resp.Resources, rr)
+			continue
+		}
 		entries, err := b.describeResource(im, r.ResourceType, r.ResourceName)
 		if err != nil {
 			rr.ErrorCode, rr.ErrorMessage = errCode(err), errMsg(err)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.AlterConfigs, 0, 2, handleAlterConfigs) }
@@ -23,7 +25,7 @@ func init() { register(kmsg.AlterConfigs, 0, 2, handleAlterConfigs) }
 func handleAlterConfigs(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-	resp.Resources = alterConfigResources(ctx, req.Resources,
+	resp.Resources = alterConfigResources(ctx, rc, req.Resources,
 		func(r kmsg.AlterConfigsRequestResource) configResource {
 			return configResource{typ: r.ResourceType, name: r.ResourceName}
 		},
@@ -38,7 +40,10 @@ func handleAlterConfigs(ctx context.Context, rc *requestContext, kreq kmsg.Reque
 // with its own error, and a resource named twice is INVALID_REQUEST and left
 // alone. resource names a request resource. The two APIs' response resources
 // have the same fields, so IncrementalAlterConfigs converts these.
-func alterConfigResources[R any](ctx context.Context, rs []R, resource func(R) configResource, alter func(context.Context, configResource, R) error) []kmsg.AlterConfigsResponseResource {
+//
+// Each resource needs ALTER_CONFIGS: on the cluster for brokers, on the
+// topic or group itself (configResourceDenied).
+func alterConfigResources[R any](ctx context.Context, rc *requestContext, rs []R, resource func(R) configResource, alter func(context.Context, configResource, R) error) []kmsg.AlterConfigsResponseResource {
 	ctx, cancel := adminContext(ctx, 0)
 	defer cancel()
 	crs := make([]configResource, len(rs))
@@ -53,6 +58,8 @@ func alterConfigResources[R any](ctx context.Context, rs []R, resource func(R) c
 		var err error
 		if dup[cr] {
 			err = fmt.Errorf("%w: resource %v %q appears more than once in the request", kerr.InvalidRequest, cr.typ, cr.name)
+		} else if denied := rc.configResourceDenied(authz.OpAlterConfigs, cr.typ, cr.name); denied != nil {
+			err = denied
 		} else {
 			err = alter(ctx, cr, rs[i])
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle-io/riffle/server/authz"
 	"github.com/riffle-io/riffle/storage"
 )
 
@@ -29,6 +30,23 @@ func handleAlterReplicaLogDirs(_ context.Context, rc *requestContext, kreq kmsg.
 	req := kreq.(*kmsg.AlterReplicaLogDirsRequest)
 	b := rc.b
 	resp := req.ResponseKind().(*kmsg.AlterReplicaLogDirsResponse)
+	// ALTER on the cluster, else every partition is
+	// CLUSTER_AUTHORIZATION_FAILED (KafkaApis.handleAlterReplicaLogDirsRequest).
+	if !rc.authorizeCluster(authz.OpAlter) {
+		for _, d := range req.Dirs {
+			for _, t := range d.Topics {
+				rt := kmsg.NewAlterReplicaLogDirsResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewAlterReplicaLogDirsResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = p, kerr.ClusterAuthorizationFailed.Code
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+		}
+		return resp, nil
+	}
 
 	dirs := map[string]bool{}
 	for _, d := range b.logs.Dirs() {

@@ -18,8 +18,10 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle-io/riffle/server/authz"
 	"github.com/riffle-io/riffle/storage"
 )
 
@@ -29,6 +31,12 @@ func handleDescribeLogDirs(_ context.Context, rc *requestContext, kreq kmsg.Requ
 	req := kreq.(*kmsg.DescribeLogDirsRequest)
 	b := rc.b
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	// DESCRIBE on the cluster (KafkaApis.handleDescribeLogDirsRequest).
+	if !rc.authorizeCluster(authz.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		resp.Dirs = []kmsg.DescribeLogDirsResponseDir{}
+		return resp, nil
+	}
 
 	want := func(storage.TopicPartition) bool { return true }
 	if req.Topics != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.CreatePartitions, 0, 3, handleCreatePartitions) }
@@ -60,6 +61,9 @@ func handleCreatePartitions(ctx context.Context, rc *requestContext, kreq kmsg.R
 			err = controller.ErrBatchTooLarge
 		} else if counts[t.Topic] > 1 {
 			err = fmt.Errorf("%w: duplicate topic in request: %s", kerr.InvalidRequest, t.Topic)
+		} else if !rc.authorizeTopic(authz.OpAlter, t.Topic) {
+			// ALTER on the topic (ControllerApis.createPartitions).
+			err = fmt.Errorf("%w: the topic authorization is failed", kerr.TopicAuthorizationFailed)
 		} else {
 			var assignment [][]int32
 			if t.Assignment != nil {

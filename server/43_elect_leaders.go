@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.ElectLeaders, 0, 2, handleElectLeaders) }
@@ -29,6 +30,22 @@ func handleElectLeaders(ctx context.Context, rc *requestContext, kreq kmsg.Reque
 	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
 	defer cancel()
 	resp.Topics = []kmsg.ElectLeadersResponseTopic{}
+	// ALTER on the cluster (ControllerApis.handleElectLeaders): the whole
+	// request and each partition named fail.
+	if !rc.authorizeCluster(authz.OpAlter) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		for _, t := range req.Topics {
+			rt := kmsg.NewElectLeadersResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewElectLeadersResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p, kerr.ClusterAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil
+	}
 	electionType := controller.ElectionPreferred
 	if req.Version >= 1 {
 		electionType = req.ElectionType

@@ -28,7 +28,7 @@ func init() { register(kmsg.IncrementalAlterConfigs, 0, 1, handleIncrementalAlte
 func handleIncrementalAlterConfigs(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	rrs := alterConfigResources(ctx, req.Resources,
+	rrs := alterConfigResources(ctx, rc, req.Resources,
 		func(r kmsg.IncrementalAlterConfigsRequestResource) configResource {
 			return configResource{typ: r.ResourceType, name: r.ResourceName}
 		},

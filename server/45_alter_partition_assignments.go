@@ -19,9 +19,11 @@ package server
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.AlterPartitionAssignments, 0, 1, handleAlterPartitionAssignments) }
@@ -34,6 +36,22 @@ func handleAlterPartitionAssignments(ctx context.Context, rc *requestContext, kr
 	defer cancel()
 	resp.AllowReplicationFactorChange = req.AllowReplicationFactorChange
 	resp.Topics = []kmsg.AlterPartitionAssignmentsResponseTopic{}
+	// ALTER on the cluster (ControllerApis.handleAlterPartitionReassignments).
+	if !rc.authorizeCluster(authz.OpAlter) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		for _, t := range req.Topics {
+			rt := kmsg.NewAlterPartitionAssignmentsResponseTopic()
+			rt.Topic = t.Topic
+			rt.Partitions = []kmsg.AlterPartitionAssignmentsResponseTopicPartition{}
+			for _, p := range t.Partitions {
+				rp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, kerr.ClusterAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil
+	}
 	allowRF := req.Version < 1 || req.AllowReplicationFactorChange
 	var rs []controller.Reassignment
 	for _, t := range req.Topics {

@@ -10,7 +10,10 @@ package server
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.ListPartitionReassignments, 0, 0, handleListPartitionReassignments) }
@@ -19,6 +22,11 @@ func handleListPartitionReassignments(_ context.Context, rc *requestContext, kre
 	req := kreq.(*kmsg.ListPartitionReassignmentsRequest)
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
 	resp.Topics = []kmsg.ListPartitionReassignmentsResponseTopic{}
+	// DESCRIBE on the cluster (ControllerApis.handleListPartitionReassignments).
+	if !rc.authorizeCluster(authz.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	im := rc.b.ctrl.Image()
 	type ask struct {
 		topic string

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.DescribeClientQuotas, 0, 1, handleDescribeClientQuotas) }
@@ -40,6 +41,10 @@ func handleDescribeClientQuotas(_ context.Context, rc *requestContext, kreq kmsg
 		resp.ErrorCode, resp.ErrorMessage = errCode(err), errMsg(err)
 		resp.Entries = nil // Kafka's error response carries no entries
 		return resp, nil
+	}
+	// DESCRIBE_CONFIGS on the cluster (KafkaApis.handleDescribeClientQuotasRequest).
+	if !rc.authorizeCluster(authz.OpDescribeConfigs) {
+		return fail(kerr.ClusterAuthorizationFailed)
 	}
 	for _, c := range req.Components {
 		typ := c.EntityType

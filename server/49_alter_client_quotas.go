@@ -13,9 +13,11 @@ package server
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.AlterClientQuotas, 0, 1, handleAlterClientQuotas) }
@@ -38,7 +40,14 @@ func handleAlterClientQuotas(ctx context.Context, rc *requestContext, kreq kmsg.
 		alts = append(alts, a)
 	}
 	var errs []error
-	if len(alts) > 0 {
+	// ALTER_CONFIGS on the cluster, else every entry fails
+	// (ControllerApis.handleAlterClientQuotas).
+	if !rc.authorizeCluster(authz.OpAlterConfigs) {
+		errs = make([]error, len(alts))
+		for i := range errs {
+			errs[i] = kerr.ClusterAuthorizationFailed
+		}
+	} else if len(alts) > 0 {
 		errs = b.ctrl.AlterClientQuotas(ctx, alts, req.ValidateOnly)
 	}
 	for i, e := range req.Entries {

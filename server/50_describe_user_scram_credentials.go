@@ -16,6 +16,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.DescribeUserSCRAMCredentials, 0, 0, handleDescribeUserSCRAMCredentials) }
@@ -24,6 +26,11 @@ func handleDescribeUserSCRAMCredentials(_ context.Context, rc *requestContext, k
 	req := kreq.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
 	resp.Results = []kmsg.DescribeUserSCRAMCredentialsResponseResult{}
+	// DESCRIBE on the cluster (KafkaApis.handleDescribeUserScramCredentialsRequest).
+	if !rc.authorizeCluster(authz.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	creds := rc.b.ctrl.Image().ScramCredentials
 	describe := func(name string) kmsg.DescribeUserSCRAMCredentialsResponseResult {
 		r := kmsg.NewDescribeUserSCRAMCredentialsResponseResult()

@@ -22,6 +22,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.DescribeQuorum, 0, 2, handleDescribeQuorum) }
@@ -46,6 +48,11 @@ func handleDescribeQuorum(ctx context.Context, rc *requestContext, kreq kmsg.Req
 			resp.Topics = append(resp.Topics, rt)
 		}
 		return resp
+	}
+	// DESCRIBE on the cluster (ControllerApis.handleDescribeQuorum).
+	if !rc.authorizeCluster(authz.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
 	}
 	if len(req.Topics) != 1 || req.Topics[0].Topic != metadataTopic ||
 		len(req.Topics[0].Partitions) != 1 || req.Topics[0].Partitions[0].Partition != 0 {

@@ -16,12 +16,20 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { registerController(kmsg.AlterPartition, 2, 3, handleAlterPartition) }
 
 func handleAlterPartition(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.AlterPartitionRequest)
+	// Only brokers send it: CLUSTER_ACTION on the cluster (ControllerApis).
+	if !rc.authorizeCluster(authz.OpClusterAction) {
+		resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	resp, err := rc.b.ctrl.AlterPartition(ctx, req)
 	if err != nil {
 		resp = req.ResponseKind().(*kmsg.AlterPartitionResponse)

@@ -23,9 +23,11 @@ import (
 	"context"
 	"sort"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.UpdateFeatures, 0, 2, handleUpdateFeatures) }
@@ -68,7 +70,14 @@ func handleUpdateFeatures(ctx context.Context, rc *requestContext, kreq kmsg.Req
 		}
 		updates = append(updates, controller.FeatureUpdate{Name: u.Feature, Level: u.MaxVersionLevel, Downgrade: down})
 	}
-	errs, err := b.ctrl.UpdateFeatures(ctx, updates, supportedFeatures, req.ValidateOnly)
+	var errs map[string]error
+	var err error
+	// ALTER on the cluster (ControllerApis.handleUpdateFeatures).
+	if rc.authorizeCluster(authz.OpAlter) {
+		errs, err = b.ctrl.UpdateFeatures(ctx, updates, supportedFeatures, req.ValidateOnly)
+	} else {
+		err = kerr.ClusterAuthorizationFailed
+	}
 	if err == nil && len(errs) > 0 {
 		names := make([]string, 0, len(errs))
 		for n := range errs {

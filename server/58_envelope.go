@@ -11,13 +11,21 @@ package server
 // level, so the broker sends the Envelope to the new one. Only the APIs a
 // broker forwards are accepted (INVALID_REQUEST otherwise, as Kafka refuses
 // an Envelope around a non-forwardable request).
+//
+// Only brokers send Envelopes: the sender needs CLUSTER_ACTION on the
+// cluster (CLUSTER_AUTHORIZATION_FAILED otherwise), as Kafka's
+// ControllerApis requires. The inner request is authorized as the client
+// the Envelope names (RequestPrincipal, ClientHostAddress); a principal
+// that does not decode is PRINCIPAL_DESERIALIZATION_FAILURE.
 
 import (
 	"context"
+	"net"
 	"time"
 
 	"github.com/riffle-io/riffle/protocol"
 	"github.com/riffle-io/riffle/server/auth"
+	"github.com/riffle-io/riffle/server/authz"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -28,6 +36,10 @@ func handleEnvelope(ctx context.Context, rc *requestContext, kreq kmsg.Request) 
 	req := kreq.(*kmsg.EnvelopeRequest)
 	b := rc.b
 	resp := req.ResponseKind().(*kmsg.EnvelopeResponse)
+	if !rc.authorizeCluster(authz.OpClusterAction) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	if !b.ctrl.IsActive() {
 		resp.ErrorCode = kerr.NotController.Code
 		return resp, nil
@@ -57,6 +69,9 @@ func handleEnvelope(ctx context.Context, rc *requestContext, kreq kmsg.Request) 
 			return resp, nil
 		}
 		irc.envelopePrincipal = &auth.Principal{Type: pd.Type, Name: pd.Name}
+	}
+	if ip := net.IP(req.ClientHostAddress); len(ip) == net.IPv4len || len(ip) == net.IPv6len {
+		irc.envelopeHost = ip.String()
 	}
 	irc.started = time.Now()
 	iresp, err := entry.handle(ctx, irc, inner)

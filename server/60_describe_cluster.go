@@ -17,6 +17,7 @@ import (
 	"fmt"
 
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/authz"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -50,7 +51,7 @@ func handleDescribeCluster(_ context.Context, rc *requestContext, kreq kmsg.Requ
 	resp.ClusterID = b.clusterID
 	resp.ControllerID = b.controllerIDForClients(im)
 	if req.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = clusterAuthorizedOps
+		resp.ClusterAuthorizedOperations = clusterAuthorizedOpsFor(rc)
 	}
 	for _, id := range sortedBrokerIDs(im) {
 		br := im.Brokers[id]
@@ -103,7 +104,7 @@ func handleDescribeClusterOfControllers(_ context.Context, rc *requestContext, k
 		resp.ControllerID = id
 	}
 	if req.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = clusterAuthorizedOps
+		resp.ClusterAuthorizedOperations = clusterAuthorizedOpsFor(rc)
 	}
 	for _, v := range b.ctrl.Controllers() {
 		if v.Port <= 0 || v.Port > 65535 {
@@ -114,4 +115,14 @@ func handleDescribeClusterOfControllers(_ context.Context, rc *requestContext, k
 		resp.Brokers = append(resp.Brokers, db)
 	}
 	return resp, nil
+}
+
+// clusterAuthorizedOpsFor is the cluster's authorized operations as
+// AuthHelper.computeDescribeClusterResponse gives them: 0 without DESCRIBE
+// on the cluster.
+func clusterAuthorizedOpsFor(rc *requestContext) int32 {
+	if !rc.authorizeCluster(authz.OpDescribe) {
+		return 0
+	}
+	return rc.authorizedOps(authz.ResourceCluster, authz.ClusterName)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/authz"
 	"github.com/riffle-io/riffle/storage"
 )
 
@@ -28,6 +29,8 @@ func handleDescribeProducers(_ context.Context, rc *requestContext, kreq kmsg.Re
 	b := rc.b
 	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
 	im := b.ctrl.Image()
+	// READ on each topic (KafkaApis.handleDescribeProducersRequest).
+	canRead := rc.topicAuthorizer(authz.OpRead)
 	for _, t := range req.Topics {
 		rt := kmsg.NewDescribeProducersResponseTopic()
 		rt.Topic = t.Topic
@@ -38,6 +41,8 @@ func handleDescribeProducers(_ context.Context, rc *requestContext, kreq kmsg.Re
 			var err error
 			part, ok := lookupPartition(im, t.Topic, p)
 			switch {
+			case !canRead.allowed(t.Topic):
+				err = kerr.TopicAuthorizationFailed
 			case !ok:
 				err = fmt.Errorf("%w: %s-%d does not exist", kerr.UnknownTopicOrPartition, t.Topic, p)
 			case part.Leader != b.cfg.NodeID:

@@ -14,12 +14,21 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { registerController(kmsg.BrokerRegistration, 0, 4, handleBrokerRegistration) }
 
 func handleBrokerRegistration(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.BrokerRegistrationRequest)
+	// Only brokers send it: CLUSTER_ACTION on the cluster (ControllerApis).
+	if !rc.authorizeCluster(authz.OpClusterAction) {
+		resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
+		resp.BrokerEpoch = -1
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	resp, err := rc.b.ctrl.RegisterBroker(ctx, req)
 	if err != nil {
 		resp = req.ResponseKind().(*kmsg.BrokerRegistrationResponse)

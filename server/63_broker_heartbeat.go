@@ -16,12 +16,21 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { registerController(kmsg.BrokerHeartbeat, 0, 1, handleBrokerHeartbeat) }
 
 func handleBrokerHeartbeat(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.BrokerHeartbeatRequest)
+	// Only brokers send it: CLUSTER_ACTION on the cluster (ControllerApis).
+	if !rc.authorizeCluster(authz.OpClusterAction) {
+		resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
+		resp.IsFenced = true
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	resp, err := rc.b.ctrl.BrokerHeartbeat(ctx, req)
 	if err != nil {
 		resp = req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)

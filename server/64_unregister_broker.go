@@ -15,12 +15,20 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.UnregisterBroker, 0, 0, handleUnregisterBroker) }
 
 func handleUnregisterBroker(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.UnregisterBrokerRequest)
+	// ALTER on the cluster (ControllerApis.handleUnregisterBroker).
+	if !rc.authorizeCluster(authz.OpAlter) {
+		resp := req.ResponseKind().(*kmsg.UnregisterBrokerResponse)
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	resp, err := rc.b.ctrl.UnregisterBroker(ctx, req)
 	if err != nil {
 		resp = req.ResponseKind().(*kmsg.UnregisterBrokerResponse)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.ListTransactions, 0, 2, handleListTransactions) }
@@ -38,7 +40,13 @@ func handleListTransactions(ctx context.Context, rc *requestContext, kreq kmsg.R
 				resp.UnknownStateFilters = lr.UnknownStateFilters
 				first = false
 			}
-			resp.TransactionStates = append(resp.TransactionStates, lr.TransactionStates...)
+			// Only transactional ids the principal may DESCRIBE
+			// (KafkaApis.handleListTransactionsRequest).
+			for _, ts := range lr.TransactionStates {
+				if rc.authorizeTxnID(authz.OpDescribe, ts.TransactionalID) {
+					resp.TransactionStates = append(resp.TransactionStates, ts)
+				}
+			}
 		}
 	}
 	if first {

@@ -13,12 +13,20 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { registerController(kmsg.AllocateProducerIDs, 0, 0, handleAllocateProducerIDs) }
 
 func handleAllocateProducerIDs(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.AllocateProducerIDsRequest)
+	// Only brokers send it: CLUSTER_ACTION on the cluster (ControllerApis).
+	if !rc.authorizeCluster(authz.OpClusterAction) {
+		resp := req.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	resp, err := rc.b.ctrl.AllocateProducerIDsReq(ctx, req)
 	if err != nil {
 		resp = req.ResponseKind().(*kmsg.AllocateProducerIDsResponse)

@@ -13,12 +13,30 @@ package server
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.ConsumerGroupHeartbeat, 0, 1, handleConsumerGroupHeartbeat) }
 
 func handleConsumerGroupHeartbeat(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
+	// READ on the group; DESCRIBE on every subscribed topic named
+	// (KafkaApis.handleConsumerGroupHeartbeat).
+	fail := func(code int16) (kmsg.Response, error) {
+		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+		resp.ErrorCode = code
+		return resp, nil
+	}
+	if !rc.authorizeGroup(authz.OpRead, req.Group) {
+		return fail(kerr.GroupAuthorizationFailed.Code)
+	}
+	for _, t := range req.SubscribedTopicNames {
+		if !rc.authorizeTopic(authz.OpDescribe, t) {
+			return fail(kerr.TopicAuthorizationFailed.Code)
+		}
+	}
 	return rc.b.groups.handle(ctx, rc, req.Group, req, immediateWait)
 }

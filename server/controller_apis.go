@@ -51,6 +51,9 @@ var controllerSharedAPIs = []kmsg.Key{
 	kmsg.UpdateFeatures,
 	kmsg.UnregisterBroker,
 	kmsg.AlterUserSCRAMCredentials,
+	kmsg.DescribeACLs,
+	kmsg.CreateACLs,
+	kmsg.DeleteACLs,
 }
 
 // controllerAPI returns the controller listener's entry for key.

@@ -101,3 +101,7 @@ func IsActiveController(b *Broker) bool { return b.ctrl.IsActive() }
 func (b *Broker) SASLAuthentications() (auths, reauths int64) {
 	return b.saslAuthentications.Load(), b.saslReauthentications.Load()
 }
+
+// PrincipalsFromClientIDs makes requests whose client id is
+// "principal:User:alice" act as User:alice, standing in for authentication.
+func (b *Broker) PrincipalsFromClientIDs() { b.testPrincipals.Store(true) }

@@ -40,6 +40,8 @@ var forwardedAPIs = map[int16]bool{
 	int16(kmsg.DescribeQuorum):            true,
 	int16(kmsg.UnregisterBroker):          true,
 	int16(kmsg.AlterUserSCRAMCredentials): true,
+	int16(kmsg.CreateACLs):                true,
+	int16(kmsg.DeleteACLs):                true,
 }
 
 // forwardTimeout bounds a forwarded request when the client gave no
@@ -84,8 +86,8 @@ func (b *Broker) forward(ctx context.Context, rc *requestContext, data []byte, r
 	p := rc.principal()
 	principal := kmsg.DefaultPrincipalData{Type: p.Type, Name: p.Name}
 	env.RequestPrincipal = principal.AppendTo(nil)
-	if rc.conn != nil && rc.conn.nc != nil {
-		if ip := net.ParseIP(remoteIP(rc.conn.nc)); ip != nil {
+	if host := rc.clientHost(); host != "" {
+		if ip := net.ParseIP(host); ip != nil {
 			if v4 := ip.To4(); v4 != nil {
 				ip = v4
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/coordinator"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 // immediateWait bounds requests the coordinator answers in the same step
@@ -22,12 +23,22 @@ const immediateWait = 30 * time.Second
 // the entries of the answers are gathered in request order. groups and
 // entries reach the Groups fields of the request and of its response, which
 // Go generics cannot name.
-func perGroup[T any, Q requestPtr[T], R kmsg.Response, G any](ctx context.Context, rc *requestContext, req Q, groups func(Q) *[]string, entries func(R) *[]G) (kmsg.Response, error) {
+//
+// Each group needs op (GROUP_AUTHORIZATION_FAILED otherwise): the groups
+// refused are answered with denied(group), after the others, as Kafka's
+// handlers answer them.
+func perGroup[T any, Q requestPtr[T], R kmsg.Response, G any](ctx context.Context, rc *requestContext, req Q, op authz.Operation, groups func(Q) *[]string, entries func(R) *[]G, denied func(group string) G) (kmsg.Response, error) {
 	resp, ok := req.ResponseKind().(R)
 	if !ok {
 		return nil, fmt.Errorf("server: %T does not answer %T", resp, req)
 	}
+	var refused []G
+	defer func() { *entries(resp) = append(*entries(resp), refused...) }()
 	for _, g := range *groups(req) {
+		if !rc.authorizeGroup(op, g) {
+			refused = append(refused, denied(g))
+			continue
+		}
 		one := Q(new(T))
 		*one = *req
 		*groups(one) = []string{g}

@@ -17,6 +17,7 @@ import (
 // called by the controller, in order, after each applied metadata entry
 // (Kafka's BrokerMetadataPublisher).
 func (b *Broker) applyImage(prev, next *controller.Image) {
+	b.applyACLs(prev, next)
 	// Dynamic broker configs change every topic's defaults.
 	reapplyAll := b.applyDynamicConfigs(prev, next)
 	b.applyReplicationQuotas()
