@@ -62,7 +62,7 @@ func handleCreateTopics(ctx context.Context, rc *requestContext, kreq kmsg.Reque
 		case counts[t.Topic] > 1:
 			err = fmt.Errorf("%w: topic %q appears more than once in the request", kerr.InvalidRequest, t.Topic)
 		case !clusterCreate && !rc.authorizeTopic(authz.OpCreate, t.Topic):
-			err = fmt.Errorf("%w: authorization failed", kerr.TopicAuthorizationFailed)
+			err = kerr.TopicAuthorizationFailed
 		case len(t.ReplicaAssignment) > 0 && (t.NumPartitions != -1 || t.ReplicationFactor != -1):
 			err = fmt.Errorf("%w: both a replica assignment and partitions/replication factor were given", kerr.InvalidRequest)
 		default:

@@ -63,7 +63,7 @@ func handleCreatePartitions(ctx context.Context, rc *requestContext, kreq kmsg.R
 			err = fmt.Errorf("%w: duplicate topic in request: %s", kerr.InvalidRequest, t.Topic)
 		} else if !rc.authorizeTopic(authz.OpAlter, t.Topic) {
 			// ALTER on the topic (ControllerApis.createPartitions).
-			err = fmt.Errorf("%w: the topic authorization is failed", kerr.TopicAuthorizationFailed)
+			err = kerr.TopicAuthorizationFailed
 		} else {
 			var assignment [][]int32
 			if t.Assignment != nil {

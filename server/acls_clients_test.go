@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/config"
 )
 
 // TestACLsThroughKadm is kafka-acls.sh --add / --list / --remove through
@@ -291,5 +293,69 @@ print("after", len(acls))
 	}
 	if out := run("nobody"); !strings.Contains(out, "create failed ClusterAuthorizationFailedError") {
 		t.Fatalf("kafka-python as nobody:\n%s", out)
+	}
+}
+
+// TestACLsWithSASLPlain: principals from real SASL/PLAIN authentication.
+// The super user creates ACLs for alice over SASL; alice then produces and
+// consumes in her group, is refused what she was not granted, and an
+// unauthenticated client (User:ANONYMOUS on the PLAINTEXT listener) is
+// refused everything.
+func TestACLsWithSASLPlain(t *testing.T) {
+	tb := startBroker(t, withListener("SASL_PLAINTEXT", "SASL_PLAINTEXT", map[string]string{
+		"listener.name.sasl_plaintext.sasl.enabled.mechanisms": "PLAIN",
+		"listener.name.sasl_plaintext.plain.sasl.jaas.config":  plainJAAS,
+	}), func(c *config.Broker) {
+		c.AuthorizerClassName = config.StandardAuthorizer
+		c.SuperUsers = "User:admin"
+	})
+	addr := tb.b.ListenerAddr("SASL_PLAINTEXT")
+	ctx := ctxFor(t, 2*time.Minute)
+	admin := newClient(t, addr, plainAuth("admin", "admin-secret"))
+	adm := kadm.NewClient(admin)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "sasl-acl"); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*kadm.ACLBuilder{
+		kadm.NewACLs().Topics("sasl-acl").ResourcePatternType(kadm.ACLPatternLiteral).
+			Allow("User:alice").AllowHosts().Operations(kadm.OpRead, kadm.OpWrite),
+		kadm.NewACLs().Groups("sasl-group").ResourcePatternType(kadm.ACLPatternLiteral).
+			Allow("User:alice").AllowHosts().Operations(kadm.OpRead),
+	} {
+		res, err := adm.CreateACLs(ctx, b)
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("create acls: %v %+v", err, res)
+		}
+	}
+
+	alice := newClient(t, addr, plainAuth("alice", "alice-secret"), kgo.DefaultProduceTopic("sasl-acl"),
+		kgo.ConsumeTopics("sasl-acl"), kgo.ConsumerGroup("sasl-group"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err := alice.ProduceSync(ctx, &kgo.Record{Value: []byte("hello")}).FirstErr(); err != nil {
+		t.Fatalf("alice produces: %v", err)
+	}
+	fs := alice.PollFetches(ctx)
+	if err := fs.Err0(); err != nil || fs.NumRecords() != 1 {
+		t.Fatalf("alice consumes: %v, %d records", err, fs.NumRecords())
+	}
+	if err := alice.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("alice commits: %v", err)
+	}
+	// Not granted: creating topics and listing ACLs.
+	aadm := kadm.NewClient(newClient(t, addr, plainAuth("alice", "alice-secret")))
+	ct, err := aadm.CreateTopic(ctx, 1, 1, nil, "alice-own")
+	if !errors.Is(ct.Err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("alice creates a topic: %v %+v", err, ct)
+	}
+	if res, err := aadm.DescribeACLs(ctx, kadm.NewACLs().AnyResource().ResourcePatternType(kadm.ACLPatternAny).
+		Allow().AllowHosts().Operations(kadm.OpAny)); err != nil || len(res) != 1 || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("alice describes acls: %v %+v", err, res)
+	}
+
+	// The PLAINTEXT listener's clients are User:ANONYMOUS, who has no ACLs.
+	anon := newClient(t, tb.addr(), kgo.DefaultProduceTopic("sasl-acl"), kgo.DisableIdempotentWrite())
+	actx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	if err := anon.ProduceSync(actx, &kgo.Record{Value: []byte("x")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("anonymous produces: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
 }
