@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/controller"
+	"github.com/riffle-io/riffle/server/authz"
 )
 
 func init() { register(kmsg.AlterUserSCRAMCredentials, 0, 0, handleAlterUserSCRAMCredentials) }
@@ -51,7 +52,11 @@ func handleAlterUserSCRAMCredentials(ctx context.Context, rc *requestContext, kr
 	}
 	var results map[string]error
 	var err error
-	if len(order) > 0 {
+	// ALTER on the cluster, else every user fails
+	// (KafkaApis.handleAlterUserScramCredentialsRequest).
+	if !rc.authorizeCluster(authz.OpAlter) {
+		err = kerr.ClusterAuthorizationFailed
+	} else if len(order) > 0 {
 		results, err = rc.b.ctrl.AlterUserScramCredentials(ctx, dels, ups)
 	}
 	for _, n := range order {

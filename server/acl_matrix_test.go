@@ -486,6 +486,14 @@ func aclMatrix(topicID [16]byte) []aclCase {
 		{"DescribeUserScramCredentials", []aclGrant{clusterACL(kmsg.ACLOperationDescribe)}, clusterAuth, false,
 			func() kmsg.Request { return kmsg.NewPtrDescribeUserSCRAMCredentialsRequest() },
 			func(r kmsg.Response) int16 { return r.(*kmsg.DescribeUserSCRAMCredentialsResponse).ErrorCode }},
+		{"AlterUserScramCredentials", []aclGrant{clusterACL(kmsg.ACLOperationAlter)}, clusterAuth, false,
+			func() kmsg.Request {
+				r := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+				d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+				d.Name, d.Mechanism = "nobody-at-all", 1
+				r.Deletions = append(r.Deletions, d)
+				return r
+			}, func(r kmsg.Response) int16 { return r.(*kmsg.AlterUserSCRAMCredentialsResponse).Results[0].ErrorCode }},
 		{"DescribeQuorum", []aclGrant{clusterACL(kmsg.ACLOperationDescribe)}, clusterAuth, false,
 			func() kmsg.Request {
 				r := kmsg.NewPtrDescribeQuorumRequest()
