@@ -179,6 +179,8 @@ func TestFetchFromFollowerRackAware(t *testing.T) {
 		t.Fatalf("consumer bytes out by node %v: want everything from node 2 (rack b), nothing from nodes 1 and 3", d)
 	}
 
+	readCommittedOnFollower(t, tc)
+
 	// Kill the follower in rack b: the leader no longer names it (it
 	// leaves the ISR and is fenced), and the consumers read on from the
 	// leader.
@@ -250,4 +252,62 @@ print(n)
 		t.Logf("librdkafka output:\n%s", out)
 	}
 	return lines[len(lines)-1]
+}
+
+// readCommittedOnFollower: a read_committed consumer in rack b, served by
+// the follower there, stops at the follower's last stable offset while a
+// transaction is open and reads on once it commits.
+func readCommittedOnFollower(t *testing.T, tc *testCluster) {
+	t.Helper()
+	addrs := tc.addrs()
+	const topic = "ffollower-txn"
+	createAssignedTopic(t, addrs[0], topic, 1, 2, 3)
+	ctx := ctxFor(t, readTimeout)
+	plain := newClient(t, addrs[0], kgo.SeedBrokers(addrs...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	for i := range 5 {
+		if err := plain.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf("committed-%d", i))}).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	txn := newClient(t, addrs[0], kgo.SeedBrokers(addrs...), kgo.TransactionalID("ffollower-txn"), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		txn.Produce(ctx, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf("txn-%d", i))}, nil)
+	}
+	if err := txn.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rc := newClient(t, addrs[0], kgo.Rack("b"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchMaxWait(300*time.Millisecond))
+	var got []string
+	readFor := func(d time.Duration, until int) {
+		pctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		for len(got) < until && pctx.Err() == nil {
+			rc.PollFetches(pctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		}
+	}
+	readFor(requestTimeout, 5)
+	readFor(2*time.Second, 6) // nothing more while the transaction is open
+	if len(got) != 5 {
+		t.Fatalf("read_committed read %q with a transaction open, want the 5 committed records", got)
+	}
+	if err := txn.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	readFor(requestTimeout, 10)
+	if len(got) != 10 || got[9] != "txn-4" {
+		t.Fatalf("read_committed read %q after the commit, want 10 records ending with txn-4", got)
+	}
+	served := [3]float64{}
+	for i := range 3 {
+		served[i] = consumerBytesOut(t, tc, i, topic)
+	}
+	t.Logf("read_committed rack b: consumer bytes out by node %v", served)
+	if served[1] == 0 || served[0] != 0 || served[2] != 0 {
+		t.Fatalf("read_committed consumer bytes out by node %v: want all from node 2", served)
+	}
 }
