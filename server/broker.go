@@ -218,6 +218,9 @@ func (b *Broker) Start(ctx context.Context) error {
 	if err := b.waitAppliedUntil(startCtx, ctrl.Image().Offset); err != nil {
 		return fmt.Errorf("applying metadata at start: %w", err)
 	}
+	if err := b.applyBootstrapScram(startCtx); err != nil { // bootstrap_scram.go
+		return err
+	}
 	if cfg.HasRole(config.RoleBroker) {
 		if err := b.awaitUnfenced(startCtx); err != nil {
 			return fmt.Errorf("broker %d: %w", cfg.NodeID, err)
@@ -521,13 +524,7 @@ func (b *Broker) controllerConfig() (controller.Config, error) {
 	if err != nil {
 		return controller.Config{}, fmt.Errorf("controller.quorum.voters: %w", err)
 	}
-	// metadata.log.dir when set explicitly, else the first log dir (read
-	// from LogDirs here, not from the resolved MetadataLogDir, so that a
-	// config whose log dirs were changed after loading stays consistent).
-	metadataDir := cfg.LogDirs[0]
-	if v := cfg.Raw["metadata.log.dir"]; v != "" {
-		metadataDir = v
-	}
+	metadataDir := b.metadataDir()
 	return controller.Config{
 		NodeID:                   cfg.NodeID,
 		ClusterID:                b.clusterID,
@@ -695,4 +692,14 @@ func (b *Broker) ListenerAddr(name string) string {
 		}
 	}
 	return ""
+}
+
+// metadataDir is metadata.log.dir when set explicitly, else the first log
+// dir (read from LogDirs here, not from the resolved MetadataLogDir, so that
+// a config whose log dirs were changed after loading stays consistent).
+func (b *Broker) metadataDir() string {
+	if v := b.cfg.Raw["metadata.log.dir"]; v != "" {
+		return v
+	}
+	return b.cfg.LogDirs[0]
 }

@@ -5,7 +5,9 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/riffle-io/riffle/config"
+	"github.com/riffle-io/riffle/controller"
 	"github.com/riffle-io/riffle/server/auth/authtest"
 )
 
@@ -304,6 +307,43 @@ func TestSCRAMCredentialsCluster(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s cannot log in on node %d", user, i)
 			}
+		}
+	}
+}
+
+// TestSCRAMFromFormat: credentials given to `riffle format --add-scram`
+// log in at the first start, on a broker whose only client listener needs
+// SASL; the file holding them is removed once they are in the metadata log.
+func TestSCRAMFromFormat(t *testing.T) {
+	dir := t.TempDir()
+	c, err := controller.ParseAddScram("SCRAM-SHA-512=[name=admin,password=admin-secret,iterations=8192]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := controller.WriteBootstrapScram(dir, []controller.BootstrapScram{c}); err != nil {
+		t.Fatal(err)
+	}
+	tb := &testBroker{t: t, dir: dir, opts: []func(*config.Broker){
+		withListener("SASL_PLAINTEXT", "SASL_PLAINTEXT", map[string]string{"sasl.enabled.mechanisms": "SCRAM-SHA-512"}),
+	}}
+	tb.start()
+	t.Cleanup(func() {
+		if tb.running {
+			tb.stop()
+		}
+	})
+	addr := tb.b.ListenerAddr("SASL_PLAINTEXT")
+	cl := newClient(t, addr, kgo.SASL(scram.Auth{User: "admin", Pass: "admin-secret"}.AsSha512Mechanism()))
+	d, err := kadm.NewClient(cl).DescribeUserSCRAMs(ctxFor(t, 30*time.Second), "admin")
+	if err != nil || d["admin"].Err != nil || d["admin"].CredInfos[0].Iterations != 8192 {
+		t.Fatalf("describe admin: %v %+v", err, d)
+	}
+	if _, err := os.Stat(filepath.Join(dir, controller.BootstrapScramFile)); !os.IsNotExist(err) {
+		t.Fatalf("%s still there: %v", controller.BootstrapScramFile, err)
+	}
+	for _, bad := range []string{"SCRAM-SHA-1=[name=a,password=b]", "SCRAM-SHA-256=[password=b]", "SCRAM-SHA-256=[name=a,password=b,iterations=10]", "SCRAM-SHA-256=name=a"} {
+		if _, err := controller.ParseAddScram(bad); err == nil {
+			t.Errorf("--add-scram %s accepted", bad)
 		}
 	}
 }

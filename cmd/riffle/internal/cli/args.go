@@ -27,9 +27,10 @@ type Command struct {
 	ConfigPath      string
 	Overrides       map[string]string // --override key=value, later ones win
 	LogLevel        slog.Level
-	ClusterID       string // format --cluster-id
-	IgnoreFormatted bool   // format --ignore-formatted
-	Markdown        bool   // api-versions --markdown
+	ClusterID       string   // format --cluster-id
+	IgnoreFormatted bool     // format --ignore-formatted
+	AddScram        []string // format --add-scram, repeatable
+	Markdown        bool     // api-versions --markdown
 }
 
 // Usage is printed by help and after argument errors.
@@ -38,7 +39,7 @@ const Usage = `Usage:
       Start the broker. The properties file may be given positionally, as with
       kafka-server-start.sh. KAFKA_* environment variables override the file
       (KAFKA_LOG_DIRS sets log.dirs); --override flags override both.
-  riffle format --config FILE --cluster-id ID [--ignore-formatted] [--override key=value]...
+  riffle format --config FILE --cluster-id ID [--ignore-formatted] [--add-scram CRED]... [--override key=value]...
       Format the log directories for a cluster, as kafka-storage.sh format.
   riffle random-uuid
       Print a new cluster id, as kafka-storage.sh random-uuid.
@@ -53,6 +54,8 @@ Flags:
       --log-level LEVEL      debug, info, warn or error (default info)
   -t, --cluster-id ID        cluster id for format (see random-uuid)
   -g, --ignore-formatted     format: skip directories that are already formatted
+  -S, --add-scram CRED       format: a SCRAM credential for the new cluster, as
+                             'SCRAM-SHA-256=[name=alice,password=alice-secret]' (repeatable)
       --markdown             api-versions: print a Markdown table
 `
 
@@ -137,6 +140,11 @@ func ParseArgs(args []string) (*Command, error) {
 			}
 		case "-t", "--cluster-id", "-cluster-id":
 			cmd.ClusterID, err = takeValue()
+		case "-S", "--add-scram", "-add-scram":
+			var v string
+			if v, err = takeValue(); err == nil {
+				cmd.AddScram = append(cmd.AddScram, v)
+			}
 		case "-g", "--ignore-formatted", "-ignore-formatted":
 			err = noValue()
 			cmd.IgnoreFormatted = true
@@ -179,6 +187,9 @@ func (cmd *Command) checkFlags(positional []string) error {
 		}
 		if cmd.IgnoreFormatted {
 			return bad("--ignore-formatted")
+		}
+		if len(cmd.AddScram) > 0 {
+			return bad("--add-scram")
 		}
 	}
 	if cmd.Name != CmdAPIVersions && cmd.Markdown {

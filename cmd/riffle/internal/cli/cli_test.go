@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/riffle-io/riffle/config"
+	"github.com/riffle-io/riffle/controller"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -408,5 +409,35 @@ func TestShippedServerProperties(t *testing.T) {
 	}
 	if cfg.NodeID != 1 || cfg.LogDirs[0] != "./data" || cfg.Listeners[0].Port != 9092 {
 		t.Fatalf("unexpected shipped config: %+v", cfg)
+	}
+}
+
+// TestFormatAddScram: format --add-scram leaves the credentials, salted,
+// in the metadata directory for the first start; a malformed one fails
+// format before anything is written.
+func TestFormatAddScram(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a")
+	path := writeProps(t, "node.id=1\nlog.dirs="+a+"\n")
+	f := &fakeDeps{}
+	code, out, errOut := runMain(t, []string{"format", "--config", path, "--cluster-id", testClusterID,
+		"--add-scram", "SCRAM-SHA-256=[name=alice,password=alice-secret]", "-S", "SCRAM-SHA-512=[name=bob,password=pw,iterations=8192]"}, nil, f.deps())
+	if code != 0 {
+		t.Fatalf("format: exit %d: %s", code, errOut)
+	}
+	creds, err := controller.ReadBootstrapScram(a)
+	if err != nil || len(creds) != 2 || creds[0].Name != "alice" || creds[1].Iterations != 8192 || len(creds[0].SaltedPassword) != 32 {
+		t.Fatalf("credentials %+v %v", creds, err)
+	}
+	if !strings.Contains(out, "Added SCRAM-SHA-256 credential for alice") {
+		t.Errorf("output %q", out)
+	}
+	b := filepath.Join(dir, "b")
+	path = writeProps(t, "node.id=1\nlog.dirs="+b+"\n")
+	f = &fakeDeps{}
+	code, _, errOut = runMain(t, []string{"format", "--config", path, "--cluster-id", testClusterID, "--add-scram", "SCRAM-SHA-256=[name=x]"}, nil, f.deps())
+	if code != 1 || f.formatted != nil || !strings.Contains(errOut, "password") {
+		t.Fatalf("bad --add-scram: exit %d formatted %v: %s", code, f.formatted, errOut)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/riffle-io/riffle/config"
+	"github.com/riffle-io/riffle/controller"
 )
 
 // APIInfo is one supported API, as the server's API table lists it.
@@ -158,6 +159,14 @@ func format(cmd *Command, cfg *config.Broker, stdout io.Writer, deps Deps) error
 	if err := checkClusterID(cmd.ClusterID); err != nil {
 		return err
 	}
+	var scram []controller.BootstrapScram
+	for _, a := range cmd.AddScram {
+		c, err := controller.ParseAddScram(a)
+		if err != nil {
+			return err
+		}
+		scram = append(scram, c)
+	}
 	dirs := slices.Clone(cfg.LogDirs)
 	if cfg.MetadataLogDir != "" && !slices.Contains(dirs, cfg.MetadataLogDir) {
 		dirs = append(dirs, cfg.MetadataLogDir)
@@ -182,6 +191,16 @@ func format(cmd *Command, cfg *config.Broker, stdout io.Writer, deps Deps) error
 	}
 	if err := deps.FormatLogDirs(todo, cmd.ClusterID, cfg.NodeID); err != nil {
 		return err
+	}
+	if len(scram) > 0 {
+		// The first start writes them into the metadata log
+		// (Broker.Start); see controller.BootstrapScramFile.
+		if err := controller.WriteBootstrapScram(cfg.MetadataLogDir, scram); err != nil {
+			return fmt.Errorf("writing SCRAM credentials: %w", err)
+		}
+		for _, c := range scram {
+			fmt.Fprintf(stdout, "Added %s credential for %s.\n", controller.ScramMechanismName(c.Mechanism), c.Name)
+		}
 	}
 	for _, dir := range todo {
 		fmt.Fprintf(stdout, "Formatted %s with cluster.id %s and node.id %d.\n", dir, cmd.ClusterID, cfg.NodeID)
