@@ -244,6 +244,7 @@ type Broker struct {
 	SSLEndpointIdentificationAlgorithm    string
 	SSLPrincipalMappingRules              string
 	ConnectionsMaxReauthMs                int64
+	SASLServerMaxReceiveSize              int32
 	ConnectionFailedAuthenticationDelayMs int32
 	AuthorizerClassName                   string
 	SuperUsers                            string

@@ -15,6 +15,7 @@ import (
 // holds the two lists to the definitions.
 var brokerKeyEffects = map[string][2]string{
 	"node.id":                                   {"server/broker.go", "cfg.NodeID"},
+	"sasl.server.max.receive.size":              {"server/sasl_conn.go", "SASLServerMaxReceiveSize"},
 	"sasl.server.callback.handler.class":        {"server/sasl_oauth.go", `"sasl.server.callback.handler.class"`},
 	"sasl.oauthbearer.jwks.endpoint.url":        {"server/sasl_oauth.go", `"sasl.oauthbearer.jwks.endpoint.url"`},
 	"sasl.oauthbearer.jwks.endpoint.refresh.ms": {"server/sasl_oauth.go", `"sasl.oauthbearer.jwks.endpoint.refresh.ms"`},
@@ -58,7 +59,7 @@ var brokerKeyEffects = map[string][2]string{
 	"replica.fetch.response.max.bytes":          {"server/replica_endpoint.go", "ReplicaFetchResponseMaxBytes"},
 	"replica.fetch.backoff.ms":                  {"server/replica_endpoint.go", "ReplicaFetchBackoffMs"},
 	"replica.socket.timeout.ms":                 {"server/replica_endpoint.go", "ReplicaSocketTimeoutMs"},
-	"socket.request.max.bytes":                  {"server/conn.go", "SocketRequestMaxBytes"},
+	"socket.request.max.bytes":                  {"server/sasl_conn.go", "SocketRequestMaxBytes"},
 	"connections.max.idle.ms":                   {"server/conn.go", "ConnectionsMaxIdleMs"},
 	"max.connections":                           {"server/conn_limits.go", "MaxConnections"},
 	"max.connections.per.ip":                    {"server/conn_limits.go", "MaxConnectionsPerIP"},

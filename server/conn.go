@@ -261,7 +261,7 @@ func (c *conn) readLoop() {
 		if c.ctx.Err() != nil {
 			return
 		}
-		size, err := protocol.ReadFrameSize(br, c.b.cfg.SocketRequestMaxBytes)
+		size, err := protocol.ReadFrameSize(br, c.maxFrameBytes())
 		if err != nil {
 			c.logReadError(err)
 			return

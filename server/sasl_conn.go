@@ -279,3 +279,15 @@ func (c *conn) authFailureDelay() {
 	case <-c.b.ctx.Done():
 	}
 }
+
+// maxFrameBytes bounds the next frame: socket.request.max.bytes, and
+// sasl.server.max.receive.size until a SASL connection has authenticated,
+// as Kafka's SaslServerAuthenticator does, so that a client that has not
+// proven who it is cannot make the broker allocate large buffers.
+func (c *conn) maxFrameBytes() int32 {
+	limit := c.b.cfg.SocketRequestMaxBytes
+	if c.sasl != nil && c.sasl.stage != saslComplete && c.b.cfg.SASLServerMaxReceiveSize < limit {
+		limit = c.b.cfg.SASLServerMaxReceiveSize
+	}
+	return limit
+}

@@ -163,6 +163,14 @@ func TestSASLStateMachine(t *testing.T) {
 	f.request(1, kmsg.NewPtrMetadataRequest())
 	f.expectClosed("metadata before authentication")
 
+	// A frame over sasl.server.max.receive.size (512 KiB) before
+	// authentication: closed before it is read.
+	f = dialFrames(t, addr)
+	if _, err := f.nc.Write([]byte{0, 0x10, 0, 0}); err != nil { // 1 MiB
+		t.Fatal(err)
+	}
+	f.expectClosed("1 MiB frame before authentication")
+
 	// ApiVersions is served; then Metadata in the middle of the exchange
 	// closes too.
 	f = dialFrames(t, addr)
