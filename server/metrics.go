@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle-io/riffle/replica"
 )
 
 type brokerMetrics struct {
@@ -116,8 +118,20 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 		}
 		return float64(b.fetchSessions.totalPartitions())
 	})
+	// kafka.server:type=LeaderReplication / FollowerReplication,
+	// name=byte-rate: the throttled replication traffic as the KIP-73
+	// quotas measure it.
+	replicationRate := func(side string, q func() *replica.ReplicationQuota) prometheus.GaugeFunc {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kafka_server_" + side + "replication_byte_rate",
+			Help: "Throttled " + side + " replication traffic in bytes/s, as measured against its replication throttle.",
+		}, func() float64 { return q().Rate(time.Now()) })
+	}
+	leaderReplication := replicationRate("leader", func() *replica.ReplicationQuota { return b.leaderQuota })
+	followerReplication := replicationRate("follower", func() *replica.ReplicationQuota { return b.followerQuota })
 	m.registry.MustRegister(m.requests, m.requestSeconds, m.bytesIn, m.bytesOut, m.messagesIn,
 		m.connections, partitions, leaders, underReplicated, fetchSessions, fetchSessionPartitions, m.fetchSessionEvictions,
+		leaderReplication, followerReplication,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if b.quotas != nil {
 		m.registry.MustRegister(newQuotaCollector(b.quotas))

@@ -3,7 +3,11 @@ package server_test
 import (
 	"crypto/rand"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +35,7 @@ func TestReplicationThrottleReassignment(t *testing.T) {
 		c.ReplicaFetchBackoffMs = 100
 		c.ReplicationQuotaWindowNum = windowNum
 		c.ReplicationQuotaWindowSizeSeconds = 1
+		c.AdminListener = "127.0.0.1:0"
 	})
 	addrs := tc.addrs()
 	adm := newAdmin(t, addrs[0])
@@ -106,6 +111,11 @@ func TestReplicationThrottleReassignment(t *testing.T) {
 	lowerBound := time.Duration(float64(dataBytes)/rate*float64(time.Second)) / 2
 	setBrokerConfigs(map[string]string{"leader.replication.throttled.rate": fmt.Sprint(rate)})
 	leaderSide := move("leader-throttled", map[string]string{"leader.replication.throttled.replicas": "0:1"})
+	// The leader's kafka_server_leaderreplication_byte_rate saw the
+	// throttled traffic.
+	if r := metricValue(t, tc, 0, "kafka_server_leaderreplication_byte_rate"); r <= 0 || r > 2*rate {
+		t.Errorf("node 1's leader replication byte rate %.0f, want above 0 and near %d", r, rate)
+	}
 
 	setBrokerConfigs(map[string]string{
 		"leader.replication.throttled.rate":   fmt.Sprint(int64(1) << 62),
@@ -123,4 +133,26 @@ func TestReplicationThrottleReassignment(t *testing.T) {
 			t.Errorf("%s-side throttle: %v, no slower than unthrottled (%v)", name, d, unthrottled)
 		}
 	}
+}
+
+// metricValue scrapes an unlabelled metric from node i's /metrics.
+func metricValue(t testing.TB, tc *testCluster, i int, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + tc.node(i).b.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape node %d: %v", i+1, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s %q: %v", name, v, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("node %d's /metrics lacks %s", i+1, name)
+	return 0
 }
