@@ -124,10 +124,11 @@ func alterPartition(im *Image, brokerID int32, version int16, t *TopicImage, rp 
 	// Every member of the new ISR must be a live broker that can lead:
 	// registered, unfenced, not shutting down, and (v3, KIP-903) the same
 	// incarnation the leader saw catch up, so a replica that restarted with
-	// an empty log cannot be added on the strength of its old progress.
+	// an empty log cannot be added on the strength of its old progress; its
+	// replica must not be in a log dir it reported offline (KIP-858).
 	for i, id := range newISR {
 		b, ok := im.Brokers[id]
-		if !ok || b.Fenced || b.InControlledShutdown || epochs[i] != -1 && epochs[i] != b.Epoch {
+		if !ok || b.Fenced || b.InControlledShutdown || epochs[i] != -1 && epochs[i] != b.Epoch || !b.hasOnlineDir(p.Directory(id)) {
 			return nil, p, kerr.IneligibleReplica.Code
 		}
 	}

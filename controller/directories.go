@@ -56,7 +56,13 @@ func (b *BrokerRegistration) hasOnlineDir(dir UUID) bool {
 	if len(b.LogDirs) == 0 {
 		return true
 	}
-	return slices.Contains(b.LogDirs, dir)
+	return b.hasDir(dir)
+}
+
+// hasDir reports whether dir is among the broker's (sorted) log dirs.
+func (b *BrokerRegistration) hasDir(dir UUID) bool {
+	_, ok := slices.BinarySearchFunc(b.LogDirs, dir, func(a, b UUID) int { return bytes.Compare(a[:], b[:]) })
+	return ok
 }
 
 // Directory returns the log dir id of broker id's replica of p.
@@ -119,15 +125,17 @@ func directoriesFrom(oldReplicas []int32, oldDirs []UUID, newReplicas []int32) [
 // registrationLogDirs validates the log dirs of a BrokerRegistration as
 // Kafka's ClusterControlManager does: no reserved and no repeated ids.
 func registrationLogDirs(req *kmsg.BrokerRegistrationRequest) ([]UUID, error) {
-	dirs := make([]UUID, 0, len(req.LogDirs))
+	dirs := make([]UUID, 0, min(len(req.LogDirs), 1000))
+	seen := make(map[UUID]bool, min(len(req.LogDirs), 1000))
 	for _, d := range req.LogDirs {
 		id := UUID(d)
 		if reservedDir(id) {
 			return nil, fmt.Errorf("reserved directory id %s in the registration of broker %d: %w", id, req.BrokerID, kerr.InvalidRegistration)
 		}
-		if slices.Contains(dirs, id) {
+		if seen[id] {
 			return nil, fmt.Errorf("directory id %s repeated in the registration of broker %d: %w", id, req.BrokerID, kerr.InvalidRegistration)
 		}
+		seen[id] = true
 		dirs = append(dirs, id)
 	}
 	return sortedDirs(dirs), nil
@@ -137,9 +145,11 @@ func registrationLogDirs(req *kmsg.BrokerRegistrationRequest) ([]UUID, error) {
 // replicas in the newly offline dirs leave their ISRs and their
 // leaderships move; the broker's registration keeps only its online dirs.
 func planDirectoriesOffline(im *Image, b *BrokerRegistration, offline [][16]byte, unclean electionPolicy) []Record {
+	// Bounded by the broker's registered dirs, however many the request
+	// names.
 	var gone []UUID
 	for _, d := range offline {
-		if id := UUID(d); slices.Contains(b.LogDirs, id) && !slices.Contains(gone, id) {
+		if id := UUID(d); b.hasDir(id) && !slices.Contains(gone, id) {
 			gone = append(gone, id)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -140,4 +141,78 @@ func TestScriptLogDirOfflineOneOfTwo(t *testing.T) {
 	if got := c.part("t", 1).Directories; !slices.Equal(got, []UUID{dirOf(3), b, DirUnassigned}) {
 		t.Fatalf("directories after a replica change: %v", got)
 	}
+}
+
+// TestScriptAssignReplicasToDirs: a broker with two log dirs assigns its
+// replicas; unknown topics and partitions it does not host are refused; a
+// stale epoch refuses the whole request; assigning a replica to a dir
+// already reported offline takes it out of the ISR and its leadership.
+func TestScriptAssignReplicasToDirs(t *testing.T) {
+	c := newDirCluster(t, 2, 3)
+	a, b := UUID{0: 0xa, 15: 1}, UUID{0: 0xb, 15: 1}
+	c.registerDirs(1, UUID{1}, a, b)
+	c.heartbeat(1, false)
+	c.createAssigned("t", []int32{1, 2}, []int32{1, 3}, []int32{2, 3})
+	tid := c.im.Topics["t"].ID
+	assign := func(epoch int64, dir UUID, topic UUID, parts ...int32) *kmsg.AssignReplicasToDirsResponse {
+		t.Helper()
+		req := kmsg.NewPtrAssignReplicasToDirsRequest()
+		req.BrokerID, req.BrokerEpoch = 1, epoch
+		rd := kmsg.NewAssignReplicasToDirsRequestDirectory()
+		rd.ID = dir
+		rt := kmsg.NewAssignReplicasToDirsRequestDirectoryTopic()
+		rt.TopicID = topic
+		for _, p := range parts {
+			rp := kmsg.NewAssignReplicasToDirsRequestDirectoryTopicPartition()
+			rp.Partition = p
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		rd.Topics = append(rd.Topics, rt)
+		req.Directories = append(req.Directories, rd)
+		recs, resp := planAssignReplicasToDirs(c.im, req, c.policy())
+		c.commit(recs...)
+		return resp
+	}
+	epoch := c.im.Brokers[1].Epoch
+	if resp := assign(epoch-1, a, tid, 0); resp.ErrorCode != kerr.StaleBrokerEpoch.Code {
+		t.Fatalf("stale epoch: %+v", resp)
+	}
+	resp := assign(epoch, a, tid, 0, 2, 7)
+	codes := []int16{}
+	for _, p := range resp.Directories[0].Topics[0].Partitions {
+		codes = append(codes, p.ErrorCode)
+	}
+	if want := []int16{0, kerr.NotLeaderForPartition.Code, kerr.UnknownTopicOrPartition.Code}; !slices.Equal(codes, want) {
+		t.Fatalf("error codes %v, want %v", codes, want)
+	}
+	if resp := assign(epoch, a, UUID{0xee}, 0); resp.Directories[0].Topics[0].Partitions[0].ErrorCode != kerr.UnknownTopicID.Code {
+		t.Fatalf("unknown topic id: %+v", resp)
+	}
+	if d := c.part("t", 0).Directory(1); d != a {
+		t.Fatalf("partition 0's replica on 1 is in %s, want %s", d, a)
+	}
+	if d := c.part("t", 0).Directory(2); d != dirOf(2) {
+		t.Fatalf("partition 0's replica on 2 lost its dir: %s", d)
+	}
+	// b fails before partition 1's replica is assigned to it.
+	c.heartbeatOffline(1, b)
+	c.wantPart("assigned to the healthy dir", "t", 0, 1, 1, 2)
+	c.wantPart("not yet assigned", "t", 1, 1, 1, 3)
+	assign(epoch, b, tid, 1)
+	c.wantPart("assigned to the offline dir", "t", 1, 3, 3)
+}
+
+// TestScriptAlterPartitionRefusesOfflineDirReplica: a leader that saw the
+// replica catch up just before its dir failed cannot put it back into the
+// ISR (Kafka's ineligibleReplicasForIsr).
+func TestScriptAlterPartitionRefusesOfflineDirReplica(t *testing.T) {
+	c := newDirCluster(t, 1, 2, 3)
+	c.createAssigned("t", []int32{1, 2, 3})
+	c.heartbeatOffline(3, dirOf(3))
+	p := c.wantPart("offline dir", "t", 0, 1, 1, 2)
+	resp := c.alterPartition(c.isrChange(1, "t", 0, p.LeaderEpoch, p.PartitionEpoch, 1, 2, 3))
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.IneligibleReplica.Code {
+		t.Fatalf("ISR expansion to a replica in an offline dir: %v", kerr.ErrorForCode(code))
+	}
+	c.wantPart("after the refused expansion", "t", 0, 1, 1, 2)
 }

@@ -322,6 +322,11 @@ func (p *Partition) highWatermarkReached(offset int64, leaderEpoch int32, checkM
 	if p.st.leader != p.nodeID || p.st.leaderEpoch != leaderEpoch {
 		return true, kerr.NotLeaderForPartition
 	}
+	// Kafka's DelayedProduce completes with the offline partition's
+	// KAFKA_STORAGE_ERROR: its high watermark will not move again.
+	if p.log.Offline() != nil {
+		return true, kerr.KafkaStorageError
+	}
 	if p.HighWatermark() < offset {
 		// Under min ISR the high watermark stands still (strict min
 		// ISR, maybeIncrementHighWatermarkLocked), so the wait could

@@ -264,7 +264,9 @@ func (m *Manager) applyRole(p *Partition, st PartitionState) {
 // leaderless one.
 func (m *Manager) applyFetcher(p *Partition, st PartitionState) {
 	leader, epoch := p.Leader()
-	if leader == m.nodeID || leader < 0 {
+	// A log in an offline log dir cannot take what it fetches
+	// (HandleLogDirFailure).
+	if leader == m.nodeID || leader < 0 || p.log.Offline() != nil {
 		m.fetchers.removePartition(p)
 		return
 	}

@@ -113,7 +113,7 @@ func handleMetadata(ctx context.Context, rc *requestContext, kreq kmsg.Request) 
 	if allTopics {
 		for _, name := range img.SortedTopicNames() {
 			if canDescribe.allowed(name) {
-				resp.Topics = append(resp.Topics, topicMetadata(img.Topics[name], topicOps(name)))
+				resp.Topics = append(resp.Topics, topicMetadata(img, img.Topics[name], topicOps(name)))
 			}
 		}
 		return resp, nil
@@ -141,7 +141,7 @@ func handleMetadata(ctx context.Context, rc *requestContext, kreq kmsg.Request) 
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		case t != nil:
-			resp.Topics = append(resp.Topics, topicMetadata(t, topicOps(t.Name)))
+			resp.Topics = append(resp.Topics, topicMetadata(img, t, topicOps(t.Name)))
 			continue
 		}
 		mt.Topic = rt.Topic
@@ -165,7 +165,7 @@ func handleMetadata(ctx context.Context, rc *requestContext, kreq kmsg.Request) 
 	return resp, nil
 }
 
-func topicMetadata(t *controller.TopicImage, ops int32) kmsg.MetadataResponseTopic {
+func topicMetadata(im *controller.Image, t *controller.TopicImage, ops int32) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
@@ -180,13 +180,26 @@ func topicMetadata(t *controller.TopicImage, ops int32) kmsg.MetadataResponseTop
 		mp.LeaderEpoch = p.LeaderEpoch
 		mp.Replicas = append([]int32{}, p.Replicas...)
 		mp.ISR = append([]int32{}, p.ISR...)
-		mp.OfflineReplicas = []int32{}
+		mp.OfflineReplicas = offlineReplicas(im, p)
 		if p.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
+}
+
+// offlineReplicas lists the replicas of p that are offline as Kafka's
+// metadata cache lists them: on a broker that is not registered or is
+// fenced, or in a log dir that its broker reported offline (KIP-858).
+func offlineReplicas(im *controller.Image, p controller.PartitionImage) []int32 {
+	out := []int32{}
+	for _, r := range p.Replicas {
+		if im.ReplicaOffline(p, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // isInternalTopic reports Kafka's internal topics.

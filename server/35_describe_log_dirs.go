@@ -8,6 +8,8 @@ package server
 // all partitions (null Topics) or those asked for. Dirs without matching
 // partitions are still listed, with an empty topic list. v4+ adds the
 // volume's total and usable bytes; v5 the cordoned flag (never set).
+// A log dir that an I/O error took offline is listed with
+// KAFKA_STORAGE_ERROR and no partitions, as Kafka lists it.
 // AlterReplicaLogDirs moves a partition before it answers, so no future
 // replica is ever visible and IsFuture is always false.
 
@@ -70,10 +72,19 @@ func handleDescribeLogDirs(_ context.Context, rc *requestContext, kreq kmsg.Requ
 	}
 
 	for _, d := range b.logs.Dirs() {
+		offline := b.logs.DirOffline(d) != nil
 		d = absDir(d)
 		rd := kmsg.NewDescribeLogDirsResponseDir()
 		rd.Dir = d
 		rd.Topics = []kmsg.DescribeLogDirsResponseDirTopic{}
+		if offline {
+			// Kafka's ReplicaManager.describeLogDirs: an offline dir is
+			// listed with KAFKA_STORAGE_ERROR and nothing else.
+			rd.ErrorCode = kerr.KafkaStorageError.Code
+			rd.TotalBytes, rd.UsableBytes = -1, -1
+			resp.Dirs = append(resp.Dirs, rd)
+			continue
+		}
 		topics := byDir[d]
 		names := make([]string, 0, len(topics))
 		for n := range topics {

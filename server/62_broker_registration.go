@@ -3,8 +3,8 @@ package server
 // BrokerRegistration (key 62), v0–v4, on the CONTROLLER listener only.
 //
 // A broker registers with the active controller at start (Kafka's
-// BrokerLifecycleManager): its listeners, rack, incarnation id and
-// supported features. The answer's broker epoch is the offset of the
+// BrokerLifecycleManager): its listeners, rack, incarnation id, supported
+// features and, from v2, the ids of its online log dirs (KIP-858). The answer's broker epoch is the offset of the
 // RegisterBrokerRecord (controller.RegisterBroker). A controller that is not
 // the active one answers NOT_CONTROLLER; the broker then asks the new one.
 

@@ -6,9 +6,10 @@ package server
 // its broker epoch and the metadata offset it has applied, and may ask to be
 // fenced or to shut down; the answer says whether it has caught up, is
 // fenced, and may stop (controller.BrokerHeartbeat, Kafka's
-// BrokerHeartbeatManager). v1 adds the offline log dirs, which Riffle does
-// not act on yet. A controller that is not the active one answers
-// NOT_CONTROLLER.
+// BrokerHeartbeatManager). v1 adds the offline log dirs (KIP-858): the
+// controller moves leadership away from the broker's replicas in them and
+// takes those out of their ISRs (log_dir_failure.go). A controller that is
+// not the active one answers NOT_CONTROLLER.
 
 import (
 	"context"

@@ -100,7 +100,7 @@ func handleDescribeTopicPartitions(_ context.Context, rc *requestContext, kreq k
 		rt.AuthorizedOperations = rc.authorizedOps(authz.ResourceTopic, t.Name)
 		rt.Partitions = []kmsg.DescribeTopicPartitionsResponseTopicPartition{}
 		for p := start; p < end; p++ {
-			rt.Partitions = append(rt.Partitions, describePartition(t.Partitions[p]))
+			rt.Partitions = append(rt.Partitions, describePartition(im, t.Partitions[p]))
 		}
 		resp.Topics = append(resp.Topics, rt)
 		remaining -= end - start
@@ -124,7 +124,7 @@ func unknownTopicPartitions(name string, code int16) kmsg.DescribeTopicPartition
 	return rt
 }
 
-func describePartition(p controller.PartitionImage) kmsg.DescribeTopicPartitionsResponseTopicPartition {
+func describePartition(im *controller.Image, p controller.PartitionImage) kmsg.DescribeTopicPartitionsResponseTopicPartition {
 	rp := kmsg.NewDescribeTopicPartitionsResponseTopicPartition()
 	rp.Partition = p.Partition
 	rp.LeaderID = p.Leader
@@ -133,7 +133,7 @@ func describePartition(p controller.PartitionImage) kmsg.DescribeTopicPartitions
 	rp.ISR = append([]int32{}, p.ISR...)
 	rp.EligibleLeaderReplicas = append([]int32{}, p.ELR...)
 	rp.LastKnownELR = append([]int32{}, p.LastKnownELR...)
-	rp.OfflineReplicas = []int32{}
+	rp.OfflineReplicas = offlineReplicas(im, p)
 	if p.Leader < 0 {
 		rp.ErrorCode = kerr.LeaderNotAvailable.Code
 	}

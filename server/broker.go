@@ -22,6 +22,7 @@ import (
 	"github.com/riffle-io/riffle/replica"
 	"github.com/riffle-io/riffle/server/authz"
 	"github.com/riffle-io/riffle/storage"
+	"github.com/riffle-io/riffle/storage/vfs"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -33,13 +34,21 @@ type Broker struct {
 	logger    *slog.Logger
 	clusterID string
 
-	logs     *storage.LogManager
-	ctrl     *controller.Controller
-	replicas *replica.Manager
-	pids     producerIDs
-	groups   *groupRuntime // group coordinator (group_runtime.go)
-	txn      *txnRuntime   // transaction coordinator (txn_runtime.go)
-	peers    peerClients   // clients to other brokers (txn_interbroker.go)
+	logs *storage.LogManager
+	// halted closes when every log dir has failed (log_dir_failure.go).
+	halted   chan struct{}
+	haltOnce sync.Once
+	// dirAssign wakes runDirectoryAssignments (directory_assignments.go).
+	dirAssign chan struct{}
+	// storageFS replaces the operating system's filesystem under the
+	// logs when set (tests inject disk faults through it).
+	storageFS vfs.FS
+	ctrl      *controller.Controller
+	replicas  *replica.Manager
+	pids      producerIDs
+	groups    *groupRuntime // group coordinator (group_runtime.go)
+	txn       *txnRuntime   // transaction coordinator (txn_runtime.go)
+	peers     peerClients   // clients to other brokers (txn_interbroker.go)
 	// ctrlClients reach the active controller (controller_channel.go).
 	ctrlClients controllerClients
 	// brokerEpoch is this broker's epoch from its registration with the
@@ -118,12 +127,14 @@ func New(cfg *config.Broker, logger *slog.Logger) (*Broker, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
-		cfg:     cfg,
-		logger:  logger,
-		ctx:     ctx,
-		cancel:  cancel,
-		conns:   make(map[*conn]struct{}),
-		applied: make(chan struct{}),
+		cfg:       cfg,
+		logger:    logger,
+		ctx:       ctx,
+		cancel:    cancel,
+		conns:     make(map[*conn]struct{}),
+		applied:   make(chan struct{}),
+		halted:    make(chan struct{}),
+		dirAssign: make(chan struct{}, 1),
 
 		connQuotas: newConnQuotas(),
 		reqPool:    newRequestPool(cfg.QueuedMaxRequestBytes),
@@ -156,7 +167,11 @@ func Run(ctx context.Context, cfg *config.Broker, logger *slog.Logger) error {
 		b.closeAfterFailedStart()
 		return err
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-b.halted:
+		return fmt.Errorf("broker %d stopped: %w", cfg.NodeID, errAllLogDirsFailed)
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return b.Shutdown(shutdownCtx)
@@ -176,8 +191,11 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	b.clusterID = clusterID
 
-	logs, err := storage.NewLogManager(cfg.LogDirs, b.defaultLogConfig(), b.logger.With("component", "storage"),
-		storage.WithProducerIDExpiration(int64(cfg.ProducerIDExpirationMs)))
+	storageOpts := []storage.Option{storage.WithProducerIDExpiration(int64(cfg.ProducerIDExpirationMs))}
+	if b.storageFS != nil {
+		storageOpts = append(storageOpts, storage.WithFS(b.storageFS))
+	}
+	logs, err := storage.NewLogManager(cfg.LogDirs, b.defaultLogConfig(), b.logger.With("component", "storage"), storageOpts...)
 	if err != nil {
 		return fmt.Errorf("loading logs: %w", err)
 	}
@@ -226,6 +244,8 @@ func (b *Broker) Start(ctx context.Context) error {
 			return fmt.Errorf("broker %d: %w", cfg.NodeID, err)
 		}
 		b.goBackground(b.runHeartbeats)
+		b.goBackground(b.runLogDirFailureHandler)
+		b.goBackground(b.runDirectoryAssignments)
 	}
 	b.groups = newGroupRuntime(b)
 	b.goBackground(b.groups.run)
@@ -561,6 +581,10 @@ func (b *Broker) registrationRequest() *kmsg.BrokerRegistrationRequest {
 	// KIP-966: the epoch this broker's previous incarnation wrote into
 	// its clean-shutdown markers; -1 after an unclean stop.
 	req.PreviousBrokerEpoch = b.logs.PreviousBrokerEpoch()
+	// KIP-858: the ids of the online log dirs (v2+).
+	for _, id := range b.logDirIDs(false) {
+		req.LogDirs = append(req.LogDirs, id)
+	}
 	if b.cfg.BrokerRack != "" {
 		req.Rack = strPtr(b.cfg.BrokerRack)
 	}

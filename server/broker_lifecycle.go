@@ -35,6 +35,7 @@ func (b *Broker) heartbeat(ctx context.Context, wantShutdown bool) (*kmsg.Broker
 	req.BrokerEpoch = b.brokerEpoch.Load()
 	req.CurrentMetadataOffset = b.appliedOffset()
 	req.WantShutdown = wantShutdown
+	req.OfflineLogDirs = b.logDirIDs(true) // v1, KIP-858
 	kresp, err := b.sendToController(ctx, req)
 	if err != nil {
 		return nil, err

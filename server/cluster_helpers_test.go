@@ -33,6 +33,15 @@ type testCluster struct {
 // run again on every start.
 func startCluster(t testing.TB, n int, opts ...func(nodeID int32, c *config.Broker)) *testCluster {
 	t.Helper()
+	tc := newTestCluster(t, n, opts...)
+	tc.startAll()
+	return tc
+}
+
+// newTestCluster is startCluster without the start: a test may prepare
+// nodes (testBroker.prepare) before startAll.
+func newTestCluster(t testing.TB, n int, opts ...func(nodeID int32, c *config.Broker)) *testCluster {
+	t.Helper()
 	tc := &testCluster{t: t}
 	clusterID := storage.NewClusterID()
 	ctrlPorts := make([]int, n)
@@ -79,7 +88,6 @@ func startCluster(t testing.TB, n int, opts ...func(nodeID int32, c *config.Brok
 		}
 		wg.Wait()
 	})
-	tc.startAll()
 	return tc
 }
 

@@ -74,6 +74,8 @@ type testBroker struct {
 	opts    []func(*config.Broker)
 	b       *server.Broker
 	running bool
+	// prepare, when set, runs on every new Broker before it starts.
+	prepare func(*server.Broker)
 }
 
 // startBroker starts a broker on 127.0.0.1 with a fresh log dir; opts adjust
@@ -125,6 +127,9 @@ func (tb *testBroker) startErr() error {
 	b, err := server.New(tb.config(), testLogger(tb.t))
 	if err != nil {
 		return fmt.Errorf("server.New: %w", err)
+	}
+	if tb.prepare != nil {
+		tb.prepare(b)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()

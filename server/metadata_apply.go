@@ -43,6 +43,7 @@ func (b *Broker) applyImage(prev, next *controller.Image) {
 			}
 		}
 	}
+	b.signalDirAssignments()
 	b.appliedMu.Lock()
 	b.appliedAt = next.Offset
 	close(b.applied)
