@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,8 +15,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/config"
+	"github.com/riffle-io/riffle/protocol/records"
 	"github.com/riffle-io/riffle/server"
 	"github.com/riffle-io/riffle/storage/vfs"
 )
@@ -256,4 +259,150 @@ func TestLogDirFailureMovesLeadership(t *testing.T) {
 			t.Fatalf("DescribeLogDirs of %s after the restart: %v", d, ld.Err)
 		}
 	}
+}
+
+// TestLogDirFailureSingleBroker: one broker with two log dirs. A produce
+// whose write fails answers KAFKA_STORAGE_ERROR and takes its dir offline:
+// the partition there has no leader and lists the broker as an offline
+// replica, the dir is KAFKA_STORAGE_ERROR in DescribeLogDirs, and the
+// partition in the other dir keeps taking writes. When the second dir
+// fails too the broker stops, as Kafka's halts. Restarted on a repaired
+// disk, it serves every acknowledged record of both partitions.
+func TestLogDirFailureSingleBroker(t *testing.T) {
+	t.Parallel()
+	second := t.TempDir()
+	faulty := vfs.NewErrorFS(vfs.Default)
+	tb := &testBroker{t: t, dir: t.TempDir(), opts: []func(*config.Broker){func(c *config.Broker) {
+		c.LogDirs = append(c.LogDirs, second)
+	}}, prepare: func(b *server.Broker) { b.SetStorageFS(faulty) }}
+	tb.start()
+	t.Cleanup(func() {
+		if tb.running {
+			tb.stop()
+		}
+	})
+	adm := newAdmin(t, tb.addr())
+	createTopic(t, adm, "a", 1, nil)
+	createTopic(t, adm, "b", 1, nil)
+	cl := newClient(t, tb.addr())
+	for _, topic := range []string{"a", "b"} {
+		for range 3 {
+			if code := lcRawProduce(t, cl, topic); code != 0 {
+				t.Fatalf("produce to %s: %v", topic, kerr.ErrorForCode(code))
+			}
+		}
+	}
+	dirs, err := adm.DescribeBrokerLogDirs(ctxFor(t, requestTimeout), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirOf := map[string]string{}
+	for d, ld := range dirs {
+		for topic := range ld.Topics {
+			dirOf[topic] = d
+		}
+	}
+	if dirOf["a"] == "" || dirOf["b"] == "" || dirOf["a"] == dirOf["b"] {
+		t.Fatalf("partitions placed in %v", dirOf)
+	}
+
+	sep := string(filepath.Separator)
+	faulty.SetFail(func(op vfs.Op, name string) bool {
+		return op == vfs.OpWrite && strings.Contains(name, sep+"a-0"+sep)
+	})
+	if code := lcRawProduce(t, cl, "a"); code != kerr.KafkaStorageError.Code {
+		t.Fatalf("produce whose write fails: %v, want KAFKA_STORAGE_ERROR", kerr.ErrorForCode(code))
+	}
+	if !poll(requestTimeout, func() bool {
+		m, err := adm.Metadata(ctxFor(t, requestTimeout), "a")
+		if err != nil {
+			return false
+		}
+		pd := m.Topics["a"].Partitions[0]
+		return pd.Leader == -1 && slices.Equal(pd.OfflineReplicas, []int32{1})
+	}) {
+		t.Fatal("the partition in the failed dir kept its leader or was not reported offline")
+	}
+	dirs, err = adm.DescribeBrokerLogDirs(ctxFor(t, requestTimeout), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dirs[dirOf["a"]].Err; !errors.Is(err, kerr.KafkaStorageError) {
+		t.Fatalf("DescribeLogDirs of the failed dir: %v", err)
+	}
+	if err := dirs[dirOf["b"]].Err; err != nil {
+		t.Fatalf("DescribeLogDirs of the healthy dir: %v", err)
+	}
+	if code := lcRawProduce(t, cl, "b"); code != 0 {
+		t.Fatalf("produce to the healthy dir: %v", kerr.ErrorForCode(code))
+	}
+
+	// The last dir fails: the broker stops.
+	faulty.SetFail(func(op vfs.Op, name string) bool {
+		return op == vfs.OpWrite && strings.Contains(name, sep+"b-0"+sep)
+	})
+	tds, err := adm.ListTopics(ctxFor(t, requestTimeout), "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lcRawProduceNoFatal(cl, "b", tds["b"].ID)
+	select {
+	case <-tb.b.Halted():
+	case <-time.After(requestTimeout):
+		t.Fatal("the broker did not stop after its last log dir failed")
+	}
+	tb.running = false // halted: it closed itself
+	if !poll(requestTimeout, func() bool {
+		c, err := net.DialTimeout("tcp", tb.addr(), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}) {
+		t.Fatal("the halted broker still accepts connections")
+	}
+
+	// Repaired: both partitions serve their acknowledged records.
+	tb.prepare = nil
+	tb.start()
+	cl = newClient(t, tb.addr())
+	want := map[string]int64{"a": 3, "b": 4}
+	for topic, n := range want {
+		if !poll(requestTimeout, func() bool {
+			fp := lcFetch(t, cl, topic, 0)
+			got := int64(0)
+			for b := fp.RecordBatches; len(b) > 0; {
+				batch, rest, err := records.ReadBatch(b)
+				if err != nil {
+					break
+				}
+				got += int64(batch.NumRecords())
+				b = rest
+			}
+			return fp.ErrorCode == 0 && got >= n
+		}) {
+			t.Fatalf("%s after the restart does not serve its %d acknowledged records", topic, n)
+		}
+	}
+}
+
+// lcRawProduceNoFatal sends one acks=all record to partition 0 and
+// ignores the outcome: the broker may be stopping.
+func lcRawProduceNoFatal(cl *kgo.Client, topic string, id [16]byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	b, err := records.Build(records.BatchHeader{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, PartitionLeaderEpoch: -1},
+		records.CodecNone, []records.Record{{Value: []byte("x")}})
+	if err != nil {
+		return
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic, rt.TopicID = topic, id
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = b
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	_, _ = req.RequestWith(ctx, cl)
 }
