@@ -10,6 +10,9 @@ package server
 // static members (KIP-345); v7+ return the protocol type; v8+ carry a join
 // reason (KIP-800); v9+ may tell a rejoining static leader to skip the
 // assignment (KIP-814).
+//
+// The principal needs READ on the group (GROUP_AUTHORIZATION_FAILED
+// otherwise), as KafkaApis checks before the coordinator sees the request.
 
 import (
 	"context"

@@ -5,6 +5,9 @@ package server
 // Keeps a classic member's session alive. REBALANCE_IN_PROGRESS tells the
 // member to rejoin; ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID and (v3+, static
 // members) FENCED_INSTANCE_ID as in Kafka's group coordinator.
+//
+// The principal needs READ on the group (GROUP_AUTHORIZATION_FAILED
+// otherwise), as KafkaApis checks before the coordinator sees the request.
 
 import (
 	"context"

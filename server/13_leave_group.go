@@ -5,6 +5,9 @@ package server
 // v0–v2 remove one member by id; v3+ batch members, by member id or by
 // group.instance.id (KIP-345), with an error per member; v5+ carry a
 // reason (KIP-800). A member that leaves triggers a rebalance.
+//
+// The principal needs READ on the group (GROUP_AUTHORIZATION_FAILED
+// otherwise), as KafkaApis checks before the coordinator sees the request.
 
 import (
 	"context"

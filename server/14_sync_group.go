@@ -6,6 +6,9 @@ package server
 // stores it in __consumer_offsets and then releases every member's answer.
 // A member that never syncs is removed after the rebalance timeout and the
 // group rebalances. v5+ check the protocol type and name.
+//
+// The principal needs READ on the group (GROUP_AUTHORIZATION_FAILED
+// otherwise), as KafkaApis checks before the coordinator sees the request.
 
 import (
 	"context"
