@@ -76,7 +76,10 @@ func TestFetchFromFollowerRackAware(t *testing.T) {
 		c.AdminListener = "127.0.0.1:0"
 		c.ReplicaFetchWaitMaxMs = 100
 		c.ReplicaFetchBackoffMs = 100
-		c.ReplicaLagTimeMaxMs = 3000
+		// Long enough that a busy machine does not drop the rack-b follower
+		// from the ISR (the leader would then serve rack b itself); the
+		// killed follower leaves the ISR when its session expires.
+		c.ReplicaLagTimeMaxMs = 10000
 	})
 	addrs := tc.addrs()
 
