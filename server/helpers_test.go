@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle-io/riffle/config"
+	"github.com/riffle-io/riffle/internal/freeport"
 	"github.com/riffle-io/riffle/server"
 )
 
@@ -452,12 +453,11 @@ func consumeGenerated(t testing.TB, addr, topic string, count, parts int, base t
 // freePort reserves nothing: it returns a port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
-		t.Fatalf("listen: %v", err)
+		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // rawConn speaks the Kafka protocol over a plain TCP connection, so tests can
