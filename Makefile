@@ -12,7 +12,7 @@ GO        ?= go
 CONFIG    ?= config/server.properties
 DATA      ?= data
 BIN       ?= riffle
-TIMEOUT   ?= 15m
+TIMEOUT   ?= 25m
 FUZZTIME  ?= 10s
 # The black-box wire fuzzer's run (fuzz mode), its memory mode, and extra
 # flags, e.g. WIREFUZZ_ARGS='-seed 7 -allow corrupt-accepted'.
