@@ -158,7 +158,20 @@ const producerIDBlockSize = 1000
 // (KIP-730), never handed out before.
 func (c *Controller) AllocateProducerIDsReq(ctx context.Context, req *kmsg.AllocateProducerIDsRequest) (*kmsg.AllocateProducerIDsResponse, error) {
 	resp := req.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
-	first, err := c.AllocateProducerIDs(ctx, producerIDBlockSize)
+	// ProducerIdControlManager.generateNextProducerId checks the broker
+	// epoch first (ClusterControlManager.checkBrokerEpoch): a broker that
+	// is not registered, or an earlier incarnation of one, gets no block.
+	// The check is planned with the block, against the active controller's
+	// image.
+	var first int64
+	err := c.propose(ctx, func(im *Image) ([]Record, error) {
+		if b, ok := im.Brokers[req.BrokerID]; !ok || b.Epoch != req.BrokerEpoch {
+			return nil, fmt.Errorf("broker %d epoch %d is not registered: %w", req.BrokerID, req.BrokerEpoch, kerr.StaleBrokerEpoch)
+		}
+		recs, f, err := planProducerIDs(im, producerIDBlockSize)
+		first = f
+		return recs, err
+	})
 	if notHandled(err) {
 		return nil, err
 	}

@@ -63,3 +63,44 @@ func TestRegisterBrokerRequest(t *testing.T) {
 		t.Fatal("a broker of another cluster was registered")
 	}
 }
+
+// TestAllocateProducerIDsChecksBrokerEpoch: as Kafka's
+// ProducerIdControlManager, a block goes only to a registered broker at its
+// current epoch; an unknown broker or an earlier incarnation gets
+// STALE_BROKER_EPOCH and nothing is written.
+func TestAllocateProducerIDsChecksBrokerEpoch(t *testing.T) {
+	c := startController(t, t.TempDir())
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reg, err := c.RegisterBroker(ctx, registrationRequest("riffle-test", 1, 1))
+	if err != nil || reg.ErrorCode != 0 {
+		t.Fatalf("register: %v %v", err, kerr.ErrorForCode(reg.ErrorCode))
+	}
+	alloc := func(id int32, epoch int64) *kmsg.AllocateProducerIDsResponse {
+		t.Helper()
+		req := kmsg.NewPtrAllocateProducerIDsRequest()
+		req.BrokerID, req.BrokerEpoch = id, epoch
+		resp, err := c.AllocateProducerIDsReq(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	offset := c.Image().Offset
+	for _, bad := range []struct {
+		id    int32
+		epoch int64
+	}{{999, 1}, {1, reg.BrokerEpoch - 1}, {1, -1}} {
+		if resp := alloc(bad.id, bad.epoch); resp.ErrorCode != kerr.StaleBrokerEpoch.Code || resp.ProducerIDLen != 0 {
+			t.Fatalf("broker %d epoch %d: %v, %d ids", bad.id, bad.epoch, kerr.ErrorForCode(resp.ErrorCode), resp.ProducerIDLen)
+		}
+	}
+	if c.Image().Offset != offset {
+		t.Fatalf("a refused allocation wrote to the metadata log: offset %d -> %d", offset, c.Image().Offset)
+	}
+	a, b := alloc(1, reg.BrokerEpoch), alloc(1, reg.BrokerEpoch)
+	if a.ErrorCode != 0 || b.ErrorCode != 0 || b.ProducerIDStart != a.ProducerIDStart+int64(a.ProducerIDLen) {
+		t.Fatalf("registered broker: %v %v, blocks at %d and %d", kerr.ErrorForCode(a.ErrorCode), kerr.ErrorForCode(b.ErrorCode), a.ProducerIDStart, b.ProducerIDStart)
+	}
+}
