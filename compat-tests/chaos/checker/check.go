@@ -456,26 +456,23 @@ func first(s []string) string {
 // at or after the kill. Kills after which no write to the partition was
 // acknowledged are counted in unresolved.
 func Failover(h *History) (d []time.Duration, unresolved int) {
-	for _, f := range h.Faults {
-		if f.Kind != "kill" || f.Partition < 0 {
+	single, overlapped, unresolved := FailoverSplit(h)
+	return append(single, overlapped...), unresolved
+}
+
+// recovery is the time from kill f to the first acknowledgement of a write
+// to its partition sent at or after it; -1 when there was none.
+func recovery(h *History, f Fault) time.Duration {
+	var best time.Duration = -1
+	for _, w := range h.Writes {
+		if w.Topic != f.Topic || w.Partition != f.Partition || !w.Acked() || w.Sent.Before(f.Start) {
 			continue
 		}
-		var best time.Duration = -1
-		for _, w := range h.Writes {
-			if w.Topic != f.Topic || w.Partition != f.Partition || !w.Acked() || w.Sent.Before(f.Start) {
-				continue
-			}
-			if dt := w.Done.Sub(f.Start); best < 0 || dt < best {
-				best = dt
-			}
+		if dt := w.Done.Sub(f.Start); best < 0 || dt < best {
+			best = dt
 		}
-		if best < 0 {
-			unresolved++
-			continue
-		}
-		d = append(d, best)
 	}
-	return d, unresolved
+	return best
 }
 
 // FailoverSplit divides Failover's kills in two: those where nothing else
@@ -489,15 +486,7 @@ func FailoverSplit(h *History) (single, overlapped []time.Duration, unresolved i
 		if f.Kind != "kill" || f.Partition < 0 {
 			continue
 		}
-		var best time.Duration = -1
-		for _, w := range h.Writes {
-			if w.Topic != f.Topic || w.Partition != f.Partition || !w.Acked() || w.Sent.Before(f.Start) {
-				continue
-			}
-			if dt := w.Done.Sub(f.Start); best < 0 || dt < best {
-				best = dt
-			}
-		}
+		best := recovery(h, f)
 		if best < 0 {
 			unresolved++
 			continue
